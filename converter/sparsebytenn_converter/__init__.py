@@ -1,0 +1,1 @@
+"""The SparseByteNN converter: reads and rewrites .mnn files (pure Python, no C++)."""

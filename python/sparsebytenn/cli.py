@@ -1,0 +1,72 @@
+"""The `sparsebytenn` command: one module per subcommand under sparsebytenn.commands.
+
+Each command module defines `register(subparsers)` (adds its parser and sets
+`func`) so that adding a command is one line in COMMANDS below.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import SparseByteNNError
+
+# name -> module under sparsebytenn.commands; order is the order in --help.
+COMMANDS = ["zoo", "inspect", "convert", "run", "bench", "eval", "demo"]
+
+EPILOG = """\
+typical use:
+  sparsebytenn zoo get mobilenet-v1                 # a real pretrained model as .mnn
+  sparsebytenn inspect mobilenet-v1.mnn             # its convolutions and sparsity
+  sparsebytenn convert in.mnn out.mnn --sparsity 0.5
+  sparsebytenn run out.mnn --plugin                 # run it inside MNN with our kernels
+  sparsebytenn bench mobilenet-v1 --quick           # stock MNN vs the plugin, side by side
+
+`sparsebytenn COMMAND --help` explains each command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparsebytenn",
+        description="Fine-grained group-sparse convolution for MNN models: convert pruned "
+        "models, run them inside MNN with fast group-sparse kernels, and benchmark "
+        "them against stock MNN.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"sparsebytenn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__package__}.commands.{name}":
+                continue  # command not built yet
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SparseByteNNError as exc:
+        print(f"sparsebytenn: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sparsebytenn: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""The CLI's contract: help everywhere, clean errors, python -m works."""
+import subprocess
+import sys
+
+from sparsebytenn.cli import COMMANDS, build_parser
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "sparsebytenn", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_top_level_help_lists_commands():
+    r = run("--help")
+    assert r.returncode == 0
+    registered = build_parser()._subparsers._group_actions[0].choices
+    assert registered, "no subcommand registered"
+    for name in registered:
+        assert name in r.stdout
+
+
+def test_every_subcommand_has_help_with_examples():
+    registered = build_parser()._subparsers._group_actions[0].choices
+    for name in registered:
+        r = run(name, "--help")
+        assert r.returncode == 0, (name, r.stderr)
+        assert "example" in r.stdout.lower(), f"`{name} --help` shows no examples"
+
+
+def test_no_command_prints_help_and_fails():
+    r = run()
+    assert r.returncode == 2
+    assert "COMMAND" in r.stdout
+
+
+def test_command_list_is_known():
+    assert set(COMMANDS) >= {"zoo", "inspect", "convert", "run", "bench"}
