@@ -1,0 +1,160 @@
+"""What runs inside a worker process: load one model on one engine, infer.
+
+Every runner times the same unit of work, one full inference as a user calls
+it: copy the input in, run, copy every output out to numpy. That is what
+`sparsebytenn.Session.run` and `onnxruntime.InferenceSession.run` do, so stock
+MNN is timed the same way (the copies are ~0.1 ms of a ~10 ms MobileNet run).
+
+Interface: Runner(path, threads, options, inputs) with `.info` (dict sent back
+to the parent), `.infer() -> {output name: ndarray}`; MNN runners also have
+`.profile(runs) -> {op name: ms}`.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .worker import EngineUnavailable
+
+
+class MNNRunner:
+    """Stock MNN (Interpreter + Session, CPU backend) — or any MNN backend type."""
+
+    def __init__(self, path, threads, options, inputs, backend="CPU"):
+        import MNN
+
+        self._mnn = MNN
+        self.interp = MNN.Interpreter(str(path))
+        self.session = self.interp.createSession({"backend": backend, "numThread": int(threads)})
+        tensors = self.interp.getSessionInputAll(self.session)
+        names = _match_names(list(tensors), inputs)
+        resized = False
+        for name, arr in names.items():
+            if tuple(tensors[name].getShape()) != arr.shape:
+                self.interp.resizeTensor(tensors[name], arr.shape)
+                resized = True
+        if resized:
+            self.interp.resizeSession(self.session)
+            tensors = self.interp.getSessionInputAll(self.session)
+        self._inputs = []
+        for name, arr in names.items():
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+            host = MNN.Tensor(arr.shape, MNN.Halide_Type_Float, arr, MNN.Tensor_DimensionType_Caffe)
+            self._inputs.append((tensors[name], host, arr))  # keep arr alive: host may borrow it
+        self._outputs = []
+        for name, t in self.interp.getSessionOutputAll(self.session).items():
+            shape = tuple(t.getShape())
+            host = MNN.Tensor(shape, MNN.Halide_Type_Float, np.zeros(shape, np.float32),
+                              MNN.Tensor_DimensionType_Caffe)
+            self._outputs.append((name, t, host))
+        self.info = {"engine_version": MNN.version(),
+                     "backend_type": self.interp.getSessionInfo(self.session, 2)}
+
+    def infer(self):
+        for tensor, host, _ in self._inputs:
+            tensor.copyFromHostTensor(host)
+        self.interp.runSession(self.session)
+        out = {}
+        for name, tensor, host in self._outputs:
+            tensor.copyToHostTensor(host)
+            out[name] = np.array(host.getNumpyData(), dtype=np.float32, copy=True)
+        return out
+
+    def profile(self, runs: int = 5) -> dict[str, float]:
+        """MNN's own per-op timing (runSessionWithCallBackInfo): op name -> median ms."""
+        for tensor, host, _ in self._inputs:
+            tensor.copyFromHostTensor(host)
+        per_run = []
+        for _ in range(runs):
+            start: dict[str, float] = {}
+            ms: dict[str, float] = {}
+
+            def begin(tensors, op):
+                start[op.getName()] = time.perf_counter()
+                return True
+
+            def end(tensors, op):
+                name = op.getName()
+                ms[name] = ms.get(name, 0.0) + (time.perf_counter() - start[name]) * 1e3
+                return True
+
+            self.interp.runSessionWithCallBackInfo(self.session, begin, end)
+            per_run.append(ms)
+        return {name: float(np.median([r.get(name, 0.0) for r in per_run])) for name in per_run[0]}
+
+
+class PluginRunner:
+    """The converter's sparse output through the SparseByteNN MNN bridge."""
+
+    def __init__(self, path, threads, options, inputs):
+        try:
+            import sparsebytenn
+            session_cls = sparsebytenn.Session
+        except (ImportError, AttributeError):
+            raise EngineUnavailable("the MNN bridge is not built yet "
+                                    "(sparsebytenn.Session is missing)") from None
+        self.session = session_cls(str(path), plugin=True, threads=int(threads))
+        names = list(getattr(self.session, "input_names", None) or inputs)
+        self._feed = {k: np.ascontiguousarray(v, dtype=np.float32)
+                      for k, v in _match_names(names, inputs).items()}
+        self.infer()
+        self.info = {}
+        stats = getattr(self.session, "stats", None)
+        if stats is not None:
+            s = stats()
+            self.info["plugin_convs"] = int(s.get("plugin_convs", 0))
+
+    def infer(self):
+        out = self.session.run(self._feed)
+        return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+class OnnxRuntimeRunner:
+    """ONNX Runtime (CPU execution provider) on the original model's ONNX form."""
+
+    def __init__(self, path, threads, options, inputs):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EngineUnavailable("onnxruntime is not installed "
+                                    "(pip install 'sparsebytenn[bench]' or onnxruntime)") from None
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        names = [i.name for i in self.session.get_inputs()]
+        self._feed = {k: np.ascontiguousarray(v, dtype=np.float32)
+                      for k, v in _match_names(names, inputs).items()}
+        self._names = [o.name for o in self.session.get_outputs()]
+        self.info = {"engine_version": ort.__version__}
+
+    def infer(self):
+        return dict(zip(self._names, self.session.run(self._names, self._feed)))
+
+
+def _match_names(names: list[str], inputs: dict) -> dict:
+    """Map the engine's input names to the arrays: by name, or by position when
+    the model has exactly as many inputs (ONNX and MNN may spell names apart)."""
+    if set(names) == set(inputs):
+        return {n: inputs[n] for n in names}
+    if len(names) == len(inputs):
+        return dict(zip(names, inputs.values()))
+    raise ValueError(f"the model has inputs {names}, the benchmark feeds {list(inputs)}")
+
+
+class InputProbe:
+    """Reads a .mnn model's input names and shapes (to build the benchmark input)."""
+
+    def __init__(self, path, threads, options, inputs):
+        import MNN
+
+        interp = MNN.Interpreter(str(path))
+        session = interp.createSession({"backend": "CPU", "numThread": 1})
+        self.info = {"inputs": {name: list(t.getShape())
+                                for name, t in interp.getSessionInputAll(session).items()}}
+
+    def infer(self):
+        return {}

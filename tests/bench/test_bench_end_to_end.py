@@ -1,0 +1,158 @@
+"""The whole benchmark on a tiny real model with stock MNN (and ONNX Runtime),
+using a stand-in converter (tiny_models.py) so it does not depend on ours."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import require
+
+SCHEMA = {"model", "sparsity", "threads", "engine", "median_ms", "iqr_ms",
+          "speedup_vs_mnn_dense", "speedup_vs_mnn_sparse", "ideal_speedup"}
+
+
+def _have(module):
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    require(_have("MNN") and _have("_tools"), "the MNN wheel (MNN==3.6.1)")
+    require(_have("onnx"), "onnx (pip install onnx) to build the test model")
+    import tiny_models
+    return tiny_models.make_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def result(tiny, tmp_path_factory):
+    import tiny_models
+    from sparsebytenn.bench import BenchConfig, run_bench
+    cfg = BenchConfig([str(tiny)], sparsities=(0.5, 0.9), threads=(1,), rounds=3, runs=2, warmup=1,
+                      converter=tiny_models.stand_in_converter, progress=False,
+                      cache_dir=tmp_path_factory.mktemp("cache"))
+    return run_bench(cfg)
+
+
+def rows(result, engine, sparsity=None):
+    return [r for r in result["results"] if r["engine"] == engine and r["sparsity"] == sparsity]
+
+
+def test_every_engine_at_every_sparsity_with_the_schema(result):
+    assert {(r["engine"], r["sparsity"]) for r in result["results"]} == {
+        ("mnn-dense", None), ("onnxruntime", None),
+        *((e, s) for e in ("mnn-pruned-dense", "mnn-sparse", "plugin") for s in (0.5, 0.9))}
+    for r in result["results"]:
+        assert SCHEMA <= set(r), r
+        assert r["model"] == "tiny" and r["threads"] == 1
+    m = result["machine"]
+    for key in ("cpu_model", "cpus_available", "load_average_before", "load_average_after", "versions"):
+        assert key in m
+    json.dumps(result)  # serialisable as is
+
+
+def test_stock_mnn_engines_ran_and_were_checked(result):
+    for engine, s in [("mnn-dense", None), ("mnn-pruned-dense", 0.5), ("mnn-sparse", 0.5),
+                      ("mnn-sparse", 0.9)]:
+        (r,) = rows(result, engine, s)
+        assert r["status"] == "ok", r
+        assert r["samples"] == 3 * 2 and len(r["round_medians_ms"]) == 3
+    # mnn-sparse (MNN's real sparse path) matched the pruned dense model
+    assert rows(result, "mnn-sparse", 0.5)[0]["max_output_error"] < 1e-3
+    # the plugin is either measured and checked, or reported with the reason
+    for r in rows(result, "plugin", 0.5) + rows(result, "plugin", 0.9):
+        assert r["status"] == "ok" and r["max_output_error"] < 1e-3 or r["error"]
+
+
+def test_speedups_are_medians_of_per_round_ratios(result):
+    dense = np.array(rows(result, "mnn-dense")[0]["round_medians_ms"])
+    for s in (0.5, 0.9):
+        sparse = np.array(rows(result, "mnn-sparse", s)[0]["round_medians_ms"])
+        pruned = rows(result, "mnn-pruned-dense", s)[0]
+        p = np.array(pruned["round_medians_ms"])
+        assert pruned["speedup_vs_mnn_dense"] == pytest.approx(np.median(dense / p))
+        assert pruned["speedup_vs_mnn_sparse"] == pytest.approx(np.median(sparse / p))
+        assert rows(result, "mnn-sparse", s)[0]["speedup_vs_mnn_sparse"] == pytest.approx(1.0)
+    assert rows(result, "mnn-dense")[0]["speedup_vs_mnn_dense"] == pytest.approx(1.0)
+
+
+def test_ideal_comes_from_the_dense_profile_and_the_pruned_layers(result):
+    (profile,) = result["profiles_ms"].values()
+    for s in (0.5, 0.9):
+        layers = {ly["name"]: ly["sparsity_after"] for ly in result["conversions"]["tiny"][f"{s:g}"]}
+        assert set(layers) <= set(profile), "pruned layer names must be MNN op names"
+        total = sum(profile.values())
+        f = sum(profile[n] for n in layers) / total
+        expected = 1 / ((1 - f) + f * (1 - s))  # every pruned layer is exactly at s here
+        assert rows(result, "mnn-sparse", s)[0]["ideal_speedup"] == pytest.approx(expected, rel=0.02)
+
+
+def test_outputs_json_markdown_and_png(result, tmp_path):
+    from PIL import Image
+
+    from sparsebytenn.bench import format_table, write_json, write_markdown, write_plot
+    j = write_json(result, tmp_path / "r.json")
+    assert json.loads(j.read_text())["results"] == json.loads(json.dumps(result["results"]))
+    md = write_markdown(result, tmp_path / "r.md").read_text()
+    table = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert len(table) == 2 + len(result["results"]) and "x mnn-dense" in table[0]
+    png = write_plot(result, tmp_path / "r.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(png) as im:
+        im.verify()
+    assert "mnn-sparse" in format_table(result)
+    assert not list(tmp_path.glob(".*.tmp"))  # no temp file left behind
+
+
+def test_missing_onnx_form_is_reported_and_the_rest_still_runs(tiny, tmp_path):
+    import shutil
+    from sparsebytenn.bench import BenchConfig, run_bench
+    lone = tmp_path / "lone.mnn"
+    shutil.copy(tiny, lone)  # no lone.onnx next to it
+    r = run_bench(BenchConfig([str(lone)], sparsities=(0.5,), threads=(1,), rounds=1, runs=1,
+                              warmup=0, engines=("mnn-dense", "onnxruntime"), progress=False))
+    ort = rows(r, "onnxruntime")[0]
+    assert ort["status"] == "unavailable" and "no ONNX form" in ort["error"]
+    assert rows(r, "mnn-dense")[0]["status"] == "ok"
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sparsebytenn", "bench", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["no-such-model-xyz"], "unknown model"),
+    (["{tiny}", "--sparsity", "0.5,1.5"], "out of range"),
+    (["{tiny}", "--sparsity", "-0.1"], "out of range"),
+    (["{tiny}", "--engines", "mnn-dense,tensorrt"], "unknown engine"),
+    (["{tiny}", "--threads", "0"], "thread"),
+])
+def test_cli_bad_input_gives_one_clear_line(tiny, args, message):
+    r = cli(*[a.format(tiny=tiny) for a in args])
+    assert r.returncode == 1, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_writes_json_markdown_and_plot(tiny, tmp_path):
+    r = cli(str(tiny), "--sparsity", "0.5", "--threads", "1", "--rounds", "1", "--runs", "1",
+            "--warmup", "0", "--engines", "mnn-dense,onnxruntime", "--no-progress",
+            "--json", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md"),
+            "--plot", str(tmp_path / "r.png"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "mnn-dense" in r.stdout and "Traceback" not in r.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert {x["engine"] for x in data["results"]} == {"mnn-dense", "onnxruntime"}
+    assert (tmp_path / "r.png").stat().st_size > 1000 and (tmp_path / "r.md").is_file()
+
+
+def test_cli_bench_kernels_forwards_or_says_it_is_missing():
+    import importlib.util
+    r = cli("kernels", "--help")
+    if importlib.util.find_spec("sparsebytenn.kernel_bench") is None:
+        assert r.returncode == 1 and "kernel benchmark is not available" in r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,80 @@
+"""The timing method with engines of known behaviour (fake_runners.py)."""
+from itertools import groupby
+
+import numpy as np
+import pytest
+
+from sparsebytenn.bench.measure import Instance, measure, output_error
+from sparsebytenn.bench.schedule import round_orders
+
+F = "fake_runners:"
+INPUTS = {"x": np.zeros((1, 3), np.float32)}
+
+
+def inst(label, factory="Sleeper", reference=None, **options):
+    return Instance(label, label, F + factory, path="unused", reference=reference,
+                    options=options)
+
+
+def run(instances, tmp_path, rounds=3, runs=2, timeline=None, **kw):
+    measure(instances, INPUTS, rounds=rounds, runs=runs, warmup=1, log_dir=tmp_path,
+            timeline=timeline, pause_s=0.0, **kw)
+    return {i.label: i for i in instances}
+
+
+def test_engines_are_timed_one_at_a_time_in_the_scheduled_order(tmp_path):
+    instances = [inst("a", ms=1), inst("b", ms=2, reference="a"), inst("c", ms=0.5, reference="a")]
+    timeline = []
+    got = run(instances, tmp_path, rounds=4, runs=3, timeline=timeline, seed=3)
+    assert all(i.ok for i in got.values()), {k: i.error for k, i in got.items()}
+    # the batches ran in exactly the order round_orders gives
+    expected = [(r, instances[i].label) for r, order in enumerate(round_orders(3, 4, seed=3))
+                for i in order]
+    assert [(r, label) for r, label, _, _ in timeline] == expected
+    # ... and never overlapped in time (each worker reports its own monotonic clock)
+    spans = sorted((t0, t1) for _, _, t0, t1 in timeline)
+    assert all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:]))
+    for r, batch in groupby(timeline, key=lambda t: t[0]):
+        assert sorted(label for _, label, _, _ in batch) == ["a", "b", "c"]
+    for i in got.values():
+        assert len(i.rounds) == 4 and all(len(r) == 3 for r in i.rounds)
+        # time.sleep(ms) never returns early: a lower bound the timing must respect
+        assert min(min(r) for r in i.rounds) >= i.options["ms"] * 0.999
+    # each engine lives in its own process
+    assert len({i.info["pid"] for i in got.values()}) == 3
+
+
+def test_wrong_outputs_are_reported_failed_and_never_timed(tmp_path):
+    got = run([inst("ref", value=1.0), inst("close", value=1.0 + 1e-5, reference="ref"),
+               inst("wrong", value=1.5, reference="ref")], tmp_path)
+    assert got["close"].ok and got["close"].rounds
+    assert got["wrong"].status == "failed" and got["wrong"].rounds == []
+    assert "wrong outputs" in got["wrong"].error and "ref" in got["wrong"].error
+
+
+def test_crashes_and_errors_are_reported_and_the_others_still_run(tmp_path):
+    got = run([inst("good", ms=0.2),
+               inst("crash-load", "CrashOnLoad"),
+               inst("raise-load", "RaiseOnLoad"),
+               inst("missing", "Missing"),
+               inst("crash-later", ms=0.2, crash_after=4),  # 1 check + 1 warm-up + 2 = round 1
+               inst("checked-vs-crashed", ms=0.2, reference="crash-load")], tmp_path)
+    assert got["good"].ok and len(got["good"].rounds) == 3
+    assert got["crash-load"].status == "failed" and "crashed (exit code 3)" in got["crash-load"].error
+    assert got["raise-load"].status == "failed" and "cannot read the model" in got["raise-load"].error
+    assert got["missing"].status == "unavailable" and "not installed" in got["missing"].error
+    later = got["crash-later"]
+    assert later.status == "failed" and "signal 11" in later.error and later.rounds == []
+    assert got["checked-vs-crashed"].status == "failed"
+    assert "reference crash-load failed" in got["checked-vs-crashed"].error
+
+
+def test_output_error_matches_numpy_and_handles_names():
+    ref = {"y": np.array([[1.0, -20.0, 3.0]], np.float32)}
+    out = {"y": np.array([[1.0, -20.01, 3.0]], np.float32)}
+    err, problem = output_error(out, ref, 1e-3)
+    assert err == pytest.approx(0.01 / 20, rel=1e-3) and problem == ""
+    err, problem = output_error({"other_name": out["y"]}, ref, 1e-4)  # positional match
+    assert "wrong outputs" in problem
+    assert "NaN" in output_error({"y": np.full((1, 3), np.nan)}, ref, 1e-3)[1]
+    assert "shape" in output_error({"y": np.zeros(5)}, ref, 1e-3)[1]
