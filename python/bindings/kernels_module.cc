@@ -1,6 +1,196 @@
+// pybind11 module sparsebytenn._kernels: pack + run of the group-sparse conv
+// kernels on numpy arrays, for tests and benchmarks. Expected misuse raises
+// ValueError with the problem spelled out; the C API's status is never lost.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sparsebytenn/gsparse.h"
 #include "sparsebytenn/version.h"
+
+namespace py = pybind11;
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style>;
+
+[[noreturn]] void fail(const std::string& what) { throw py::value_error(what); }
+
+void check(sbnn_status s, const char* during) {
+  if (s != SBNN_OK) fail(std::string(during) + ": " + sbnn_status_string(s));
+}
+
+// Only float32, C-contiguous arrays: silently copying would hide layout bugs
+// in callers that hand us views.
+const float* float_data(const py::array& a, const char* name) {
+  if (!a.dtype().is(py::dtype::of<float>())) fail(std::string(name) + " must be float32, got " + std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style)) fail(std::string(name) + " must be C-contiguous");
+  return static_cast<const float*>(a.data());
+}
+
+// Host-supplied executor used by tests: one std::thread per task beyond the
+// first, exercising the same parallel_for contract the MNN bridge implements.
+void spawn_parallel_for(void*, int32_t n, sbnn_task_fn task, void* ctx) {
+  std::vector<std::thread> threads;
+  for (int32_t i = n - 1; i >= 1; --i) threads.emplace_back([=] { task(ctx, i); });
+  task(ctx, 0);
+  for (auto& t : threads) t.join();
+}
+
+class PackedConv {
+ public:
+  PackedConv(const py::array& weights, const py::object& bias, int group, float output_min,
+             float output_max, const std::string& isa) {
+    if (weights.ndim() != 4) fail("weights must be 4-D OIHW, got " + std::to_string(weights.ndim()) + "-D");
+    const float* w = float_data(weights, "weights");
+    for (int d = 0; d < 4; ++d)
+      if (weights.shape(d) < 1 || weights.shape(d) > (1 << 20)) fail("weights has an empty or huge dimension");
+    if (group != 1 && group != 2 && group != 4 && group != 8 && group != 16)
+      fail("group must be 1, 2, 4, 8 or 16, got " + std::to_string(group));
+    if (std::isnan(output_min) || std::isnan(output_max) || output_min > output_max)
+      fail("need output_min <= output_max (no NaN)");
+    const float* b = nullptr;
+    py::array bias_arr;
+    if (!bias.is_none()) {
+      bias_arr = py::array::ensure(bias);
+      if (!bias_arr || bias_arr.ndim() != 1 || bias_arr.shape(0) != weights.shape(0))
+        fail("bias must be 1-D with O = " + std::to_string(weights.shape(0)) + " elements");
+      b = float_data(bias_arr, "bias");
+    }
+    if (!isa.empty() && !sbnn_isa_available(isa.c_str()))
+      fail("ISA '" + isa + "' is not compiled in or not supported by this CPU");
+    sbnn_pack_params p{};
+    p.out_channels = static_cast<int32_t>(weights.shape(0));
+    p.in_channels = static_cast<int32_t>(weights.shape(1));
+    p.kernel_h = static_cast<int32_t>(weights.shape(2));
+    p.kernel_w = static_cast<int32_t>(weights.shape(3));
+    p.group = group;
+    p.output_min = output_min;
+    p.output_max = output_max;
+    p.isa = isa.empty() ? nullptr : isa.c_str();
+    check(sbnn_gsparse_pack(&p, w, b, &packed_), "pack");
+    check(sbnn_gsparse_get_info(packed_, &info_), "info");
+  }
+  ~PackedConv() { sbnn_gsparse_free(packed_); }
+  PackedConv(const PackedConv&) = delete;
+  PackedConv& operator=(const PackedConv&) = delete;
+
+  // x: (N, C, H, W) for pack 1, (ceil(C/P), N, H, W, P) for pack P (MNN's CPU layout).
+  py::array run(const py::array& x, std::pair<int, int> stride, std::pair<int, int> dilation,
+                std::vector<int> padding, int pack, int out_pack, int threads,
+                const std::string& executor) {
+    if (out_pack == 0) out_pack = pack;
+    for (int p : {pack, out_pack})
+      if (p != 1 && p != 4 && p != 8 && p != 16) fail("pack must be 1, 4, 8 or 16, got " + std::to_string(p));
+    if (padding.size() == 2) padding = {padding[0], padding[1], padding[0], padding[1]};
+    if (padding.size() != 4) fail("padding must be (top, left) or (top, left, bottom, right)");
+    if (threads < 1 || threads > 256) fail("threads must be in 1..256");
+    const float* in = float_data(x, "input");
+    const int C = info_.in_channels, O = info_.out_channels;
+    int N, H, W;
+    if (pack == 1) {
+      if (x.ndim() != 4) fail("NCHW input must be 4-D (N, C, H, W)");
+      if (x.shape(1) != C) fail("input has " + std::to_string(x.shape(1)) + " channels, weights expect " + std::to_string(C));
+      N = static_cast<int>(x.shape(0)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
+    } else {
+      if (x.ndim() != 5) fail("NC" + std::to_string(pack) + "HW" + std::to_string(pack) + " input must be 5-D (C/P, N, H, W, P)");
+      if (x.shape(4) != pack) fail("last input dimension must equal pack = " + std::to_string(pack));
+      if (x.shape(0) != (C + pack - 1) / pack) fail("input has " + std::to_string(x.shape(0)) + " channel blocks, weights expect " + std::to_string((C + pack - 1) / pack));
+      N = static_cast<int>(x.shape(1)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
+    }
+    if (N < 1 || H < 1 || W < 1) fail("input has an empty dimension");
+    if (stride.first < 1 || stride.second < 1 || dilation.first < 1 || dilation.second < 1)
+      fail("stride and dilation must be >= 1");
+    for (int p : padding) if (p < 0) fail("padding must be >= 0");
+    sbnn_conv_geometry g{};
+    g.batch = N; g.in_h = H; g.in_w = W;
+    g.stride_h = stride.first; g.stride_w = stride.second;
+    g.dilation_h = dilation.first; g.dilation_w = dilation.second;
+    g.pad_top = padding[0]; g.pad_left = padding[1]; g.pad_bottom = padding[2]; g.pad_right = padding[3];
+    const long span_h = H + g.pad_top + g.pad_bottom - static_cast<long>(g.dilation_h) * (info_.kernel_h - 1) - 1;
+    const long span_w = W + g.pad_left + g.pad_right - static_cast<long>(g.dilation_w) * (info_.kernel_w - 1) - 1;
+    if (span_h < 0 || span_w < 0) fail("kernel (with dilation) is larger than the padded input");
+    g.out_h = static_cast<int32_t>(span_h / g.stride_h + 1);
+    g.out_w = static_cast<int32_t>(span_w / g.stride_w + 1);
+    std::vector<py::ssize_t> shape;
+    if (out_pack == 1) shape = {N, O, g.out_h, g.out_w};
+    else shape = {(O + out_pack - 1) / out_pack, N, g.out_h, g.out_w, out_pack};
+    FloatArray out(shape);
+    sbnn_tensor_layout li{pack, 0, 0}, lo{out_pack, 0, 0};
+    sbnn_executor ex{};
+    ex.num_threads = threads;
+    if (executor == "host") ex.parallel_for = &spawn_parallel_for;
+    else if (executor != "builtin") fail("executor must be 'builtin' or 'host'");
+    float* o = out.mutable_data();
+    sbnn_status s;
+    {
+      py::gil_scoped_release nogil;
+      s = sbnn_gsparse_run(packed_, &g, in, &li, o, &lo, &ex, nullptr, 0);
+    }
+    check(s, "run");
+    return std::move(out);
+  }
+
+  py::dict info() const {
+    py::dict d;
+    d["out_channels"] = info_.out_channels; d["in_channels"] = info_.in_channels;
+    d["kernel"] = py::make_tuple(info_.kernel_h, info_.kernel_w);
+    d["group"] = info_.group;
+    d["nonzero_blocks"] = info_.nonzero_blocks;
+    d["nonzero_macs_per_pixel"] = info_.nonzero_macs_per_pixel;
+    d["variant"] = info_.variant; d["isa"] = info_.isa;
+    return d;
+  }
+
+ private:
+  sbnn_gsparse_weights* packed_ = nullptr;
+  sbnn_gsparse_info info_{};
+};
+
+py::list variants() {
+  py::list out;
+  for (int32_t i = 0; i < sbnn_variant_count(); ++i) {
+    sbnn_variant_desc d{};
+    if (sbnn_variant_get(i, &d) != SBNN_OK) continue;
+    py::dict v;
+    v["name"] = d.name; v["isa"] = d.isa; v["group"] = d.group; v["tile"] = d.tile;
+    v["available"] = static_cast<bool>(d.available);
+    out.append(v);
+  }
+  return out;
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_kernels, m) {
   m.doc() = "SparseByteNN group-sparse kernels (pack + run on numpy arrays)";
   m.def("version", &sbnn::version);
+  m.def("default_isa", [] { return std::string(sbnn_default_isa()); },
+        "ISA automatic dispatch picks now (honours SPARSEBYTENN_ISA).");
+  m.def("isa_available", [](const std::string& isa) { return sbnn_isa_available(isa.c_str()) != 0; });
+  m.def("variants", &variants, "The variant table: name, isa, group, tile, available.");
+  const float inf = std::numeric_limits<float>::infinity();
+  py::class_<PackedConv>(m, "PackedConv")
+      .def(py::init<const py::array&, const py::object&, int, float, float, const std::string&>(),
+           py::arg("weights"), py::arg("bias") = py::none(), py::arg("group") = 8,
+           py::arg("output_min") = -inf, py::arg("output_max") = inf, py::arg("isa") = "",
+           "Pack dense OIHW float32 weights (+ bias) into G-row groups with a fused clamp.")
+      .def("run", &PackedConv::run, py::arg("x"), py::arg("stride") = std::make_pair(1, 1),
+           py::arg("dilation") = std::make_pair(1, 1), py::arg("padding") = std::vector<int>{0, 0, 0, 0},
+           py::arg("pack") = 1, py::arg("out_pack") = 0, py::arg("threads") = 1,
+           py::arg("executor") = "builtin",
+           "Run on x: (N,C,H,W) when pack == 1, else MNN layout (ceil(C/P), N, H, W, P). "
+           "Output in out_pack layout (default: same as input).")
+      .def_property_readonly("info", &PackedConv::info);
+  m.def("pack", [](const py::array& w, const py::object& b, int g, float lo, float hi, const std::string& isa) {
+          return new PackedConv(w, b, g, lo, hi, isa);
+        }, py::arg("weights"), py::arg("bias") = py::none(), py::arg("group") = 8,
+        py::arg("output_min") = -inf, py::arg("output_max") = inf, py::arg("isa") = "",
+        py::return_value_policy::take_ownership);
 }

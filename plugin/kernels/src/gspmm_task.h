@@ -1,0 +1,239 @@
+// The group-sparse conv task, written once over a SIMD "Vec" traits struct and
+// compiled once per ISA (f32_gspmm_<isa>.cc includes this after defining Vec).
+//
+// Per pixel tile: pack the input tile channel-major (im2col over the taps, zero
+// padding) into a contiguous [K][T] buffer, then per output group run the
+// R-rows x NV-vectors microkernel (accumulators stay in registers; per kept
+// entry: NV tile loads, R weight broadcasts, R*NV FMAs) into a [G][T] block that
+// is stored into NCHW or NC{P}HW{P}.
+//
+// Everything here has internal linkage (anonymous namespace) so that the copies
+// compiled with -mavx512f etc. can never be picked by the linker for another ISA.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "run_context.h"
+
+namespace sbnn {
+namespace {
+
+inline int32_t imin32(int32_t a, int32_t b) { return a < b ? a : b; }
+inline int64_t imin64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+using GspmmFn = void (*)(const float* tile, const int32_t* row_offset, const float* values,
+                         int32_t entries, int32_t value_stride, const float* bias, float lo,
+                         float hi, float* obuf, int32_t obuf_stride);
+
+// R output rows x NV vectors of pixels. values: entry e's R weights at
+// values[e*value_stride + r]; obuf row r at obuf[r*obuf_stride].
+template <class V, int R, int NV>
+void gspmm_rows(const float* tile, const int32_t* row_offset, const float* values,
+                int32_t entries, int32_t value_stride, const float* bias, float lo, float hi,
+                float* obuf, int32_t obuf_stride) {
+  using reg = typename V::reg;
+  constexpr int W = V::W;
+  reg acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    const reg b = V::set1(bias[r]);
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[r][v] = b;
+  }
+  for (int32_t e = 0; e < entries; ++e) {
+    const float* x = tile + row_offset[e];
+    const float* w = values + static_cast<ptrdiff_t>(e) * value_stride;
+    reg xv[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) xv[v] = V::load(x + v * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const reg wr = V::set1(w[r]);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xv[v], wr, acc[r][v]);
+    }
+  }
+  const reg vlo = V::set1(lo), vhi = V::set1(hi);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v)
+      V::store(obuf + r * obuf_stride + v * W, V::max(V::min(acc[r][v], vhi), vlo));
+}
+
+// Smallest microkernel covering nv vectors, so pixel tails stay vector code.
+template <class V, int R, int NV>
+GspmmFn pick_nv(int nv) {
+  if constexpr (NV == 1) {
+    (void)nv;
+    return &gspmm_rows<V, R, 1>;
+  } else {
+    return nv >= NV ? &gspmm_rows<V, R, NV> : pick_nv<V, R, NV - 1>(nv);
+  }
+}
+
+// ISAs with an 8x8 transpose (x86 AVX) set Vec::kTranspose8 and provide
+// Vec::transpose8(src, src_stride, dst, dst_stride).
+template <class V, class = void>
+struct HasTranspose8 { static constexpr bool value = false; };
+template <class V>
+struct HasTranspose8<V, decltype(void(V::kTranspose8))> { static constexpr bool value = V::kTranspose8; };
+
+// [np pixels][P lanes] -> rows [lane][T] (lanes <= P valid channels).
+template <int P>
+inline void unpack_channels(const float* src, int32_t np, int32_t lanes, float* rows, int32_t T) {
+  if (lanes == P) {
+    for (int32_t p = 0; p < np; ++p)
+#pragma GCC unroll 16
+      for (int l = 0; l < P; ++l) rows[l * T + p] = src[p * P + l];
+  } else {
+    for (int32_t p = 0; p < np; ++p)
+      for (int32_t l = 0; l < lanes; ++l) rows[l * T + p] = src[p * P + l];
+  }
+}
+
+template <class V>
+inline void unpack_channels_any(int32_t P, const float* src, int32_t np, int32_t lanes, float* rows,
+                                int32_t T) {
+  if constexpr (HasTranspose8<V>::value) {
+    if (P == 8 && lanes == 8) {
+      int32_t p = 0;
+      for (; p + 8 <= np; p += 8) V::transpose8(src + p * 8, 8, rows + p, T);
+      if (p < np) unpack_channels<8>(src + p * 8, np - p, 8, rows + p, T);
+      return;
+    }
+  }
+  switch (P) {
+    case 4: unpack_channels<4>(src, np, lanes, rows, T); break;
+    case 8: unpack_channels<8>(src, np, lanes, rows, T); break;
+    default: unpack_channels<16>(src, np, lanes, rows, T); break;
+  }
+}
+
+// Input tile of image n, output pixels [p0, p0+np) -> tile[K][T], K = I*kh*kw.
+// Rows are zero beyond np so the tail microkernel never reads stale values.
+template <class V>
+inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, float* tile,
+                      int32_t* offs) {
+  const sbnn_gsparse_weights* w = c.w;
+  const int32_t T = w->tile, I = w->in_channels;
+  const float* in = c.in + n * c.in_batch_stride;
+  if (c.contiguous_1x1) {
+    if (c.in_pack == 1) {
+      for (int32_t ic = 0; ic < I; ++ic) {
+        float* row = tile + static_cast<ptrdiff_t>(ic) * T;
+        std::memcpy(row, in + ic * c.in_block_stride + p0, sizeof(float) * np);
+        if (np < T) std::memset(row + np, 0, sizeof(float) * (T - np));
+      }
+    } else {
+      const int32_t P = c.in_pack;
+      for (int32_t b = 0; b * P < I; ++b) {
+        const int32_t lanes = imin32(P, I - b * P);
+        float* rows = tile + static_cast<ptrdiff_t>(b) * P * T;
+        unpack_channels_any<V>(P, in + b * c.in_block_stride + static_cast<int64_t>(p0) * P, np, lanes,
+                            rows, T);
+        if (np < T)
+          for (int32_t l = 0; l < lanes; ++l) std::memset(rows + l * T + np, 0, sizeof(float) * (T - np));
+      }
+    }
+    return;
+  }
+  // General case: per tap, the input pixel offset of every tile pixel (-1 = padding).
+  const int32_t kh = w->kernel_h, kw = w->kernel_w, taps = kh * kw;
+  for (int32_t ky = 0; ky < kh; ++ky) {
+    for (int32_t kx = 0; kx < kw; ++kx) {
+      int32_t* off = offs + (ky * kw + kx) * T;
+      int32_t oh = p0 / c.out_w, ow = p0 % c.out_w;
+      for (int32_t p = 0; p < T; ++p) {
+        int32_t o = -1;
+        if (p < np) {
+          const int32_t ih = oh * c.stride_h - c.pad_top + ky * c.dilation_h;
+          const int32_t iw = ow * c.stride_w - c.pad_left + kx * c.dilation_w;
+          if (ih >= 0 && ih < c.in_h && iw >= 0 && iw < c.in_w) o = ih * c.in_w + iw;
+          if (++ow == c.out_w) { ow = 0; ++oh; }
+        }
+        off[p] = o;
+      }
+    }
+  }
+  const int32_t P = c.in_pack;
+  for (int32_t ic = 0; ic < I; ++ic) {
+    const float* src = P == 1 ? in + ic * c.in_block_stride : in + (ic / P) * c.in_block_stride + ic % P;
+    for (int32_t t = 0; t < taps; ++t) {
+      float* row = tile + (static_cast<ptrdiff_t>(ic) * taps + t) * T;
+      const int32_t* off = offs + t * T;
+      for (int32_t p = 0; p < T; ++p)
+        row[p] = off[p] >= 0 ? src[static_cast<int64_t>(off[p]) * P] : 0.0f;
+    }
+  }
+}
+
+// [G][T] block of output group g -> NCHW or NC{P}HW{P}, only rows < O, pixels < np.
+template <class V>
+inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, int32_t np,
+                        const float* obuf) {
+  const sbnn_gsparse_weights* w = c.w;
+  const int32_t G = w->group, T = w->tile;
+  const int32_t c0 = g * G, rows = imin32(G, w->out_channels - c0);
+  float* out = c.out + n * c.out_batch_stride;
+  if (c.out_pack == 1) {
+    for (int32_t r = 0; r < rows; ++r)
+      std::memcpy(out + (c0 + r) * c.out_block_stride + p0, obuf + r * T, sizeof(float) * np);
+    return;
+  }
+  const int32_t P = c.out_pack;
+  int32_t r = 0;
+  if constexpr (HasTranspose8<V>::value) {
+    // Whole 8-channel blocks of NC8HW8: 8x8 transposes, tail pixels scalar.
+    if (P == 8 && c0 % 8 == 0) {
+      for (; r + 8 <= rows; r += 8) {
+        float* dst = out + ((c0 + r) / 8) * c.out_block_stride + static_cast<int64_t>(p0) * 8;
+        const float* src = obuf + r * T;
+        int32_t p = 0;
+        for (; p + 8 <= np; p += 8) V::transpose8(src + p, T, dst + p * 8, 8);
+        for (; p < np; ++p)
+          for (int32_t l = 0; l < 8; ++l) dst[p * 8 + l] = src[l * T + p];
+      }
+    }
+  }
+  for (; r < rows; ++r) {
+    const int32_t ch = c0 + r;
+    float* dst = out + (ch / P) * c.out_block_stride + static_cast<int64_t>(p0) * P + ch % P;
+    const float* src = obuf + r * T;
+    for (int32_t p = 0; p < np; ++p) dst[p * P] = src[p];
+  }
+}
+
+template <class V, int G, int R, int NVMAX>
+void run_task(const RunContext& c, int32_t task) {
+  static_assert(G % R == 0 || R > G, "row chunk must tile the group");
+  const sbnn_gsparse_weights* w = c.w;
+  const int32_t T = w->tile;
+  const int32_t K = w->in_channels * w->kernel_h * w->kernel_w;
+  unsigned char* ws = c.workspace + c.task_workspace_bytes * static_cast<size_t>(task);
+  float* tile = reinterpret_cast<float*>(ws);
+  float* obuf = reinterpret_cast<float*>(ws + ((sizeof(float) * K * T + 63) & ~size_t(63)));
+  int32_t* offs = reinterpret_cast<int32_t*>(reinterpret_cast<unsigned char*>(obuf) +
+                                             ((sizeof(float) * G * T + 63) & ~size_t(63)));
+  const int32_t out_pixels = c.out_h * c.out_w;
+  const int32_t g_begin = c.task_groups[2 * task], g_end = c.task_groups[2 * task + 1];
+  for (int64_t t = c.task_tiles[2 * task]; t < c.task_tiles[2 * task + 1]; ++t) {
+    const int32_t n = static_cast<int32_t>(t / c.tiles_per_image);
+    const int32_t p0 = static_cast<int32_t>(t % c.tiles_per_image) * T;
+    const int32_t np = imin32(T, out_pixels - p0);
+    pack_tile<V>(c, n, p0, np, tile, offs);
+    const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np + V::W - 1) / V::W);
+    for (int32_t g = g_begin; g < g_end; ++g) {
+      const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
+      const int32_t rows = imin32(G, w->out_channels - g * G);
+      for (int32_t r0 = 0; r0 < rows; r0 += R)
+        fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G + r0, ne, G,
+           w->bias + g * G + r0, w->output_min, w->output_max, obuf + r0 * T, T);
+      store_group<V>(c, n, g, p0, np, obuf);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sbnn

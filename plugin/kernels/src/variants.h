@@ -1,0 +1,42 @@
+// The one variant table: every (ISA x G) microkernel compiled into this build.
+// Dispatch, the testers (via sbnn_variant_get / the `isa` pack parameter) and the
+// kernel benchmark all read this table.
+#pragma once
+#include <cstdint>
+
+#include "run_context.h"
+
+namespace sbnn {
+
+struct Variant {
+  const char* name;   // f32_gspmm_{rows}x{tile}__{isa}
+  const char* isa;
+  int32_t group;      // G the task function is specialised for
+  int32_t tile;       // pixels per tile (rows of the packed input tile)
+  TaskFn run_task;
+};
+
+// Per-ISA tables, defined in f32_gspmm_<isa>.cc (only those compiled in).
+// Each holds one entry per G in {1, 2, 4, 8, 16}.
+extern const Variant kRefVariants[5];
+#if defined(SBNN_HAVE_AVX2)
+extern const Variant kAvx2Variants[5];
+#endif
+#if defined(SBNN_HAVE_AVX512)
+extern const Variant kAvx512Variants[5];
+#endif
+#if defined(SBNN_HAVE_NEON)
+extern const Variant kNeonVariants[5];
+#endif
+#if defined(SBNN_HAVE_WASMSIMD)
+extern const Variant kWasmSimdVariants[5];
+#endif
+
+bool isa_available(const char* isa);
+const char* default_isa();
+// nullptr when the ISA is unknown/unavailable or G unsupported.
+const Variant* find_variant(const char* isa, int32_t group);
+int32_t variant_count();
+const Variant* variant_at(int32_t index);
+
+}  // namespace sbnn
