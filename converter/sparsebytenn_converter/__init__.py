@@ -1,1 +1,16 @@
-"""The SparseByteNN converter: reads and rewrites .mnn files (pure Python, no C++)."""
+"""The SparseByteNN converter: reads and rewrites .mnn files (pure Python, no C++).
+
+    from sparsebytenn_converter import read_model, convert
+    model = read_model("m.mnn")                    # validated; model.convs has the weights
+    report = convert("m.mnn", "m.sparse.mnn", sparsity=0.5)
+"""
+from .errors import ModelError
+from .model import read_model
+
+__all__ = ["ModelError", "read_model", "convert"]
+
+
+def convert(*args, **kwargs):
+    """See sparsebytenn_converter.convert.convert (imported lazily: it pulls in more)."""
+    from .convert import convert as _convert
+    return _convert(*args, **kwargs)

@@ -1,0 +1,99 @@
+"""How many units each layer loses: global ranking, per-layer, overrides, min-keep.
+
+Global mode ranks every unit of every pruned layer by its mean square weight and
+removes the weakest until S of the pool's weights are gone, never taking a layer
+below `min_keep` of its weights (the collapse guard). Per-layer mode removes S of
+each layer. `--layer NAME=S` layers get exactly their own S and leave the pool.
+The result is a count of main groups and tail units per layer, so rearrangement
+can later choose *which* units go without changing any layer's sparsity.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .groups import Units
+
+
+def _sorted_units(u: Units):
+    sm, st = u.scores()
+    scores = np.concatenate([sm, st])
+    sizes = np.concatenate([np.full(sm.size, u.G * u.taps), np.full(st.size, u.taps)])
+    is_main = np.concatenate([np.ones(sm.size, bool), np.zeros(st.size, bool)])
+    order = np.argsort(scores, kind="stable")
+    return scores[order], np.cumsum(sizes[order]), is_main[order]
+
+
+def _counts(is_main_sorted: np.ndarray, n: int) -> tuple[int, int]:
+    m = int(is_main_sorted[:n].sum())
+    return m, n - m
+
+
+def _closest_prefix(cum: np.ndarray, target: float, cap: float) -> int:
+    """Number of weakest units whose size is closest to target, within the cap."""
+    n = int(np.searchsorted(cum, target))  # first prefix reaching the target
+    best = 0
+    for k in (n - 1, n, n + 1):
+        if 0 <= k <= len(cum) and (cum[k - 1] if k else 0) <= cap:
+            if abs((cum[k - 1] if k else 0) - target) < abs((cum[best - 1] if best else 0) - target):
+                best = k
+    return best
+
+
+def allocate(units: dict[str, Units], sizes: dict[str, int], sparsity: float, *, per_layer: bool,
+             min_keep: float, overrides: dict[str, float]) -> dict[str, tuple[int, int]]:
+    """name -> (main groups to prune, tail units to prune)."""
+    out = {}
+    prepared = {name: _sorted_units(u) for name, u in units.items()}
+    pool = [n for n in units if n not in overrides]
+    for name, s in overrides.items():
+        _, cum, im = prepared[name]
+        out[name] = _counts(im, _closest_prefix(cum, s * sizes[name], sizes[name]))
+    caps = {n: (1.0 - min_keep) * sizes[n] for n in pool}
+    if per_layer or not pool:
+        for name in pool:
+            _, cum, im = prepared[name]
+            out[name] = _counts(im, _closest_prefix(cum, sparsity * sizes[name], caps[name]))
+        return out
+
+    target = sparsity * sum(sizes[n] for n in pool)
+
+    def pruned_at(tau: float) -> dict[str, int]:
+        res = {}
+        for n in pool:
+            sc, cum, _ = prepared[n]
+            k = int(np.searchsorted(sc, tau, side="right"))
+            k = min(k, int(np.searchsorted(cum, caps[n], side="right")))
+            res[n] = k
+        return res
+
+    def weight(counts):
+        return sum(float(prepared[n][1][k - 1]) if k else 0.0 for n, k in counts.items())
+
+    all_scores = np.unique(np.concatenate([prepared[n][0] for n in pool]))
+    lo, hi = -1, len(all_scores) - 1  # smallest score index whose prefix reaches the target
+    if sparsity <= 0 or len(all_scores) == 0:
+        for n in pool:
+            out[n] = (0, 0)
+        return out
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if weight(pruned_at(all_scores[mid])) >= target:
+            hi = mid
+        else:
+            lo = mid
+    counts = pruned_at(all_scores[hi])
+    # the last score level may overshoot: give back units at exactly that score
+    over = weight(counts) - target
+    if over > 0:
+        tau = all_scores[hi]
+        for n in pool:
+            sc, cum, _ = prepared[n]
+            while counts[n] and sc[counts[n] - 1] == tau:
+                size = cum[counts[n] - 1] - (cum[counts[n] - 2] if counts[n] > 1 else 0)
+                if over - size < -size / 2:
+                    break
+                counts[n] -= 1
+                over -= size
+    for n in pool:
+        out[n] = _counts(prepared[n][2], counts[n])
+    return out

@@ -1,0 +1,367 @@
+"""Read an `.mnn` model: its graph (ops, tensors, outputs) and its convolutions.
+
+`read_model(path)` validates everything it touches before returning (offsets,
+lengths, union types, weight counts against the declared shapes, sparse indices
+against the weight size), so the converter, `inspect` and the rest of the project
+can use the result without further checks.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .flatbuf import FlatBuffer, Table
+from .schema import (CONV_TYPES, AttrF, CommonF, Conv2DF, NetF, OpF, OpType, Param, QuanF, SparseAlgo,
+                     SparseF)
+
+# The project's own keys in SparseCommon.args (docs/FORMAT.md).
+SBNN_KEYS = ("sbnnFormat", "sbnnGroup", "sbnnPattern", "sbnnTarget")
+
+
+@dataclass
+class OpInfo:
+    index: int
+    name: str
+    type: int
+    inputs: list[int]
+    outputs: list[int]
+    table: Table
+    main_type: int
+    main: Table | None
+
+    @property
+    def type_name(self) -> str:
+        return OpType.name(self.type)
+
+
+@dataclass
+class ConvInfo:
+    """One convolution-like op. Weights are OIHW float32 (a read-only view when dense)."""
+
+    name: str
+    op_index: int
+    op_type: int
+    type: str                      # Convolution / ConvolutionDepthwise / FC-as-1x1 / Deconvolution / ...
+    kernel: tuple[int, int]        # (kh, kw)
+    stride: tuple[int, int]        # (sh, sw)
+    dilation: tuple[int, int]
+    pad: tuple[int, int, int, int]  # (top, left, bottom, right); padMode decides when not CAFFE
+    pad_mode: str
+    group: int
+    in_channels: int
+    out_channels: int
+    weight_count: int
+    weights: np.ndarray | None     # (O, I/group, kh, kw) float32, None when not decodable
+    bias: np.ndarray | None
+    sparse: dict | None            # sparse metadata present in the file
+    storage: str                   # dense / sparse-float / quantized / external / int8
+    relu: bool = False
+    relu6: bool = False
+    # positions in the buffer, for the rewriter
+    conv2d: Table | None = None
+    common: Table | None = None
+    weight_span: tuple[int, int] | None = None   # (start, count) of the dense weight vector
+    bias_span: tuple[int, int] | None = None
+    unknown_fields: list[int] = field(default_factory=list)
+
+    @property
+    def zero_fraction(self) -> float | None:
+        if self.weights is None or self.weights.size == 0:
+            return None
+        return float(np.count_nonzero(self.weights == 0)) / self.weights.size
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.op_type == OpType.ConvolutionDepthwise or (
+            self.group > 1 and self.group == self.out_channels and self.group == self.in_channels)
+
+
+@dataclass
+class Model:
+    path: Path
+    data: bytes
+    ops: list[OpInfo]
+    tensor_names: list[str]
+    output_names: list[str]
+    convs: list[ConvInfo]
+    has_subgraphs: bool
+    fb: FlatBuffer = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def conv(self, name: str) -> ConvInfo:
+        for c in self.convs:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def producers(self) -> dict[int, int]:
+        """tensor index -> index of the op that writes it."""
+        out = {}
+        for op in self.ops:
+            for t in op.outputs:
+                out[t] = op.index
+        return out
+
+    def consumers(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for op in self.ops:
+            for t in op.inputs:
+                out.setdefault(t, []).append(op.index)
+        return out
+
+    def output_tensors(self) -> set[int]:
+        """Tensors that leave the graph: named outputs, or (no names) tensors nobody reads."""
+        by_name = {n: i for i, n in enumerate(self.tensor_names)}
+        outs = {by_name[n] for n in self.output_names if n in by_name}
+        if not self.output_names:
+            read = {t for op in self.ops for t in op.inputs}
+            outs = {t for op in self.ops for t in op.outputs if t not in read}
+        return outs
+
+
+def read_model(path, data: bytes | None = None) -> Model:
+    """Read and validate `path` (or `data`, with `path` used in messages)."""
+    path = Path(path)
+    if data is None:
+        data = load_bytes(path)
+    fb = FlatBuffer(data, path)
+    if len(data) < 16:
+        raise ModelError(f"{path}: not an MNN model (only {len(data)} bytes)")
+    net = fb.root("Net")
+    ops_t = net.tables(NetF.oplists, "oplists")
+    if not ops_t:
+        raise ModelError(f"{path}: not an MNN model (no operators found)")
+    tensor_names = net.strings(NetF.tensorName, "tensorName")
+    output_names = net.strings(NetF.outputName, "outputName")
+    has_subgraphs = net.vector(NetF.subgraphs, 4, "subgraphs") not in (None, (0, 0)) and \
+        net.vector(NetF.subgraphs, 4, "subgraphs")[1] > 0
+    n_tensors = len(tensor_names)
+
+    ops: list[OpInfo] = []
+    for i, t in enumerate(ops_t):
+        t.what = f"op #{i}"
+        name = t.string(OpF.name) or f"op#{i}"
+        t.what = f"op {name!r}"
+        typ = t.scalar(OpF.type, "i32", 0)
+        ins = _indexes(t, OpF.inputIndexes, n_tensors, name, "input")
+        outs = _indexes(t, OpF.outputIndexes, n_tensors, name, "output")
+        main_type = t.scalar(OpF.main_type, "u8", 0)
+        main = t.table(OpF.main, f"op {name!r} parameter") if main_type else None
+        ops.append(OpInfo(i, name, typ, ins, outs, t, main_type, main))
+
+    convs = [_read_conv(fb, op) for op in ops if op.type in CONV_TYPES]
+    _mark_fc(ops, convs)
+    return Model(path, data, ops, tensor_names, output_names, convs, has_subgraphs, fb)
+
+
+def load_bytes(path: Path) -> bytes:
+    try:
+        if path.is_dir():
+            raise ModelError(f"{path}: is a directory, not an MNN model")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ModelError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read ({os.strerror(exc.errno) if exc.errno else exc})") from None
+
+
+def _indexes(t: Table, fid: int, n_tensors: int, name: str, kind: str) -> list[int]:
+    arr = t.array(fid, "i32", f"op {name!r} {kind} indexes")
+    if arr is None:
+        return []
+    vals = arr.tolist()
+    for v in vals:
+        if v < 0 or (n_tensors and v >= n_tensors):
+            t.buf.fail(f"op {name!r}", f"{kind} tensor index {v} is out of range (0..{n_tensors - 1})")
+    return vals
+
+
+def _read_conv(fb: FlatBuffer, op: OpInfo) -> ConvInfo:
+    where = f"op {op.name!r}"
+
+    def bad(problem):
+        fb.fail(where, problem)
+
+    if op.main_type != Param.Convolution2D or op.main is None:
+        bad(f"{op.type_name} without a Convolution2D parameter (union type {op.main_type})")
+    conv = op.main
+    conv.what = where
+    common = conv.table(Conv2DF.common, where + " common")
+    if common is None:
+        bad("convolution without its common parameters")
+    c = {k: common.scalar(fid, kind, dflt) for k, (fid, kind, dflt) in CommonF.SCALARS.items()}
+    pads = common.array(CommonF.pads, "i32", where + " pads")
+    kh, kw, O, g = c["kernelY"], c["kernelX"], c["outputCount"], c["group"]
+    for key in ("kernelX", "kernelY", "strideX", "strideY", "dilateX", "dilateY", "group"):
+        if not 1 <= c[key] <= 1 << 16:
+            bad(f"{key} = {c[key]} is invalid")
+    if not 1 <= O <= 1 << 24:
+        bad(f"outputCount = {O} is invalid")
+    if pads is not None and len(pads) >= 4:
+        pad = tuple(int(p) for p in pads[:4])
+    elif pads is not None and len(pads) >= 2:
+        pad = (int(pads[0]), int(pads[1]), int(pads[0]), int(pads[1]))
+    else:
+        pad = (c["padY"], c["padX"], c["padY"], c["padX"])
+    pad_mode = {0: "CAFFE", 1: "VALID", 2: "SAME"}.get(c["padMode"], f"mode{c['padMode']}")
+
+    weight = conv.array(Conv2DF.weight, "f32", where + " weight")
+    bias = conv.array(Conv2DF.bias, "f32", where + " bias")
+    quan = conv.table(Conv2DF.quanParameter, where + " quanParameter")
+    sparse_t = conv.table(Conv2DF.sparseParameter, where + " sparseParameter")
+    external = conv.vector(Conv2DF.external, 8, where + " external")
+    symq = conv.ref(Conv2DF.symmetricQuan)
+    unknown = [f for f in conv.present_fields() if f >= Conv2DF.NUM_FIELDS]
+
+    depthwise = op.type in (OpType.ConvolutionDepthwise, OpType.DeconvolutionDepthwise, OpType.DepthwiseConvInt8)
+    I = c["inputCount"]
+    if I <= 0 and depthwise:
+        I = O
+    taps = kh * kw
+    per_out = None
+    if I > 0:
+        if I % g and not depthwise:
+            bad(f"inputCount {I} is not a multiple of group {g}")
+        per_out = I // g if not depthwise else 1
+    transposed = op.type in (OpType.Deconvolution, OpType.DeconvolutionDepthwise)  # bias length differs
+
+    weights = None
+    storage = "dense"
+    weight_span = None
+    if weight is not None and len(weight) > 0:
+        if per_out is None:  # old models leave inputCount 0: derive it from the weight count
+            if len(weight) % (O * taps):
+                bad(f"{len(weight)} weights do not fit {O} output channels x {kh}x{kw}")
+            per_out = len(weight) // (O * taps)
+            I = per_out * g
+        expect = O * per_out * taps
+        if len(weight) != expect:
+            bad(f"has {len(weight)} weights, expected {expect} (O={O}, I={I}, group={g}, kernel {kh}x{kw})")
+        # (Deconvolution stores another order; the shape only matters for Convolution here.)
+        weights = weight.reshape(O, per_out, kh, kw)
+        weight_span = (conv.vector(Conv2DF.weight, 4)[0], len(weight))
+    elif quan is not None:
+        storage, weights = _read_quan(fb, quan, where, O, per_out, kh, kw)
+        if weights is not None and per_out is None:
+            per_out = weights.shape[1]
+            I = per_out * g
+    elif external is not None and external[1] > 0:
+        storage = "external"
+    elif symq is not None:
+        storage = "int8"
+    else:
+        storage = "none"
+    if per_out is None:
+        per_out = max(I // g, 0) if I > 0 else 0
+    if bias is not None and len(bias) not in (0, O) and not transposed:
+        bad(f"has {len(bias)} bias values for {O} output channels")
+
+    if depthwise:
+        kind = {OpType.ConvolutionDepthwise: "ConvolutionDepthwise"}.get(op.type, op.type_name)
+    elif op.type == OpType.Convolution and g > 1 and g == O and g == I:
+        kind = "ConvolutionDepthwise"
+    else:
+        kind = op.type_name
+    return ConvInfo(
+        name=op.name, op_index=op.index, op_type=op.type, type=kind, kernel=(kh, kw),
+        stride=(c["strideY"], c["strideX"]), dilation=(c["dilateY"], c["dilateX"]), pad=pad,
+        pad_mode=pad_mode, group=g, in_channels=I, out_channels=O, weight_count=O * per_out * taps,
+        weights=weights, bias=bias, sparse=_read_sparse(fb, sparse_t, where) if sparse_t else None,
+        storage=storage, relu=c["relu"], relu6=c["relu6"], conv2d=conv, common=common,
+        weight_span=weight_span,
+        bias_span=(conv.vector(Conv2DF.bias, 4)[0], len(bias)) if bias is not None else None,
+        unknown_fields=unknown,
+    )
+
+
+def _read_quan(fb, quan: Table, where: str, O: int, per_out, kh: int, kw: int):
+    """Decode MNN's float-sparse coding (index/alpha); other quantizations are not decoded."""
+    index = quan.array(QuanF.index, "u32", where + " sparse index")
+    if index is None:
+        return f"quantized(type {quan.scalar(QuanF.type, 'i32', 0)})", None
+    alpha = quan.array(QuanF.alpha, "f32", where + " sparse alpha")
+    if alpha is None:
+        half = quan.array(QuanF.alphaFp16, "u16", where + " sparse alpha")
+        alpha = None if half is None else half.view(np.float16).astype(np.float32)
+    if alpha is None or len(alpha) != len(index):
+        fb.fail(where, f"sparse weights have {len(index)} indices but "
+                       f"{'no' if alpha is None else len(alpha)} values")
+    size = quan.scalar(QuanF.weightSize, "u32", 0)
+    taps = kh * kw
+    if per_out is None:
+        if size % (O * taps):
+            fb.fail(where, f"sparse weightSize {size} does not fit {O} output channels")
+        per_out = size // (O * taps)
+    expect = O * per_out * taps
+    if size != expect:
+        fb.fail(where, f"sparse weightSize {size} differs from the shape's {expect}")
+    if len(index) and int(index.max()) >= size:
+        fb.fail(where, f"sparse index {int(index.max())} is beyond weightSize {size}")
+    if size > 16 * fb.n + (1 << 22):  # a hostile weightSize must not allocate unbounded memory
+        fb.fail(where, f"sparse weightSize {size} is implausible for a {fb.n}-byte file")
+    dense = np.zeros(size, np.float32)
+    dense[index] = alpha
+    return "sparse-float", dense.reshape(O, per_out, kh, kw)
+
+
+def _read_sparse(fb, t: Table, where: str) -> dict:
+    method = t.scalar(SparseF.method, "i8", 0)
+    args = {}
+    keys = []
+    for a in t.tables(SparseF.args, where + " sparse args"):
+        key = a.string(AttrF.key)
+        if key is None:
+            continue
+        s = a.string(AttrF.s)
+        if s is not None:
+            val = s
+        elif a.field_offset(AttrF.f):
+            val = a.scalar(AttrF.f, "f32", 0.0)
+        elif a.field_offset(AttrF.b) and not a.field_offset(AttrF.i):
+            val = a.scalar(AttrF.b, "bool", False)
+        else:
+            val = a.scalar(AttrF.i, "i32", 0)
+        args[key] = val
+        keys.append(key.encode())
+    out = {
+        "method": {SparseAlgo.RANDOM: "RANDOM", SparseAlgo.SIMD_OC: "SIMD_OC"}.get(method, f"algo{method}"),
+        "args": args,
+        "args_sorted": keys == sorted(keys),
+    }
+    sb = {k[4].lower() + k[5:]: args[k] for k in SBNN_KEYS if k in args}
+    out["sbnn"] = sb or None
+    return out
+
+
+def _mark_fc(ops: list[OpInfo], convs: list[ConvInfo]) -> None:
+    """Label 1x1 convolutions that implement a fully connected layer.
+
+    MNN stores FC (Gemm / MatMul with constant weights / InnerProduct) as a 1x1
+    Convolution whose input was reshaped to N x C x 1 x 1; the reshape is what
+    tells them apart from a pointwise convolution.
+    """
+    producer = {t: op for op in ops for t in op.outputs}
+    flatteners = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Raster"}
+    for c in convs:
+        if c.type != "Convolution" or c.kernel != (1, 1) or c.group != 1:
+            continue
+        op = ops[c.op_index]
+        seen = 0
+        src = producer.get(op.inputs[0]) if op.inputs else None
+        while src is not None and seen < 4:
+            if src.type_name in flatteners:
+                c.type = "FC-as-1x1"
+                break
+            if src.type != OpType.ConvertTensor or not src.inputs:
+                break
+            src = producer.get(src.inputs[0])
+            seen += 1

@@ -1,0 +1,74 @@
+"""Choose a channel permutation that puts similar output channels in the same G-group.
+
+Pruning removes whole groups of G output channels at one input channel, so a group
+keeps the most energy when its G channels need the *same* input channels. We try
+a few greedy groupings (by the channels' magnitude profiles over the input
+channels, and by which input channels each would keep under element-wise pruning
+at the layer's sparsity), score each by the energy actually retained at the
+layer's fixed number of pruned units, and keep the best -- or the identity when
+nothing beats it, so rearrangement never lowers retained energy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .groups import Units, channel_energy
+
+
+def _greedy_groups(profile: np.ndarray, strength: np.ndarray, G: int) -> np.ndarray:
+    """Seed each group with the strongest remaining channel, then add the G-1 channels
+    closest (cosine) to the group's running profile."""
+    C = profile.shape[0]
+    norm = np.linalg.norm(profile, axis=1, keepdims=True)
+    unit = profile / np.where(norm > 0, norm, 1)
+    sim_all = unit @ unit.T                      # cosine similarity of every channel pair
+    remaining = np.ones(C, bool)
+    order = []
+    by_strength = iter(np.argsort(-strength, kind="stable"))
+    for _ in range(C // G):
+        seed = next(s for s in by_strength if remaining[s])
+        remaining[seed] = False
+        members = [seed]
+        sim = sim_all[seed].copy()               # similarity to the group's summed profile
+        for _ in range(G - 1):
+            cand = np.where(remaining, sim, -np.inf)
+            j = int(np.argmax(cand))
+            remaining[j] = False
+            members.append(j)
+            sim += sim_all[j]
+        order.extend(members)
+    order.extend(np.flatnonzero(remaining).tolist())  # tail channels (C mod G)
+    return np.asarray(order, dtype=np.int64)
+
+
+def retained(weights: list[np.ndarray], G: int, counts: list[tuple[int, int]], perm=None) -> float:
+    total = 0.0
+    for w, (n_main, n_tail) in zip(weights, counts):
+        total += Units.of(w if perm is None else w[perm], G).retained(n_main, n_tail)
+    return total
+
+
+def choose_permutation(weights: list[np.ndarray], G: int, counts: list[tuple[int, int]]):
+    """weights: the pruned producers of one component (same output channels).
+
+    Returns (perm or None for identity, retained energy with it, with identity).
+    """
+    base = retained(weights, G, counts)
+    if G == 1 or weights[0].shape[0] < 2 * G or all(m == 0 and t == 0 for m, t in counts):
+        return None, base, base
+    energies = [channel_energy(w) for w in weights]          # each (C, I_l)
+    strength = sum(e.sum(axis=1) for e in energies)
+    candidates = [np.concatenate([np.sqrt(e) for e in energies], axis=1)]
+    masks = []
+    for e, w, (n_main, n_tail) in zip(energies, weights, counts):
+        pruned = (n_main * G + n_tail) / max(e.size, 1)
+        thr = np.quantile(e, min(max(pruned, 0.0), 1.0)) if e.size else 0.0
+        masks.append((e > thr).astype(np.float64))
+    candidates.append(np.concatenate(masks, axis=1))
+    best, best_val = None, base
+    for profile in candidates:
+        perm = _greedy_groups(profile, strength, G)
+        val = retained(weights, G, counts, perm)
+        if val > best_val * (1 + 1e-12):
+            best, best_val = perm, val
+    return best, best_val, base

@@ -1,0 +1,108 @@
+"""The conversion report: per-layer records, totals, file sizes; JSON and a printed table."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class LayerRecord:
+    name: str
+    kind: str                 # Convolution / FC-as-1x1
+    shape: list               # [O, I, kh, kw]
+    G: int
+    pattern: str              # oc-group / kernel
+    sparsity_before: float
+    sparsity_after: float
+    groups_total: int         # G-groups plus tail units
+    groups_kept: int
+    macs_before: int          # multiply-adds per output pixel (nonzero weights)
+    macs_after: int
+    energy_total: float       # sum of squared weights before pruning
+    retained_identity: float  # energy kept at this sparsity without rearrangement
+    retained: float           # energy kept in the written model
+    permuted: bool = False
+    tagged: bool = False
+
+
+@dataclass
+class Report:
+    input: str
+    output: str
+    mode: str                 # prune / detect
+    G: int
+    target: str
+    format: str
+    rearrange: bool
+    sparsity: float | None
+    layers: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)          # [{"name", "reason"}]
+    not_group_shaped: list = field(default_factory=list)
+    components: list = field(default_factory=list)       # rearrangement decisions
+    input_bytes: int = 0
+    output_bytes: int = 0
+    reused_bytes: int = 0
+    appended_bytes: int = 0
+    seconds: float = 0.0
+
+    def totals(self) -> dict:
+        w = sum(r.shape[0] * r.shape[1] * r.shape[2] * r.shape[3] for r in self.layers)
+        e = sum(r.energy_total for r in self.layers)
+        return {
+            "layers": len(self.layers),
+            "tagged": sum(r.tagged for r in self.layers),
+            "weights": w,
+            "sparsity_before": (sum(r.sparsity_before * _n(r) for r in self.layers) / w) if w else 0.0,
+            "sparsity_after": (sum(r.sparsity_after * _n(r) for r in self.layers) / w) if w else 0.0,
+            "macs_before": sum(r.macs_before for r in self.layers),
+            "macs_after": sum(r.macs_after for r in self.layers),
+            "energy_total": e,
+            "retained_identity": sum(r.retained_identity for r in self.layers),
+            "retained": sum(r.retained for r in self.layers),
+            "retained_identity_fraction": (sum(r.retained_identity for r in self.layers) / e) if e else 1.0,
+            "retained_fraction": (sum(r.retained for r in self.layers) / e) if e else 1.0,
+        }
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["totals"] = self.totals()
+        return d
+
+    def table(self) -> str:
+        head = ("layer", "kind", "shape", "G", "before", "after", "groups kept", "MACs/px before",
+                "after", "energy kept", "w/o rearr.", "tag")
+        rows = []
+        for r in self.layers:
+            rows.append((r.name, r.kind, "x".join(map(str, r.shape)), str(r.G), f"{r.sparsity_before:.1%}",
+                         f"{r.sparsity_after:.1%}", f"{r.groups_kept}/{r.groups_total}", f"{r.macs_before:,}",
+                         f"{r.macs_after:,}", _pct(r.retained, r.energy_total),
+                         _pct(r.retained_identity, r.energy_total),
+                         ("sparse" if r.tagged else "dense") + ("*" if r.permuted else "")))
+        t = self.totals()
+        rows.append(("TOTAL", "", "", "", f"{t['sparsity_before']:.1%}", f"{t['sparsity_after']:.1%}", "",
+                     f"{t['macs_before']:,}", f"{t['macs_after']:,}", f"{t['retained_fraction']:.2%}",
+                     f"{t['retained_identity_fraction']:.2%}", f"{t['tagged']} tagged"))
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+        widths[0] = min(widths[0], 48)
+        fmt = "  ".join("{:<%d}" % w for w in widths)
+        lines = [fmt.format(*head)]
+        for r in rows:
+            name = r[0] if len(r[0]) <= widths[0] else "…" + r[0][-(widths[0] - 1):]
+            lines.append(fmt.format(name, *r[1:]))
+        lines.append("(* = output channels rearranged; MACs per output pixel; depthwise convolutions "
+                     "stay dense)")
+        for s in self.skipped:
+            lines.append(f"not pruned: {s['name']}: {s['reason']}")
+        for s in self.not_group_shaped:
+            lines.append(f"sparse but not group-shaped (G={self.G}): {s['name']}: "
+                         f"{s['zero_fraction']:.1%} zeros, {s['group_sparsity']:.1%} in whole groups")
+        lines.append(f"file size: {self.input_bytes:,} -> {self.output_bytes:,} bytes "
+                     f"({self.appended_bytes:,} appended; dead dense weights left in place are not reclaimed)")
+        return "\n".join(lines)
+
+
+def _n(r: LayerRecord) -> int:
+    return r.shape[0] * r.shape[1] * r.shape[2] * r.shape[3]
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{a / b:.2%}" if b else "-"

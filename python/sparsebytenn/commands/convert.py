@@ -1,0 +1,93 @@
+"""`sparsebytenn convert`: make an .mnn model group-sparse (prune or detect, rearrange, tag)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "prune/tag convolutions with fine-grained group sparsity (writes a new .mnn)"
+
+DESCRIPTION = """\
+Rewrite IN.mnn into OUT.mnn with group-sparse convolutions that the SparseByteNN
+plugin runs fast and stock MNN 3.6.1 still loads and runs (through its own sparse
+path). IN is never modified; OUT is written to a temporary file and renamed at the
+end, and an existing OUT is only replaced with --force.
+
+patterns (one per operator kind):
+  1x1 convolution and FC (stored by MNN as a 1x1 convolution): a group is G
+      consecutive output channels x 1 input channel;
+  kxk convolution with group 1: G output channels x 1 input channel x all kh*kw taps;
+  depthwise convolutions stay dense. Output channels that do not fill a last group
+  (O mod G) are pruned one channel at a time, never dropped.
+
+modes:
+  --sparsity S   one-shot pruning: remove the groups with the smallest L2 norm
+                 (relative to their layer) until S of the eligible weights are zero,
+                 ranked globally (or per layer with --per-layer); no layer keeps less
+                 than --min-keep of its weights; --skip first,last by default.
+  --layer NAME=S exact sparsity for one layer (repeatable; alone or with --sparsity).
+  --detect       prune nothing: tag the layers whose zeros already form G-groups (a
+                 model pruned in training) and list layers sparse but not group-shaped.
+
+rearrangement (default on, --no-rearrange to disable): output channels of pruned
+layers are permuted so channels needing the same inputs share a group, and the
+permutation is carried through bias, depthwise convs, activations, pooling,
+residual adds and the next convolution's inputs, so the network computes the same
+function; where that is not possible (concat, graph outputs, unknown ops) the
+layer keeps its order. It never lowers the retained weight energy.
+
+output: OUT, a table per layer (shape, G, sparsity before/after, groups kept, MACs
+per output pixel, retained energy with and without rearrangement, totals, file
+sizes) on stdout, and with --report FILE.json the same as JSON.
+"""
+
+EXAMPLES = """\
+examples:
+  sparsebytenn convert mobilenet-v1.mnn mnv1-70.mnn --sparsity 0.7
+  sparsebytenn convert in.mnn out.mnn --sparsity 0.5 --group 4 --target arm64
+  sparsebytenn convert in.mnn out.mnn --sparsity 0.8 --per-layer --skip first --skip last \\
+      --layer /features/features.26/features.26.0/Conv_output_0=0.9
+  sparsebytenn convert in.mnn dense-baseline.mnn --sparsity 0.7 --format dense
+  sparsebytenn convert trained-pruned.mnn tagged.mnn --detect --group 4
+  sparsebytenn convert in.mnn out.mnn --sparsity 0.5 --report report.json --force
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("convert", help=HELP, description=DESCRIPTION, epilog=EXAMPLES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="IN", help="the .mnn model to read (never modified)")
+    p.add_argument("output", metavar="OUT", help="the .mnn model to write")
+    p.add_argument("--sparsity", type=float, metavar="S", help="target sparsity, 0 <= S < 1")
+    p.add_argument("--group", type=int, metavar="G", help="group size 1, 2, 4, 8 or 16 (default: by --target)")
+    p.add_argument("--target", default="auto", metavar="T",
+                   help="arm64, wasm (G=4), x86 (G=8) or auto (this machine; default)")
+    p.add_argument("--per-layer", action="store_true", help="the same sparsity in every layer (default: global ranking)")
+    p.add_argument("--min-keep", type=float, default=0.1, metavar="F",
+                   help="never prune a layer below F of its weights (default 0.1)")
+    p.add_argument("--skip", action="append", metavar="first|last|none|NAME",
+                   help="leave a layer dense (repeatable; default: first and last)")
+    p.add_argument("--layer", action="append", metavar="NAME=S", help="sparsity for one layer (repeatable)")
+    p.add_argument("--detect", action="store_true", help="prune nothing; tag layers already group-sparse")
+    p.add_argument("--format", default="sparse", choices=("sparse", "dense"),
+                   help="sparse: write sparse metadata (default); dense: the same pruned weights, dense")
+    p.add_argument("--no-rearrange", action="store_true", help="keep every layer's channel order")
+    p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no table, no progress")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from sparsebytenn_converter import convert
+
+    skip = None
+    if args.skip:
+        skip = [s.strip() for item in args.skip for s in item.split(",") if s.strip()]
+    report = convert(args.input, args.output, sparsity=args.sparsity, group=args.group, target=args.target,
+                     per_layer=args.per_layer, min_keep=args.min_keep, skip=skip, layers=args.layer,
+                     detect=args.detect, format=args.format, rearrange=not args.no_rearrange,
+                     report_path=args.report, force=args.force, progress=not args.quiet and sys.stderr.isatty())
+    if not args.quiet:
+        print(report.table())
+    print(f"wrote {report.output} ({report.output_bytes:,} bytes) in {report.seconds:.1f} s")
+    return 0

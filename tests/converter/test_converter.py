@@ -1,0 +1,246 @@
+"""Converter and inspect, checked against stock MNN, MNN's own JSON dump and numpy."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import require
+from helpers import build_test_model, json_conv_weights, json_to_mnn, mnn_json, mnn_run, rel_err
+
+from sparsebytenn_converter import convert, read_model
+
+X_SMALL = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    require(importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None,
+            "torch and onnx (scripts/setup.sh installs them) to build the test model")
+    return build_test_model(tmp_path_factory.mktemp("small") / "small.mnn")
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "sparsebytenn", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+# ---------------------------------------------------------------- inspect
+def test_inspect_json_matches_mnn_json_dump(small_model, tmp_path):
+    r = cli("inspect", small_model, "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    ref = json_conv_weights(mnn_json(small_model, tmp_path))
+    assert {op["name"] for op in got["ops"]} == set(ref)
+    types = {op["name"]: op["type"] for op in got["ops"]}
+    assert sum(t == "ConvolutionDepthwise" for t in types.values()) == 2
+    assert types["logits__matmul_converted"] == "FC-as-1x1"
+    for op in got["ops"]:
+        w = ref[op["name"]]
+        assert op["weights"] == w.size
+        assert op["kernel"] == [w.shape[2], w.shape[3]]
+        assert op["out_channels"] == w.shape[0]
+        assert op["zero_fraction"] == pytest.approx(float(np.mean(w == 0)), abs=1e-6)
+        assert op["sparse"] is None
+
+
+def test_inspect_sees_sparse_metadata_and_zero_fraction(small_model, tmp_path):
+    out = tmp_path / "s.mnn"
+    convert(small_model, out, sparsity=0.6, group=4, progress=False)
+    got = json.loads(cli("inspect", out, "--json").stdout)
+    ref = json_conv_weights(mnn_json(out, tmp_path))      # MNN decodes its own sparse coding
+    tagged = [op for op in got["ops"] if op["sparse"]]
+    assert len(tagged) == 6                                # 8 convs minus first and last
+    for op in got["ops"]:
+        assert op["zero_fraction"] == pytest.approx(float(np.mean(ref[op["name"]] == 0)), abs=1e-6)
+    for op in tagged:
+        sp = op["sparse"]
+        assert sp["method"] == "SIMD_OC" and sp["args_sorted"]
+        assert sp["args"]["sparseBlockOC"] == 4 and sp["sbnn"]["group"] == 4 and sp["sbnn"]["format"] == 1
+        assert sp["sbnn"]["pattern"] == ("oc-group" if op["kernel"] == [1, 1] else "kernel")
+
+
+def test_inspect_real_mobilenet(tmp_path):
+    from sparsebytenn import zoo
+    require(zoo.is_cached("mobilenet-v1") or not zoo.missing_requirements("mobilenet-v1"), "zoo mobilenet-v1")
+    path = zoo.get("mobilenet-v1", progress=False)
+    got = json.loads(cli("inspect", path, "--json").stdout)
+    assert len(got["ops"]) >= 27
+    assert sum(op["type"] == "ConvolutionDepthwise" for op in got["ops"]) == 13
+
+
+# ---------------------------------------------------------------- convert, small model
+@pytest.mark.parametrize("G", [1, 4, 8])
+@pytest.mark.parametrize("rearrange", [False, True])
+def test_sparse_file_runs_in_stock_mnn_like_dense(small_model, tmp_path, G, rearrange):
+    sp, de = tmp_path / "sp.mnn", tmp_path / "de.mnn"
+    rs = convert(small_model, sp, sparsity=0.5, group=G, rearrange=rearrange, progress=False)
+    rd = convert(small_model, de, sparsity=0.5, group=G, rearrange=rearrange, format="dense", progress=False)
+    assert rel_err(mnn_run(sp, X_SMALL), mnn_run(de, X_SMALL)) < 1e-5
+    # the dense file carries no sparse metadata; the sparse one tags every pruned layer
+    assert all(c.sparse is None for c in read_model(de).convs)
+    assert sum(c.sparse is not None for c in read_model(sp).convs) == sum(r.tagged for r in rs.layers) == 6
+    # the pruned weights are G-shaped and at the requested sparsity (numpy on MNN's own dump)
+    ref = json_conv_weights(mnn_json(sp, tmp_path))
+    total = zeros = 0
+    for rec in rs.layers:
+        w = ref[rec.name]
+        O, I = w.shape[:2]
+        full = O // G * G
+        pair_zero = ~(w != 0).any(axis=(2, 3))
+        groups = pair_zero[:full].reshape(-1, G, I)
+        assert (groups.all(axis=1) | ~groups.any(axis=1)).all(), rec.name   # whole groups only
+        total += w.size
+        zeros += int((w == 0).sum())
+    assert zeros / total == pytest.approx(0.5, abs=0.01)
+    assert rd.totals()["sparsity_after"] == pytest.approx(rs.totals()["sparsity_after"])
+
+
+def test_rearrangement_preserves_function_and_raises_energy(small_model, tmp_path):
+    out = tmp_path / "perm.mnn"
+    r = convert(small_model, out, sparsity=0.7, group=4, rearrange_only=True, format="dense", progress=False)
+    assert any(rec.permuted for rec in r.layers)
+    assert rel_err(mnn_run(out, X_SMALL), mnn_run(small_model, X_SMALL)) < 1e-5
+    # the weights really moved (MNN's dump of the two files differs)
+    a = json_conv_weights(mnn_json(out, tmp_path))
+    b = json_conv_weights(mnn_json(small_model, tmp_path))
+    assert any(not np.array_equal(a[k], b[k]) for k in a)
+    p = convert(small_model, tmp_path / "p.mnn", sparsity=0.7, group=4, progress=False)
+    for rec in p.layers:
+        assert rec.retained >= rec.retained_identity * (1 - 1e-9), rec.name
+    assert p.totals()["retained"] > p.totals()["retained_identity"]
+
+
+def test_everything_else_survives(small_model, tmp_path):
+    out = tmp_path / "o.mnn"
+    convert(small_model, out, sparsity=0.5, progress=False)
+    a, b = mnn_json(small_model, tmp_path), mnn_json(out, tmp_path / "..")
+    for k in a:
+        if k != "oplists":
+            assert a[k] == b[k], k
+    tagged = {c.name for c in read_model(out).convs if c.sparse}
+    for x, y in zip(a["oplists"], b["oplists"], strict=True):
+        if x["name"] in tagged:
+            assert x["main"]["common"] == y["main"]["common"]
+            x, y = dict(x), dict(y)
+            x.pop("main"), y.pop("main")
+        elif x.get("main_type") == "Convolution2D":
+            x, y = dict(x), dict(y)
+            x.pop("main"), y.pop("main")   # permuted consumers: checked by the function tests
+        assert x == y
+
+
+def test_detect_finds_exactly_numpy_pruned_layers(small_model, tmp_path):
+    rng = np.random.default_rng(0)
+    j = mnn_json(small_model, tmp_path)
+    pruned = {"/pw2/Conv_output_0", "/k3/Conv_output_0", "/pw4/Conv_output_0"}
+    unstructured = "/pw5/Conv_output_0"
+    G = 4
+    for op in j["oplists"]:
+        if op["name"] in pruned:
+            c = op["main"]["common"]
+            O, kk = c["outputCount"], c.get("kernelX", 1) * c.get("kernelY", 1)
+            w = np.array(op["main"]["weight"], np.float32).reshape(O, -1, kk)
+            full = O // G * G
+            drop = rng.random((O // G, w.shape[1])) < 0.6
+            w[:full][np.repeat(drop, G, axis=0)] = 0
+            w[full:][rng.random((O - full, w.shape[1])) < 0.6] = 0
+            op["main"]["weight"] = w.ravel().tolist()
+        if op["name"] == unstructured:
+            w = np.array(op["main"]["weight"], np.float32)
+            w[rng.random(w.size) < 0.6] = 0
+            op["main"]["weight"] = w.ravel().tolist()
+    src = json_to_mnn(j, tmp_path / "pruned.mnn")
+    out = tmp_path / "det.mnn"
+    r = convert(src, out, detect=True, group=G, progress=False)
+    assert {rec.name for rec in r.layers if rec.tagged} == pruned
+    assert [s["name"] for s in r.not_group_shaped] == [unstructured]
+    assert rel_err(mnn_run(out, X_SMALL), mnn_run(src, X_SMALL)) < 1e-5
+
+
+def test_options(small_model, tmp_path):
+    names = [c.name for c in read_model(small_model).convs if c.type != "ConvolutionDepthwise"]
+    r = convert(small_model, tmp_path / "a.mnn", sparsity=0.5, per_layer=True, group=4, progress=False,
+                layers=[f"{names[1]}=0.8"], skip=["first", names[2]])
+    by = {rec.name: rec for rec in r.layers}
+    assert names[0] not in by and names[2] not in by and names[-1] in by
+    assert by[names[1]].sparsity_after == pytest.approx(0.8, abs=0.03)
+    for n in names[3:]:
+        assert by[n].sparsity_after == pytest.approx(0.5, abs=0.06)
+    r = convert(small_model, tmp_path / "b.mnn", sparsity=0.95, min_keep=0.5, group=4, progress=False)
+    assert all(rec.sparsity_after <= 0.5 + 1e-6 for rec in r.layers)
+    rep = tmp_path / "r.json"
+    cli("convert", small_model, tmp_path / "c.mnn", "--sparsity", "0.3", "--report", rep)
+    d = json.loads(rep.read_text())
+    assert d["totals"]["sparsity_after"] == pytest.approx(0.3, abs=0.01) and d["output_bytes"] > 0
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_inputs_give_one_line_and_no_output(small_model, tmp_path):
+    data = small_model.read_bytes()
+    trunc = tmp_path / "trunc.mnn"
+    trunc.write_bytes(data[: len(data) // 2])
+    corrupt = tmp_path / "corrupt.mnn"
+    c = bytearray(data)
+    c[0:4] = (len(data) + 100).to_bytes(4, "little")
+    corrupt.write_bytes(bytes(c))
+    text = tmp_path / "text.mnn"
+    text.write_text("hello, not a model\n" * 10)
+    out = tmp_path / "out.mnn"
+    cases = [
+        ("missing", ["convert", tmp_path / "nope.mnn", out, "--sparsity", "0.5"]),
+        ("non-MNN", ["convert", text, out, "--sparsity", "0.5"]),
+        ("truncated", ["convert", trunc, out, "--sparsity", "0.5"]),
+        ("corrupted", ["convert", corrupt, out, "--sparsity", "0.5"]),
+        ("S>=1", ["convert", small_model, out, "--sparsity", "1.0"]),
+        ("S<0", ["convert", small_model, out, "--sparsity", "-0.1"]),
+        ("G", ["convert", small_model, out, "--sparsity", "0.5", "--group", "3"]),
+        ("target", ["convert", small_model, out, "--sparsity", "0.5", "--target", "riscv"]),
+        ("OUT==IN", ["convert", small_model, small_model, "--sparsity", "0.5"]),
+        ("unwritable", ["convert", small_model, tmp_path / "no-such-dir" / "o.mnn", "--sparsity", "0.5"]),
+        ("layer", ["convert", small_model, out, "--layer", "bogus=0.5"]),
+        ("inspect truncated", ["inspect", trunc]),
+        ("inspect corrupted", ["inspect", corrupt]),
+        ("inspect non-MNN", ["inspect", text]),
+        ("inspect missing", ["inspect", tmp_path / "nope.mnn"]),
+    ]
+    before = small_model.read_bytes()
+    for what, args in cases:
+        r = cli(*args)
+        assert r.returncode != 0, what
+        assert "Traceback" not in r.stderr, (what, r.stderr)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("sparsebytenn: error:"), (what, r.stderr)
+        assert not out.exists(), what
+    assert small_model.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.mnn")]
+
+
+def test_existing_output_needs_force(small_model, tmp_path):
+    out = tmp_path / "o.mnn"
+    out.write_bytes(b"precious")
+    r = cli("convert", small_model, out, "--sparsity", "0.5")
+    assert r.returncode == 1 and "--force" in r.stderr and out.read_bytes() == b"precious"
+    r = cli("convert", small_model, out, "--sparsity", "0.5", "--force")
+    assert r.returncode == 0, r.stderr
+    assert read_model(out).convs
+
+
+def test_corrupted_bytes_never_crash_the_reader(small_model):
+    """Flip bytes across the whole file: the reader either reads it or raises ModelError."""
+    from sparsebytenn_converter import ModelError
+    data = small_model.read_bytes()
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        b = bytearray(data)
+        for p in rng.integers(0, len(b), size=4):
+            b[p] = int(rng.integers(0, 256))
+        cut = int(rng.integers(len(b) // 2, len(b) + 1))
+        try:
+            read_model("fuzz.mnn", data=bytes(b[:cut]))
+        except ModelError:
+            pass
