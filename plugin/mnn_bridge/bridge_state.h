@@ -1,0 +1,42 @@
+// Process-wide state of the bridge: settings chosen by the host after its probe
+// (channel pack, armed or pass-through), counters and fallback messages.
+#ifndef SBNN_MNN_BRIDGE_BRIDGE_STATE_H_
+#define SBNN_MNN_BRIDGE_BRIDGE_STATE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace sbnn {
+namespace mnnbridge {
+
+enum class ExecutorKind : int { kKernelPool = 0, kMnnPool = 1 };
+
+struct BridgeSettings {
+  std::atomic<int> pack{8};            // MNN's NC4HW4 channel pack P on this CPU
+  std::atomic<bool> armed{false};      // false: the creator hands out MNN's own CPU runtime
+  std::atomic<bool> low_precision_ok{false};  // precision=low sessions keep fp32 tensors
+  std::atomic<int> executor{static_cast<int>(ExecutorKind::kMnnPool)};
+  std::atomic<bool> log_stderr{true};
+};
+BridgeSettings& settings();
+
+// Counters. The per-thread ones let a host attribute work to the session it ran
+// on the calling thread even when several sessions run at once.
+void CountConvCreated();
+void CountConvRun();
+int64_t ThreadConvsCreated();
+int64_t ThreadConvRuns();
+int64_t TotalConvsCreated();
+int64_t TotalConvRuns();
+
+// A human-readable note (e.g. "conv 'x' falls back to MNN: <reason>"); kept for
+// the host and printed to stderr unless disabled.
+void Note(const std::string& message);
+int64_t NoteCount();
+std::string NoteAt(int64_t i);
+
+}  // namespace mnnbridge
+}  // namespace sbnn
+
+#endif  // SBNN_MNN_BRIDGE_BRIDGE_STATE_H_

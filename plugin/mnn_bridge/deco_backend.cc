@@ -1,0 +1,61 @@
+#include "deco_backend.h"
+
+#include <atomic>
+#include <exception>
+
+#include "bridge_state.h"
+#include "deco_runtime.h"
+
+namespace sbnn {
+namespace mnnbridge {
+namespace {
+// The vtable pointer of DecoBackend: tells our backends from MNN's without RTTI
+// across library boundaries.
+std::atomic<const void*> g_deco_vptr{nullptr};
+}  // namespace
+
+DecoBackend::DecoBackend(int32_t type, DecoRuntime* runtime, mnnabi::Backend* inner, SessionThreads threads)
+    : Backend(type), runtime_(runtime), inner_(inner), threads_(threads) {
+  g_deco_vptr.store(*reinterpret_cast<const void* const*>(this));
+}
+
+DecoBackend::~DecoBackend() { delete inner_; }
+
+bool DecoBackend::IsDeco(const mnnabi::Backend* backend) {
+  return backend != nullptr && *reinterpret_cast<const void* const*>(backend) == g_deco_vptr.load();
+}
+
+mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs,
+                                         const mnnabi::Op* op) {
+  SparseConvSpec spec;
+  try {
+    if (op != nullptr && ReadSparseConv(op, &spec)) {
+      const int in_channels = (inputs.size() == 1 && inputs[0]->dimensions() == 4) ? inputs[0]->extent(1) : -1;
+      std::string why = ValidateSparseConv(spec, in_channels);
+      if (why.empty()) {
+        mnnabi::Execution* execution = SparseConvExecution::Create(inner_, op, spec, threads_, &why);
+        if (execution != nullptr) return execution;
+      }
+      Note("conv '" + spec.name + "' falls back to MNN's own execution: " + why);
+    }
+  } catch (const std::exception& e) {
+    Note("conv '" + spec.name + "' falls back to MNN's own execution: " + e.what());
+  } catch (...) {
+    Note("conv '" + spec.name + "' falls back to MNN's own execution: unknown error");
+  }
+  return inner_->OnCreate(inputs, outputs, op);
+}
+
+mnnabi::ErrorCode DecoBackend::OnResizeEnd() {
+  mnnabi::ErrorCode code = inner_->OnResizeEnd();
+  runtime_->SyncStatus();
+  return code;
+}
+
+void DecoBackend::OnExecuteBegin() const {
+  inner_->OnExecuteBegin();
+  runtime_->SyncStatus();  // MNN checks the runtime's status right after this call
+}
+
+}  // namespace mnnbridge
+}  // namespace sbnn

@@ -1,0 +1,91 @@
+#include "deco_runtime.h"
+
+#include <algorithm>
+
+#include "bridge_state.h"
+#include "deco_backend.h"
+#include "mnn_abi/exports.h"
+
+namespace sbnn {
+namespace mnnbridge {
+
+DecoRuntime::DecoRuntime(int32_t type, mnnabi::Runtime* inner, int threads)
+    : type_(type), inner_(inner), threads_(threads) {}
+
+DecoRuntime::~DecoRuntime() { delete inner_; }
+
+void DecoRuntime::OnReset(int num_thread, const mnnabi::BackendConfig* config, bool full) {
+  inner_->set_hint(hint());
+  inner_->OnReset(num_thread, config, full);
+  threads_ = num_thread;
+}
+
+mnnabi::Backend* DecoRuntime::OnCreate(const mnnabi::BackendConfig* config, mnnabi::Backend* origin) const {
+  // MNN sets hints and meta on this object; the CPU runtime reads its own copies.
+  inner_->set_hint(hint());
+  inner_->meta_ = meta_;
+  mnnabi::Backend* inner_origin = DecoBackend::IsDeco(origin) ? static_cast<DecoBackend*>(origin)->inner() : origin;
+  mnnabi::Backend* cpu = inner_->OnCreate(config, inner_origin);
+  if (cpu == nullptr) return nullptr;
+  const bool low_precision = config != nullptr && (config->precision == mnnabi::BackendConfig::kLow ||
+                                                   config->precision == mnnabi::BackendConfig::kLowBF16);
+  if (low_precision && !settings().low_precision_ok.load()) return cpu;  // e.g. fp16 tensors on ARMv8.2
+  try {
+    mnnabi::BackendInfo info;
+    info.num_thread = threads_;
+    inner_->OnCheckInfo(info);  // the thread count the CPU runtime really uses
+    SessionThreads threads;
+    threads.threads = std::max(1, info.num_thread);
+    // MNN's pool is keyed by CPU mask; it is 0 unless CPU ids or a power mode
+    // select cores, in which case we would create a second pool: use our own.
+    if (threads.threads > 1 && hint().cpu_ids.empty() && (config == nullptr || config->power == 0)) {
+      mnnabi::ThreadPool* pool = nullptr;
+      int got = mnnabi::exports().pool_init(threads.threads, 0, &pool);
+      if (pool != nullptr && got >= 2) {
+        threads.mnn_pool = pool;
+        threads.threads = std::min(threads.threads, got);
+      }
+    }
+    return new DecoBackend(type_, const_cast<DecoRuntime*>(this), cpu, threads);
+  } catch (...) {
+    return cpu;
+  }
+}
+
+mnnabi::Runtime* DecoCreator::OnCreate(const mnnabi::BackendInfo& info) const {
+  const mnnabi::RuntimeCreator* cpu = mnnabi::exports().get_runtime_creator(mnnabi::kForwardCpu);
+  if (cpu == nullptr) return nullptr;
+  mnnabi::BackendInfo cpu_info = info;
+  cpu_info.type = mnnabi::kForwardCpu;
+  mnnabi::Runtime* inner = cpu->OnCreate(cpu_info);
+  // Not armed (probe pending or failed): sessions get MNN's own CPU runtime.
+  if (inner == nullptr || !settings().armed.load()) return inner;
+  try {
+    return new DecoRuntime(type_, inner, info.num_thread);
+  } catch (...) {
+    return inner;
+  }
+}
+
+bool DecoCreator::OnValid(mnnabi::BackendInfo& info) const {
+  const mnnabi::RuntimeCreator* cpu = mnnabi::exports().get_runtime_creator(mnnabi::kForwardCpu);
+  if (cpu == nullptr) return false;
+  const int32_t type = info.type;
+  bool ok = cpu->OnValid(info);
+  info.type = type;
+  return ok;
+}
+
+bool DecoCreator::OnGetDeviceInfo(const std::string& key, std::string& value) const {
+  const mnnabi::RuntimeCreator* cpu = mnnabi::exports().get_runtime_creator(mnnabi::kForwardCpu);
+  return cpu != nullptr && cpu->OnGetDeviceInfo(key, value);
+}
+
+bool DecoCreator::OnSetQuantInfo(const mnnabi::Op* op, const mnnabi::TensorList& inputs,
+                                 const mnnabi::TensorList& outputs) const {
+  const mnnabi::RuntimeCreator* cpu = mnnabi::exports().get_runtime_creator(mnnabi::kForwardCpu);
+  return cpu != nullptr && cpu->OnSetQuantInfo(op, inputs, outputs);
+}
+
+}  // namespace mnnbridge
+}  // namespace sbnn

@@ -1,0 +1,159 @@
+#include "sparse_conv_execution.h"
+
+#include <cmath>
+
+#include "bridge_state.h"
+#include "conv_executor.h"
+
+namespace sbnn {
+namespace mnnbridge {
+
+bool AlignedBuffer::Reserve(size_t bytes) {
+  if (bytes <= size_) return true;
+  void* p = nullptr;
+  if (posix_memalign(&p, 64, bytes) != 0) return false;
+  std::free(data_);
+  data_ = p;
+  size_ = bytes;
+  return true;
+}
+
+SparseConvExecution* SparseConvExecution::Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
+                                                 const SparseConvSpec& spec, SessionThreads threads,
+                                                 std::string* why) {
+  std::vector<float> dense = DensifyWeights(spec);
+  sbnn_pack_params params{};
+  params.out_channels = spec.out_channels;
+  params.in_channels = static_cast<int32_t>(spec.weight_size / (static_cast<uint64_t>(spec.out_channels) *
+                                                                spec.kernel_h * spec.kernel_w));
+  params.kernel_h = spec.kernel_h;
+  params.kernel_w = spec.kernel_w;
+  params.group = spec.group;
+  params.output_min = (spec.relu || spec.relu6) ? 0.0f : -INFINITY;
+  params.output_max = spec.relu6 ? 6.0f : INFINITY;
+  params.isa = nullptr;
+  sbnn_gsparse_weights* packed = nullptr;
+  if (params.in_channels <= 0) {
+    *why = "no input channels";
+    return nullptr;
+  }
+  sbnn_status st = sbnn_gsparse_pack(&params, dense.data(), spec.bias.present() ? spec.bias.data : nullptr, &packed);
+  if (st != SBNN_OK) {
+    *why = std::string("the kernels refused the weights: ") + sbnn_status_string(st);
+    return nullptr;
+  }
+  return new SparseConvExecution(cpu_backend, op, spec, threads, packed);
+}
+
+SparseConvExecution::SparseConvExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
+                                         const SparseConvSpec& spec, SessionThreads threads,
+                                         sbnn_gsparse_weights* packed)
+    : Execution(cpu_backend), op_(op), spec_(spec), threads_(threads), packed_(packed) {
+  in_channels_ = static_cast<int32_t>(spec.weight_size /
+                                      (static_cast<uint64_t>(spec.out_channels) * spec.kernel_h * spec.kernel_w));
+  // Only geometry is needed after packing; drop views into the model buffer.
+  spec_.alpha = VectorView<float>();
+  spec_.index = VectorView<uint32_t>();
+  spec_.bias = VectorView<float>();
+  pads_.assign(spec.pads.data, spec.pads.data + spec.pads.size);
+  spec_.pads = VectorView<int32_t>();
+  CountConvCreated();
+}
+
+SparseConvExecution::~SparseConvExecution() { sbnn_gsparse_free(packed_); }
+
+std::string SparseConvExecution::PlanGeometry(const mnnabi::Tensor* input, const mnnabi::Tensor* output) {
+  const auto& ex = mnnabi::exports();
+  if (input->dimensions() != 4 || output->dimensions() != 4) return "tensors are not 4-D";
+  if (ex.format_of(input) != mnnabi::kNC4HW4 || ex.format_of(output) != mnnabi::kNC4HW4)
+    return "tensors are not in MNN's packed NC4HW4 layout";
+  const auto& t = input->buffer().type;
+  if (t.code != 2 || t.bits != 32 || output->buffer().type.code != 2 || output->buffer().type.bits != 32)
+    return "tensors are not float32";
+  const int n = input->extent(0), c = input->extent(1), ih = input->extent(2), iw = input->extent(3);
+  const int oc = output->extent(1), oh = output->extent(2), ow = output->extent(3);
+  if (output->extent(0) != n) return "batch differs between input and output";
+  if (oc != spec_.out_channels) return "output channels differ from outputCount";
+  if (c != in_channels_) return "input channels differ from the weights' input channels";
+  // Leading pads as MNN computes them (ConvolutionCommon::convolutionPad), the
+  // trailing ones as whatever makes MNN's output size come out exactly.
+  int pad_left = spec_.pad_x, pad_top = spec_.pad_y;
+  const int kw_eff = (spec_.kernel_w - 1) * spec_.dilation_w + 1;
+  const int kh_eff = (spec_.kernel_h - 1) * spec_.dilation_h + 1;
+  if (spec_.pad_mode == 2) {  // SAME
+    pad_left = ((ow - 1) * spec_.stride_w + kw_eff - iw) / 2;
+    pad_top = ((oh - 1) * spec_.stride_h + kh_eff - ih) / 2;
+  } else if (pads_.size() >= 2) {
+    pad_left = pads_[1];
+    pad_top = pads_[0];
+  }
+  if (pad_left < 0 || pad_top < 0) return "negative padding";
+  const int right = (ow - 1) * spec_.stride_w + kw_eff - 1 - pad_left;
+  const int bottom = (oh - 1) * spec_.stride_h + kh_eff - 1 - pad_top;
+  const int pad_right = right >= iw ? right - iw + 1 : 0;
+  const int pad_bottom = bottom >= ih ? bottom - ih + 1 : 0;
+  if ((iw + pad_left + pad_right - kw_eff) / spec_.stride_w + 1 != ow ||
+      (ih + pad_top + pad_bottom - kh_eff) / spec_.stride_h + 1 != oh)
+    return "output size does not follow from the padding";
+  geometry_ = sbnn_conv_geometry{};
+  geometry_.batch = n;
+  geometry_.in_h = ih;
+  geometry_.in_w = iw;
+  geometry_.out_h = oh;
+  geometry_.out_w = ow;
+  geometry_.stride_h = spec_.stride_h;
+  geometry_.stride_w = spec_.stride_w;
+  geometry_.dilation_h = spec_.dilation_h;
+  geometry_.dilation_w = spec_.dilation_w;
+  geometry_.pad_top = pad_top;
+  geometry_.pad_left = pad_left;
+  geometry_.pad_bottom = pad_bottom;
+  geometry_.pad_right = pad_right;
+  const size_t bytes = sbnn_gsparse_workspace_size(packed_, &geometry_, threads_.threads);
+  if (!workspace_.Reserve(bytes)) return "out of memory for the kernels' workspace";
+  return std::string();
+}
+
+mnnabi::ErrorCode SparseConvExecution::OnResize(const mnnabi::TensorList& inputs,
+                                                const mnnabi::TensorList& outputs) {
+  pack_ = settings().pack.load();
+  std::string why;
+  if (inputs.size() != 1 || outputs.size() != 1) {
+    why = "expected one input and one output";
+  } else if (fallback_ == nullptr) {
+    why = PlanGeometry(inputs[0], outputs[0]);
+  }
+  if (!why.empty() && fallback_ == nullptr) {
+    Note("conv '" + spec_.name + "' runs on MNN's own execution for this shape: " + why);
+    fallback_.reset(backend()->OnCreate(inputs, outputs, op_));
+    if (fallback_ == nullptr) return mnnabi::kNotSupport;
+  }
+  if (fallback_ != nullptr) return fallback_->OnResize(inputs, outputs);
+  return mnnabi::kNoError;
+}
+
+mnnabi::ErrorCode SparseConvExecution::OnExecute(const mnnabi::TensorList& inputs,
+                                                 const mnnabi::TensorList& outputs) {
+  if (fallback_ != nullptr) return fallback_->OnExecute(inputs, outputs);
+  float* input = inputs[0]->host_float();
+  float* output = outputs[0]->host_float();
+  if (input == nullptr || output == nullptr) {  // memory is only bound after resize
+    Note("conv '" + spec_.name + "' has no host memory at execution");
+    return mnnabi::kInvalidValue;
+  }
+  sbnn_tensor_layout layout{};
+  layout.pack = pack_;  // MNN's default strides: [ceil(C/P)][N][H*W][P]
+  ScopedConvExecutor executor(threads_.mnn_pool, threads_.threads,
+                              settings().executor.load() == static_cast<int>(ExecutorKind::kMnnPool));
+  sbnn_status st = sbnn_gsparse_run(packed_, &geometry_, input, &layout, output, &layout, executor.get(), workspace_.data(),
+                                    workspace_.size());
+  if (st != SBNN_OK) {
+    Note("conv '" + spec_.name + "' failed in the kernels: " + sbnn_status_string(st));
+    return mnnabi::kInvalidValue;
+  }
+  CountConvRun();
+  return mnnabi::kNoError;
+}
+
+}  // namespace mnnbridge
+}  // namespace sbnn

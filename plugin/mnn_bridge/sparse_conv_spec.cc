@@ -1,0 +1,121 @@
+#include "sparse_conv_spec.h"
+
+#include <cmath>
+
+namespace sbnn {
+namespace mnnbridge {
+namespace {
+
+// Field ids (docs/FORMAT.md).
+enum OpField { kOpInputs = 0, kOpMainType = 1, kOpMain = 2, kOpName = 3, kOpOutputs = 4, kOpType = 5 };
+enum ConvField { kConvCommon = 0, kConvWeight = 1, kConvBias = 2, kConvQuan = 3, kConvSparse = 5, kConvExternal = 6 };
+enum CommonField {
+  kPadX = 0, kPadY, kKernelX, kKernelY, kStrideX, kStrideY, kDilateX, kDilateY, kPadMode, kGroup,
+  kOutputCount, kInputCount, kRelu, kRelu6, kPads
+};
+enum QuanField { kQuanBuffer = 0, kQuanAlpha = 1, kQuanType = 2, kQuanWeightSize = 12, kQuanIndex = 13,
+                 kQuanAlphaFp16 = 14, kQuanScaleStorage = 15 };
+enum SparseField { kSparseMethod = 0, kSparseArgs = 1 };
+enum AttributeField { kAttrS = 0, kAttrI = 1, kAttrKey = 3 };
+
+constexpr int32_t kOpTypeConvolution = 12;
+constexpr uint8_t kOpParameterConvolution2D = 9;
+
+}  // namespace
+
+bool ReadSparseConv(const void* op_ptr, SparseConvSpec* spec) {
+  TableView op(op_ptr);
+  if (!op.valid() || op.Scalar<int32_t>(kOpType, 0) != kOpTypeConvolution) return false;
+  if (op.Scalar<uint8_t>(kOpMainType, 0) != kOpParameterConvolution2D) return false;
+  if (op.Vector<int32_t>(kOpInputs).size != 1 || op.Vector<int32_t>(kOpOutputs).size != 1) return false;
+  TableView conv = op.Table(kOpMain);
+  TableView common = conv.Table(kConvCommon);
+  TableView quan = conv.Table(kConvQuan);
+  TableView sparse = conv.Table(kConvSparse);
+  if (!conv.valid() || !common.valid() || !quan.valid() || !sparse.valid()) return false;
+  if (!quan.Has(kQuanIndex)) return false;                       // not float-sparse coded
+  if (conv.Vector<int64_t>(kConvExternal).size > 0) return false;  // weights live in another file
+  if (quan.Vector<int8_t>(kQuanBuffer).size > 0) return false;     // int8-quantized weights
+  if (quan.Scalar<int8_t>(kQuanScaleStorage, 0) != 0) return false;  // fp16 alpha
+
+  SparseConvSpec s;
+  s.name = op.String(kOpName);
+  s.pad_x = common.Scalar<int32_t>(kPadX, 0);
+  s.pad_y = common.Scalar<int32_t>(kPadY, 0);
+  s.kernel_w = common.Scalar<int32_t>(kKernelX, 1);
+  s.kernel_h = common.Scalar<int32_t>(kKernelY, 1);
+  s.stride_w = common.Scalar<int32_t>(kStrideX, 1);
+  s.stride_h = common.Scalar<int32_t>(kStrideY, 1);
+  s.dilation_w = common.Scalar<int32_t>(kDilateX, 1);
+  s.dilation_h = common.Scalar<int32_t>(kDilateY, 1);
+  s.pad_mode = common.Scalar<int8_t>(kPadMode, 0);
+  s.conv_group = common.Scalar<int32_t>(kGroup, 1);
+  s.out_channels = common.Scalar<int32_t>(kOutputCount, 0);
+  s.in_channels = common.Scalar<int32_t>(kInputCount, 0);
+  s.relu = common.Scalar<uint8_t>(kRelu, 0) != 0;
+  s.relu6 = common.Scalar<uint8_t>(kRelu6, 0) != 0;
+  s.pads = common.Vector<int32_t>(kPads);
+  s.weight_size = quan.Scalar<uint32_t>(kQuanWeightSize, 0);
+  s.alpha = quan.Vector<float>(kQuanAlpha);
+  s.index = quan.Vector<uint32_t>(kQuanIndex);
+  s.bias = conv.Vector<float>(kConvBias);
+
+  int32_t block_oc = 0;
+  VectorView<uint32_t> args = sparse.Vector<uint32_t>(kSparseArgs);
+  for (uint32_t i = 0; i < args.size; ++i) {
+    TableView attr = sparse.TableAt(args, i);
+    std::string key = attr.String(kAttrKey);
+    if (key == "sbnnGroup") s.group = attr.Scalar<int32_t>(kAttrI, 0);
+    if (key == "sbnnFormat") s.sbnn_format = attr.Scalar<int32_t>(kAttrI, 0);
+    if (key == "sparseBlockOC") block_oc = attr.Scalar<int32_t>(kAttrI, 0);
+  }
+  if (s.group == 0) s.group = block_oc;
+  *spec = s;
+  return true;
+}
+
+std::string ValidateSparseConv(const SparseConvSpec& s, int32_t input_channels) {
+  auto fail = [&](const std::string& why) { return why; };
+  if (s.sbnn_format != 0 && s.sbnn_format != 1)
+    return fail("unknown sbnnFormat " + std::to_string(s.sbnn_format) + " (this plugin reads format 1)");
+  if (s.group != 1 && s.group != 2 && s.group != 4 && s.group != 8 && s.group != 16)
+    return fail("group size G=" + std::to_string(s.group) + " is not one of 1, 2, 4, 8, 16");
+  if (s.conv_group != 1) return fail("grouped convolution (group " + std::to_string(s.conv_group) + ")");
+  if (s.out_channels <= 0) return fail("outputCount is missing");
+  int32_t in_channels = s.in_channels > 0 ? s.in_channels : input_channels;
+  if (in_channels != input_channels)
+    return fail("inputCount " + std::to_string(s.in_channels) + " differs from the input tensor's " +
+                std::to_string(input_channels) + " channels");
+  if (s.kernel_h < 1 || s.kernel_w < 1 || s.stride_h < 1 || s.stride_w < 1 || s.dilation_h < 1 ||
+      s.dilation_w < 1)
+    return fail("kernel, stride or dilation below 1");
+  const uint64_t expected = static_cast<uint64_t>(s.out_channels) * in_channels * s.kernel_h * s.kernel_w;
+  if (s.weight_size != expected)
+    return fail("weightSize " + std::to_string(s.weight_size) + " != O*I*kh*kw = " + std::to_string(expected));
+  if (!s.alpha.present() || s.alpha.size != s.index.size)
+    return fail("alpha has " + std::to_string(s.alpha.size) + " values but index has " +
+                std::to_string(s.index.size));
+  if (s.index.size == 0) return fail("index is empty");
+  for (uint32_t i = 0; i < s.index.size; ++i) {
+    uint32_t idx = s.index.data[i];
+    if (idx >= s.weight_size)
+      return fail("index[" + std::to_string(i) + "] = " + std::to_string(idx) + " is not below weightSize " +
+                  std::to_string(s.weight_size));
+    if (i > 0 && idx <= s.index.data[i - 1]) return fail("index is not strictly ascending at " + std::to_string(i));
+    if (!std::isfinite(s.alpha.data[i])) return fail("alpha[" + std::to_string(i) + "] is not finite");
+  }
+  if (s.bias.present() && s.bias.size != static_cast<uint32_t>(s.out_channels))
+    return fail("bias has " + std::to_string(s.bias.size) + " values for " + std::to_string(s.out_channels) +
+                " output channels");
+  if (s.pad_mode < 0 || s.pad_mode > 2) return fail("unknown padMode " + std::to_string(s.pad_mode));
+  return std::string();
+}
+
+std::vector<float> DensifyWeights(const SparseConvSpec& s) {
+  std::vector<float> dense(s.weight_size, 0.0f);
+  for (uint32_t i = 0; i < s.index.size; ++i) dense[s.index.data[i]] = s.alpha.data[i];
+  return dense;
+}
+
+}  // namespace mnnbridge
+}  // namespace sbnn

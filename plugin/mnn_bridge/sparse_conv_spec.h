@@ -1,0 +1,51 @@
+// What the bridge needs to know about one MNN Convolution op: geometry, fused
+// activation and the sparse weights (MNN's float-sparse IDSTQuan coding, see
+// docs/FORMAT.md), read straight from the op's flatbuffer.
+#ifndef SBNN_MNN_BRIDGE_SPARSE_CONV_SPEC_H_
+#define SBNN_MNN_BRIDGE_SPARSE_CONV_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flatbuffer_view.h"
+
+namespace sbnn {
+namespace mnnbridge {
+
+struct SparseConvSpec {
+  std::string name;
+  int32_t kernel_h = 1, kernel_w = 1;
+  int32_t stride_h = 1, stride_w = 1;
+  int32_t dilation_h = 1, dilation_w = 1;
+  int32_t pad_mode = 0;  // 0 CAFFE, 1 VALID, 2 SAME
+  int32_t pad_x = 0, pad_y = 0;
+  VectorView<int32_t> pads;  // [top, left, bottom, right] as MNN reads them
+  int32_t conv_group = 1;
+  int32_t out_channels = 0, in_channels = 0;
+  bool relu = false, relu6 = false;
+  // Sparse metadata.
+  int32_t group = 0;        // G: sbnnGroup, else sparseBlockOC
+  int32_t sbnn_format = 0;  // 0 when the file was tagged by MNN's converter
+  uint32_t weight_size = 0;
+  VectorView<float> alpha;
+  VectorView<uint32_t> index;
+  VectorView<float> bias;
+};
+
+// True when `op` is a Convolution carrying sparse metadata, i.e. one the bridge
+// wants to run; fills *spec. Ops it does not want (dense, depthwise, quantized,
+// external weights, multi-input) return false without a message.
+bool ReadSparseConv(const void* op, SparseConvSpec* spec);
+
+// Empty when the metadata is consistent with an input of `input_channels`;
+// otherwise the reason it is not (the conv then falls back to MNN).
+std::string ValidateSparseConv(const SparseConvSpec& spec, int32_t input_channels);
+
+// Dense OIHW weights rebuilt from alpha/index (validated spec only).
+std::vector<float> DensifyWeights(const SparseConvSpec& spec);
+
+}  // namespace mnnbridge
+}  // namespace sbnn
+
+#endif  // SBNN_MNN_BRIDGE_SPARSE_CONV_SPEC_H_

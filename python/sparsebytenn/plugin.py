@@ -1,0 +1,468 @@
+"""Loading the MNN bridge (libsparsebytenn_mnn.so) into the running MNN, safely.
+
+    import MNN, sparsebytenn
+    backend = sparsebytenn.enable()          # MNN forward type to put in configs
+    interp = MNN.Interpreter("model.sparse.mnn")
+    session = interp.createSession({"backend": backend, "numThread": 2})
+
+`enable()` never raises for an environment it cannot support and never risks the
+process: before anything is registered it checks MNN.version() and the sha256 of
+the loaded `_mnncengine` against the builds the bridge was verified with, then
+runs a small probe model (two sparse convs) through the bridge -- first in a
+child process, so an ABI surprise cannot crash the caller, then in-process to
+find MNN's channel pack P -- and compares every output with stock MNN. On any
+mismatch it warns once with the reason, leaves the bridge disarmed and returns
+MNN_FORWARD_CPU (0), so configs built from its return value run stock MNN.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SparseByteNNError
+
+MNN_VERSION = "3.6.1"
+# MNN_FORWARD_USER_3: unused by the wheels and, unlike USER_0/USER_1, never
+# picked by MNN's backend "AUTO".
+BRIDGE_TYPE = 11
+MNN_FORWARD_CPU = 0
+LIB_NAME = "libsparsebytenn_mnn.so"
+
+# sha256 of the `_mnncengine` builds of MNN==3.6.1 the bridge's ABI declarations
+# were checked against (PyPI wheels).
+KNOWN_ENGINES = {
+    "a618c79e5f7f811ad30c29137295d9d28634b2a4b98ab31ab2ce2a6e4629143b": "MNN 3.6.1 cp311 manylinux x86_64",
+    "36aa0d3a201002cc5cd15d3d6335c2c6660e056498948f7c9c1332d464875eb5": "MNN 3.6.1 cp311 manylinux aarch64",
+}
+
+# MNN's NC4HW4 channel pack candidates, most likely first (x86 AVX2 wheel: 8,
+# aarch64 fp32: 4, an AVX-512 build: 16).
+_PACK_CANDIDATES = (8, 4, 16)
+_TOLERANCE = 1e-4  # max |bridge - stock| / max(|stock|)
+
+
+class BridgeUnavailable(Exception):
+    """Internal: the reason the bridge is not used (turned into one warning)."""
+
+
+@dataclass
+class Status:
+    enabled: bool = False
+    backend: int = MNN_FORWARD_CPU
+    reason: str = "enable() has not been called"
+    pack: int | None = None
+    isa: str | None = None
+    low_precision: bool = False
+    library: str | None = None
+    engine: str | None = None
+    probe: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+_lock = threading.RLock()
+_status: Status | None = None
+_lib: ctypes.CDLL | None = None
+
+
+# --------------------------------------------------------------------------- #
+# public API
+
+def enable(*, quiet: bool = False) -> int:
+    """Register the bridge with the loaded MNN; returns the backend type to use.
+
+    Returns BRIDGE_TYPE (11) when the bridge is armed, else MNN_FORWARD_CPU (0)
+    after one warning that says why. Idempotent and thread-safe.
+    """
+    global _status
+    with _lock:
+        if _status is None:
+            try:
+                _status = _enable()
+            except BridgeUnavailable as exc:
+                _status = Status(reason=str(exc), library=_find_library_or_none())
+                if not quiet:
+                    warnings.warn(f"sparsebytenn: the MNN plugin is not used, stock MNN runs instead: {exc}",
+                                  RuntimeWarning, stacklevel=2)
+        return _status.backend
+
+
+def status() -> Status:
+    """What enable() decided (call enable() first)."""
+    with _lock:
+        return _status if _status is not None else Status()
+
+
+def library():
+    """The loaded bridge (ctypes.CDLL) or None when it is not loaded."""
+    return _lib
+
+
+def thread_conv_runs() -> int:
+    """Sparse convs the bridge executed on the calling thread so far."""
+    return int(_lib.sbnn_mnn_thread_conv_runs()) if _lib is not None else 0
+
+
+def thread_convs_created() -> int:
+    """Sparse conv executions the bridge created on the calling thread so far."""
+    return int(_lib.sbnn_mnn_thread_convs_created()) if _lib is not None else 0
+
+
+def note_count() -> int:
+    return int(_lib.sbnn_mnn_note_count()) if _lib is not None else 0
+
+
+def notes(start: int = 0) -> list[str]:
+    """The bridge's notes (e.g. convs that fall back to MNN, and why) from `start`."""
+    if _lib is None:
+        return []
+    out = []
+    buf = ctypes.create_string_buffer(2048)
+    for i in range(start, note_count()):
+        if _lib.sbnn_mnn_note(ctypes.c_int64(i), buf, len(buf)) >= 0:
+            out.append(buf.value.decode("utf-8", "replace"))
+    return out
+
+
+def set_executor(kind: str) -> None:
+    """Where the bridge's conv threads run: "mnn" (MNN's ThreadPool) or "own"."""
+    if kind not in ("mnn", "own"):
+        raise SparseByteNNError(f"executor must be 'mnn' or 'own', not {kind!r}")
+    if _lib is not None:
+        _lib.sbnn_mnn_set_executor(1 if kind == "mnn" else 0)
+
+
+# --------------------------------------------------------------------------- #
+# checks and loading
+
+def engine_path() -> Path:
+    import _mnncengine  # noqa: F401  (loaded by `import MNN`)
+    return Path(_mnncengine.__file__).resolve()
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _library_candidates() -> list[Path]:
+    cands = []
+    env = os.environ.get("SPARSEBYTENN_MNN_BRIDGE")
+    if env:
+        cands.append(Path(env))
+    here = Path(__file__).resolve().parent
+    cands.append(here / "lib" / LIB_NAME)
+    # Editable installs keep Python files in the source tree and compiled files
+    # in site-packages: look in every sys.path entry too.
+    for entry in sys.path:
+        if entry:
+            cands.append(Path(entry) / "sparsebytenn" / "lib" / LIB_NAME)
+    return cands
+
+
+def _find_library_or_none() -> str | None:
+    for c in _library_candidates():
+        if c.is_file():
+            return str(c)
+    return None
+
+
+def find_library() -> Path:
+    found = _find_library_or_none()
+    if found is None:
+        raise BridgeUnavailable(f"{LIB_NAME} was not found (build the package: "
+                                "pip install -e . --no-build-isolation)")
+    return Path(found)
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """MNN prints to the C-level stdout; keep it out of the caller's output."""
+    try:
+        sys.stdout.flush()
+        fd = os.dup(1)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(fd, 1)
+        os.close(fd)
+
+
+def import_mnn():
+    with _quiet_stdout():
+        import MNN  # noqa: F401  (prints "The device supports: ..." once)
+    return sys.modules["MNN"]
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    c_int, c_char_p, i64 = ctypes.c_int, ctypes.c_char_p, ctypes.c_int64
+    sig = {
+        "sbnn_mnn_api_version": (c_int, []),
+        "sbnn_mnn_bind": (c_int, [c_char_p, c_char_p, c_int]),
+        "sbnn_mnn_register": (c_int, [c_int, c_char_p, c_int]),
+        "sbnn_mnn_registered_type": (c_int, []),
+        "sbnn_mnn_set_armed": (None, [c_int]),
+        "sbnn_mnn_armed": (c_int, []),
+        "sbnn_mnn_set_pack": (None, [c_int]),
+        "sbnn_mnn_pack": (c_int, []),
+        "sbnn_mnn_set_low_precision_ok": (None, [c_int]),
+        "sbnn_mnn_set_executor": (None, [c_int]),
+        "sbnn_mnn_executor": (c_int, []),
+        "sbnn_mnn_set_log_stderr": (None, [c_int]),
+        "sbnn_mnn_thread_convs_created": (i64, []),
+        "sbnn_mnn_thread_conv_runs": (i64, []),
+        "sbnn_mnn_total_convs_created": (i64, []),
+        "sbnn_mnn_total_conv_runs": (i64, []),
+        "sbnn_mnn_note_count": (i64, []),
+        "sbnn_mnn_note": (c_int, [i64, c_char_p, c_int]),
+        "sbnn_mnn_kernel_isa": (c_char_p, []),
+    }
+    for name, (res, args) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype = res
+        fn.argtypes = args
+
+
+def check_engine(mnn) -> tuple[Path, str]:
+    """Raises BridgeUnavailable unless this is a verified MNN 3.6.1 engine."""
+    version = mnn.version()
+    if version != MNN_VERSION:
+        raise BridgeUnavailable(f"MNN {version} is installed; the bridge is built for MNN {MNN_VERSION} only "
+                                f"(pip install MNN=={MNN_VERSION})")
+    path = engine_path()
+    digest = sha256_of(path)
+    if digest not in KNOWN_ENGINES and os.environ.get("SPARSEBYTENN_TRUST_ENGINE") != "1":
+        raise BridgeUnavailable(f"{path.name} (sha256 {digest[:16]}...) is not an MNN {MNN_VERSION} build the "
+                                "bridge was verified with; set SPARSEBYTENN_TRUST_ENGINE=1 to try it anyway "
+                                "(the probe still runs)")
+    return path, digest
+
+
+def _load(engine: Path, digest: str) -> ctypes.CDLL:
+    global _lib
+    if _lib is not None:
+        return _lib
+    path = find_library()
+    try:
+        lib = ctypes.CDLL(str(path), mode=os.RTLD_NOW | os.RTLD_LOCAL)
+        _declare(lib)
+    except (OSError, AttributeError) as exc:
+        raise BridgeUnavailable(f"cannot load {path}: {exc}") from None
+    if lib.sbnn_mnn_api_version() != 1:
+        raise BridgeUnavailable(f"{path} has an unknown C API version")
+    err = ctypes.create_string_buffer(512)
+    if lib.sbnn_mnn_bind(str(engine).encode(), err, len(err)) != 0:
+        raise BridgeUnavailable(f"{path}: {err.value.decode()}")
+    _lib = lib
+    return lib
+
+
+# --------------------------------------------------------------------------- #
+# the probe
+
+_PROBE_SHAPE = (1, 32, 9, 9)  # channel counts multiples of 16: a wrong P reads and writes in bounds
+
+
+def _probe_model_path(mnn) -> Path:
+    """Two sparse convs (3x3 pad 1 + ReLU, then 1x1) tagged by MNN's own converter.
+
+    Written as MNN's JSON model format and converted with MNN's own converter
+    (in-process), so building it needs nothing beyond the MNN wheel.
+    """
+    from .paths import home
+
+    out = home() / "probe" / f"bridge-probe-mnn{mnn.version()}-v1.mnn"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(20240605)
+
+    def block_sparse(o, i, kh, kw, keep=0.4, g=4):
+        w = rng.standard_normal((o, i, kh, kw)).astype(np.float32) * 0.2
+        mask = rng.random((o // g, i)) < keep
+        return w * np.repeat(mask, g, axis=0)[:, :, None, None]
+
+    def conv(name, src, dst, w, b, pad, relu):
+        o, i, kh, kw = w.shape
+        return {"type": "Convolution", "name": name, "inputIndexes": [src], "outputIndexes": [dst],
+                "main_type": "Convolution2D", "main": {
+                    "common": {"padX": pad, "padY": pad, "kernelX": kw, "kernelY": kh, "strideX": 1, "strideY": 1,
+                               "dilateX": 1, "dilateY": 1, "padMode": "CAFFE", "group": 1, "outputCount": o,
+                               "inputCount": i, "relu": relu, "relu6": False},
+                    "weight": [float(v) for v in w.ravel()], "bias": [float(v) for v in b]}}
+
+    n, c, h, wd = _PROBE_SHAPE
+    w1, b1 = block_sparse(48, c, 3, 3), rng.standard_normal(48).astype(np.float32)
+    w2, b2 = block_sparse(16, 48, 1, 1), rng.standard_normal(16).astype(np.float32)
+    net = {"oplists": [
+        {"type": "Input", "name": "input", "outputIndexes": [0], "main_type": "Input",
+         "main": {"dims": [n, c, h, wd], "dtype": "DT_FLOAT", "dformat": "NCHW"}},
+        conv("probe_conv3x3", 0, 1, w1, b1, 1, True),
+        conv("probe_conv1x1", 1, 2, w2, b2, 0, False)],
+        "tensorName": ["input", "mid", "output"], "outputName": ["output"], "sourceType": "ONNX"}
+    with tempfile.TemporaryDirectory() as tmp:
+        js, cfg, tmp_out = Path(tmp) / "probe.json", Path(tmp) / "simd4.json", Path(tmp) / "probe.mnn"
+        js.write_text(json.dumps(net))
+        cfg.write_text(json.dumps({"version": "0.0.0", "algo": [{"type": "PRUNE", "prune_params": {
+            "type": "SIMD_OC", "simd_oc_pruner_params": {"oc_blocks": [4]}}}]}))
+        with _quiet_stdout():
+            import _tools
+            dense = Path(tmp) / "dense.mnn"
+            # The sparse tagging pass only runs on MNN input, hence two passes.
+            _tools.mnnconvert(["mnnconvert", "-f", "JSON", "--modelFile", str(js), "--MNNModel", str(dense)])
+            _tools.mnnconvert(["mnnconvert", "-f", "MNN", "--modelFile", str(dense), "--MNNModel", str(tmp_out),
+                               "--detectSparseSpeedUp", "--compressionParamsFile", str(cfg)])
+        if not tmp_out.is_file():
+            raise BridgeUnavailable("MNN's converter did not write the probe model")
+        _copy_then_rename(tmp_out, out)
+    return out
+
+
+def _copy_then_rename(src: Path, dst: Path) -> None:
+    tmp = dst.with_suffix(dst.suffix + f".tmp{os.getpid()}")
+    tmp.write_bytes(src.read_bytes())
+    os.replace(tmp, dst)
+
+
+def _run_once(mnn, model: Path, config: dict, x: np.ndarray) -> np.ndarray:
+    interp = mnn.Interpreter(str(model))
+    session = interp.createSession(config)
+    inp = interp.getSessionInput(session, "input")
+    inp.copyFrom(mnn.Tensor(list(x.shape), mnn.Halide_Type_Float, x, mnn.Tensor_DimensionType_Caffe))
+    interp.runSession(session)
+    out = interp.getSessionOutput(session, "output")
+    host = mnn.Tensor(out.getShape(), mnn.Halide_Type_Float, np.zeros(out.getShape(), np.float32),
+                      mnn.Tensor_DimensionType_Caffe)
+    out.copyToHostTensor(host)
+    return np.array(host.getNumpyData(), dtype=np.float32, copy=True)
+
+
+def _rel_err(a: np.ndarray, ref: np.ndarray) -> float:
+    if a.shape != ref.shape or not np.all(np.isfinite(a)):
+        return float("inf")
+    return float(np.max(np.abs(a - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
+
+
+def _probe_in_process(mnn, lib, model: Path) -> dict:
+    """Arms the bridge with each candidate P until the probe matches stock MNN."""
+    x = np.random.default_rng(7).standard_normal(_PROBE_SHAPE).astype(np.float32)
+    result = {"pack": None, "errors": {}, "low_precision": False}
+    with _quiet_stdout():
+        stock = _run_once(mnn, model, {"backend": "CPU", "numThread": 1}, x)
+        for pack in _PACK_CANDIDATES:
+            lib.sbnn_mnn_set_pack(pack)
+            lib.sbnn_mnn_set_armed(1)
+            before = lib.sbnn_mnn_thread_conv_runs()
+            ours = _run_once(mnn, model, {"backend": BRIDGE_TYPE, "numThread": 1}, x)
+            ran = lib.sbnn_mnn_thread_conv_runs() - before
+            err = _rel_err(ours, stock)
+            result["errors"][pack] = err
+            if ran == 2 and err <= _TOLERANCE:
+                result["pack"] = pack
+                break
+            lib.sbnn_mnn_set_armed(0)
+        if result["pack"] is not None:
+            # precision=low: intercepted only if MNN keeps fp32 tensors there.
+            stock_low = _run_once(mnn, model, {"backend": "CPU", "numThread": 1, "precision": "low"}, x)
+            lib.sbnn_mnn_set_low_precision_ok(1)
+            before = lib.sbnn_mnn_thread_conv_runs()
+            ours_low = _run_once(mnn, model, {"backend": BRIDGE_TYPE, "numThread": 1, "precision": "low"}, x)
+            ran = lib.sbnn_mnn_thread_conv_runs() - before
+            ok = ran == 2 and _rel_err(ours_low, stock_low) <= _TOLERANCE and _rel_err(stock_low, stock) <= _TOLERANCE
+            lib.sbnn_mnn_set_low_precision_ok(1 if ok else 0)
+            result["low_precision"] = ok
+    if result["pack"] is None:
+        lib.sbnn_mnn_set_armed(0)
+    return result
+
+
+def _probe_child_main() -> None:
+    """Entry point of the crash-isolating child: probe and print JSON."""
+    mnn = import_mnn()
+    engine, digest = check_engine(mnn)
+    lib = _load(engine, digest)
+    lib.sbnn_mnn_set_log_stderr(0)
+    err = ctypes.create_string_buffer(512)
+    if lib.sbnn_mnn_register(BRIDGE_TYPE, err, len(err)) != 0:
+        raise BridgeUnavailable(err.value.decode())
+    res = _probe_in_process(mnn, lib, _probe_model_path(mnn))
+    sys.stdout.write("SBNN_PROBE " + json.dumps(res) + "\n")
+    sys.stdout.flush()
+
+
+def _probe_in_child(engine_digest: str, lib_path: Path) -> dict | None:
+    """Runs the probe in a child process; None when children cannot be started
+    (e.g. a foreign-architecture Python under qemu without binfmt)."""
+    from .paths import home
+
+    if os.environ.get("SPARSEBYTENN_PROBE_SUBPROCESS", "1") == "0":
+        return None
+    key = hashlib.sha256((engine_digest + sha256_of(lib_path) + sys.executable).encode()).hexdigest()[:24]
+    cache = home() / "probe" / f"child-{key}.json"
+    if cache.is_file():
+        try:
+            return json.loads(cache.read_text())
+        except ValueError:
+            pass
+    code = "from sparsebytenn.plugin import _probe_child_main; _probe_child_main()"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    except OSError:
+        return None
+    except subprocess.TimeoutExpired:
+        raise BridgeUnavailable("the probe child process timed out") from None
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("SBNN_PROBE ")), None)
+    if proc.returncode != 0 or line is None:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BridgeUnavailable(f"the probe crashed or failed in a child process (exit {proc.returncode}): {tail}")
+    result = json.loads(line[len("SBNN_PROBE "):])
+    if result.get("pack") is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(result))
+        os.replace(tmp, cache)
+    return result
+
+
+def _enable() -> Status:
+    mnn = import_mnn()
+    engine, digest = check_engine(mnn)
+    lib_path = find_library()
+    child = _probe_in_child(digest, lib_path)
+    if child is not None and child.get("pack") is None:
+        raise BridgeUnavailable(f"the probe model gave results different from stock MNN (relative errors "
+                                f"{child.get('errors')})")
+    lib = _load(engine, digest)
+    model = _probe_model_path(mnn)
+    err = ctypes.create_string_buffer(512)
+    if lib.sbnn_mnn_register(BRIDGE_TYPE, err, len(err)) != 0:
+        raise BridgeUnavailable(err.value.decode())
+    res = _probe_in_process(mnn, lib, model)
+    if res["pack"] is None:
+        raise BridgeUnavailable(f"the probe model gave results different from stock MNN (relative errors "
+                                f"{res['errors']}); registered nothing that runs")
+    return Status(enabled=True, backend=BRIDGE_TYPE, reason="ok", pack=res["pack"],
+                  isa=lib.sbnn_mnn_kernel_isa().decode(), low_precision=res["low_precision"],
+                  library=str(lib_path), engine=str(engine), probe=res)

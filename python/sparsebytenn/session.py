@@ -1,0 +1,130 @@
+"""`Session`: run an .mnn model in MNN, with or without the SparseByteNN bridge.
+
+    sess = sparsebytenn.Session("model.sparse.mnn", plugin=True, threads=2)
+    outputs = sess.run(x)              # or sess.run({"input": x}); -> {name: ndarray}
+    sess.stats()                       # {"plugin_convs": 13, "ops": {...}, ...}
+
+It is a thin layer over MNN's Interpreter API: the same model, the same MNN CPU
+backend for every op, the tagged convolutions run by the bridge when plugin=True.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from . import plugin as _plugin
+from .errors import SparseByteNNError
+
+
+class Session:
+    def __init__(self, path, plugin: bool = True, threads: int = 1, precision: str | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise SparseByteNNError(f"{path}: no such model file")
+        if int(threads) < 1:
+            raise SparseByteNNError(f"threads must be >= 1, not {threads}")
+        self.path = path
+        self.threads = int(threads)
+        self._mnn = _plugin.import_mnn()
+        self.backend = _plugin.enable() if plugin else _plugin.MNN_FORWARD_CPU
+        self.plugin = self.backend == _plugin.BRIDGE_TYPE
+        config = {"backend": self.backend, "numThread": self.threads}
+        if precision is not None:
+            config["precision"] = precision
+        notes_before = _plugin.note_count()
+        created_before = _plugin.thread_convs_created()
+        with _plugin._quiet_stdout():
+            self._interp = self._mnn.Interpreter(str(path))
+            self._session = self._interp.createSession(config)
+        if self._session is None:
+            raise SparseByteNNError(f"{path}: MNN could not create a session for this model")
+        self.plugin_convs_created = _plugin.thread_convs_created() - created_before
+        self.fallbacks = _plugin.notes(notes_before)
+        self.input_names = list(self._interp.getSessionInputAll(self._session).keys())
+        self.output_names = list(self._interp.getSessionOutputAll(self._session).keys())
+        self._lock = threading.Lock()  # one MNN session runs one inference at a time
+        self._last_plugin_convs = 0
+        self._ops: dict | None = None
+
+    # ------------------------------------------------------------------ #
+    def _set_inputs(self, inputs) -> None:
+        mnn = self._mnn
+        if not isinstance(inputs, dict):
+            if len(self.input_names) != 1:
+                raise SparseByteNNError(f"{self.path}: the model has inputs {self.input_names}; pass a dict")
+            inputs = {self.input_names[0]: inputs}
+        unknown = set(inputs) - set(self.input_names)
+        if unknown:
+            raise SparseByteNNError(f"{self.path}: no input named {sorted(unknown)}; inputs are {self.input_names}")
+        resized = False
+        arrays = {}
+        for name, value in inputs.items():
+            arr = np.ascontiguousarray(value, dtype=np.float32)
+            tensor = self._interp.getSessionInput(self._session, name)
+            if tuple(tensor.getShape()) != arr.shape:
+                self._interp.resizeTensor(tensor, tuple(arr.shape))
+                resized = True
+            arrays[name] = arr
+        if resized:
+            self._interp.resizeSession(self._session)
+        for name, arr in arrays.items():
+            tensor = self._interp.getSessionInput(self._session, name)
+            tensor.copyFrom(mnn.Tensor(list(arr.shape), mnn.Halide_Type_Float, arr, mnn.Tensor_DimensionType_Caffe))
+
+    def _get_outputs(self) -> dict[str, np.ndarray]:
+        mnn = self._mnn
+        out = {}
+        for name, tensor in self._interp.getSessionOutputAll(self._session).items():
+            shape = list(tensor.getShape())
+            host = mnn.Tensor(shape, mnn.Halide_Type_Float, np.zeros(shape, np.float32),
+                              mnn.Tensor_DimensionType_Caffe)
+            tensor.copyToHostTensor(host)
+            out[name] = np.array(host.getNumpyData(), dtype=np.float32, copy=True).reshape(shape)
+        return out
+
+    def run(self, inputs) -> dict[str, np.ndarray]:
+        """One inference; inputs: an array (single-input models) or {name: array}."""
+        with self._lock:
+            self._set_inputs(inputs)
+            before = _plugin.thread_conv_runs()
+            self._interp.runSession(self._session)
+            self._last_plugin_convs = _plugin.thread_conv_runs() - before
+            return self._get_outputs()
+
+    def run_timed(self, inputs, repeats: int = 10, warmup: int = 2) -> list[float]:
+        """Milliseconds per runSession call (inputs set once)."""
+        import time
+
+        with self._lock:
+            self._set_inputs(inputs)
+            for _ in range(warmup):
+                self._interp.runSession(self._session)
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                self._interp.runSession(self._session)
+                times.append((time.perf_counter() - t0) * 1e3)
+            return times
+
+    def stats(self) -> dict:
+        """plugin_convs: convs the bridge ran in the last run(); ops: op type -> count
+        executed per inference; fallbacks: the bridge's notes for this session."""
+        with self._lock:
+            if self._ops is None:
+                counts = Counter()
+
+                def before(tensors, info):
+                    counts[info.getType()] += 1
+                    return True
+
+                def after(tensors, info):
+                    return True
+
+                self._interp.runSessionWithCallBackInfo(self._session, before, after)
+                self._ops = dict(sorted(counts.items()))
+            return {"plugin_convs": self._last_plugin_convs, "plugin_convs_created": self.plugin_convs_created,
+                    "ops": self._ops, "backend": "sparsebytenn" if self.plugin else "mnn-cpu",
+                    "threads": self.threads, "fallbacks": list(self.fallbacks)}

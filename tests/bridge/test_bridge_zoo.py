@@ -1,0 +1,111 @@
+"""The bridge on the zoo models converted by the project's converter at
+S = 0.3, 0.5, 0.9: outputs equal stock MNN on the same file and on the
+`--format dense` file, every tagged layer runs on the plugin."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge_helpers import TOL, get_convert, rel_err, require
+
+ZOO = ["mobilenet-v1", "efficientnet-lite0"]
+SPARSITIES = [0.3, 0.5, 0.9]
+
+
+@pytest.fixture(scope="session")
+def zoo_models(tmp_path_factory):
+    convert = get_convert()
+    require(convert is not None and callable(convert), "sparsebytenn.convert (the converter)")
+    try:
+        from sparsebytenn import zoo
+    except ImportError:
+        zoo = None
+    require(zoo is not None, "sparsebytenn.zoo")
+    folder = tmp_path_factory.mktemp("bridge_zoo")
+    cache = {}
+
+    def get(name, sparsity):
+        key = (name, sparsity)
+        if key not in cache:
+            src = zoo.get(name, progress=False)
+            sparse, dense = folder / f"{name}-{sparsity}.mnn", folder / f"{name}-{sparsity}.dense.mnn"
+            report = convert(str(src), str(sparse), sparsity=sparsity, progress=False)
+            convert(str(src), str(dense), sparsity=sparsity, progress=False, format="dense")
+            tagged = sum(1 for layer in report.layers if layer.tagged)
+            info = zoo.info(name)
+            cache[key] = (sparse, dense, tagged, info)
+        return cache[key]
+
+    return get
+
+
+def _input(info, seed=0):
+    shape = tuple(info["input_shape"])
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("sparsity", SPARSITIES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_zoo_model_interpreter_api(bridge, zoo_models, name, sparsity, threads):
+    from sparsebytenn import Session
+
+    sparse, dense, tagged, info = zoo_models(name, sparsity)
+    assert tagged > 0
+    x = _input(info)
+    sess = Session(sparse, plugin=True, threads=threads)
+    out = sess.run(x)
+    ref = Session(sparse, plugin=False, threads=threads).run(x)
+    ref_dense = Session(dense, plugin=False, threads=threads).run(x)
+    for k in ref:
+        assert rel_err(out[k], ref[k]) <= TOL
+        assert rel_err(out[k], ref_dense[k]) <= TOL
+    assert sess.stats()["plugin_convs"] == tagged
+    assert sess.stats()["fallbacks"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_zoo_model_module_api(bridge, mnn, zoo_models, name, threads):
+    sparse, dense, tagged, info = zoo_models(name, 0.5)
+    x = _input(info, 1)
+    in_name = info["input_name"]
+    from sparsebytenn import Session
+
+    out_names = Session(sparse, plugin=False).output_names
+
+    def forward(path, backend):
+        rt = mnn.nn.create_runtime_manager(({"backend": backend, "numThread": threads},))
+        module = mnn.nn.load_module_from_file(str(path), [in_name], out_names, runtime_manager=rt)
+        y = module.forward(mnn.expr.const(x, list(x.shape), mnn.expr.NCHW))
+        return np.array(mnn.expr.convert(y, mnn.expr.NCHW).read(), dtype=np.float32)
+
+    before = bridge.thread_conv_runs()
+    out = forward(sparse, bridge.BRIDGE_TYPE)
+    assert bridge.thread_conv_runs() - before == tagged
+    assert rel_err(out, forward(sparse, "CPU")) <= TOL
+    assert rel_err(out, forward(dense, "CPU")) <= TOL
+
+
+def test_cli_run_reports_every_tagged_conv(bridge, zoo_models, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    sparse, _, tagged, info = zoo_models("mobilenet-v1", 0.5)
+    x = _input(info, 2)
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, "-m", "sparsebytenn", "run", str(sparse), "--plugin", "--json",
+                           "--input", str(tmp_path / "x.npy"), "--save-output", str(tmp_path / "y.npy"),
+                           "--repeats", "2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["plugin_convs"] == tagged and summary["backend"] == "sparsebytenn"
+    from sparsebytenn import Session
+
+    ref = Session(sparse, plugin=False).run(x)
+    first = list(ref)[0]
+    assert summary["outputs"][first] == list(ref[first].shape)
+    assert rel_err(np.load(tmp_path / "y.npy"), ref[first]) <= TOL
