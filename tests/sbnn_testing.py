@@ -1,4 +1,4 @@
-"""Shared test helpers.
+"""Shared test helpers (import with `from sbnn_testing import require`; tests/ is on pytest's pythonpath).
 
 `require(cond, why)`: a test that needs a toolchain or package that is missing
 FAILS under CI (CI=true) and is skipped with the reason printed elsewhere, so a

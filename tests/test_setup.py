@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from sbnn_testing import require
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP = ROOT / "scripts" / "setup.sh"

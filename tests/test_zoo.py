@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require
+from sbnn_testing import require
 from sparsebytenn import SparseByteNNError, zoo
 from sparsebytenn.zoo import cache, export, mobilenet_v1, tf_graphdef
 

@@ -6,11 +6,8 @@
 """
 from .errors import ModelError
 from .model import read_model
+from .convert import convert  # noqa: E402  (binds the function over the submodule name)
 
 __all__ = ["ModelError", "read_model", "convert"]
 
 
-def convert(*args, **kwargs):
-    """See sparsebytenn_converter.convert.convert (imported lazily: it pulls in more)."""
-    from .convert import convert as _convert
-    return _convert(*args, **kwargs)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import require
+from sbnn_testing import require
 
 SCHEMA = {"model", "sparsity", "threads", "engine", "median_ms", "iqr_ms",
           "speedup_vs_mnn_dense", "speedup_vs_mnn_sparse", "ideal_speedup"}

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import require
+from sbnn_testing import require
 from helpers import build_test_model, json_conv_weights, json_to_mnn, mnn_json, mnn_run, rel_err
 
 from sparsebytenn_converter import convert, read_model

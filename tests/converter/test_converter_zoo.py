@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import require
+from sbnn_testing import require
 from helpers import mnn_run, rel_err
 
 from sparsebytenn_converter import convert, read_model

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest_helpers import require, require_tool
+from sbnn_testing import require, require_tool
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build" / "kernels-wasm32"
