@@ -1,20 +1,33 @@
-"""Kernel benchmark: SparseByteNN group-sparse 1x1 convs on MobileNet-V1 shapes.
+"""Kernel benchmark: SparseByteNN group-sparse 1x1 convs on MobileNet-V1 shapes,
+side by side with peers on the same weights, in one interleaved run.
 
-Run: python -m sparsebytenn.kernel_bench [--isa avx512,avx2] [--json FILE]
+Run: python -m sparsebytenn.kernel_bench [--quick] [--json FILE]
 (`sparsebytenn bench kernels ...` calls main(argv)).
 
-Per (layer, sparsity, threads, isa) it times the kernel on MNN's NC8HW8 layout
-(the x86 plugin's layout), median over rounds that interleave all cases, and
-reports effective GFLOP/s = 2 x nonzero MACs / time and the max relative error
-against a numpy float64 reference. Peers (MNN dense/sparse, XNNPACK) are not
-measured by this version.
+Engines (sparsebytenn.kernel_peers says exactly what each time includes):
+  sparsebytenn  this project's kernels on MNN's NC8HW8 layout, per x86 ISA
+  mnn-dense     MNN 3.6.1's own dense conv (one-conv .mnn, runSession)
+  mnn-sparse    MNN 3.6.1's own sparse path (model tagged by MNN's converter)
+  xnnpack       XNNPACK's NCHW sparse 1x1 convolution (Debian libXNNPACK, ctypes)
+  wasm          this project's wasm32 SIMD128 kernels under node --no-liftoff (1 thread)
+Every engine x thread count lives in its own worker process (thread pools of
+different engines never share a process) and the parent asks one worker at a
+time for a batch of runs, cycling through all of them every round.
+
+Effective GFLOP/s = 2 x nonzero MACs of the weights the engine ran / median
+time. max_rel_err = max |y - ref| / max |ref| against a float64 numpy conv.
+MNN only tags a layer for its sparse path above 30 % sparsity (blocks of 4), so
+at 0.3 mnn-sparse runs the same mask with 1 % more blocks removed (0.31; its
+record says so in "sparsity_actual"), and at 0 it is not run.
 """
 import argparse
 import json
 import os
+import random
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -26,42 +39,48 @@ LAYERS = [  # name, H(=W), C_in, C_out
     ("7x7_1024-1024", 7, 1024, 1024),
 ]
 SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.9)
+ENGINES = ("sparsebytenn", "mnn-dense", "mnn-sparse", "xnnpack", "wasm")
+MNN_MIN_SPARSITY = 0.31   # MNN's converter tags blocks of 4 only when sparsity > 0.3
 
 
-def _pruned(rng, o, i, group, sparsity):
-    w = rng.standard_normal((o, i, 1, 1)).astype(np.float32)
-    keep = rng.random((-(-o // group), i)) >= sparsity
-    return w * np.repeat(keep, group, axis=0)[:o, :, None, None]
+def group_mask(rng, o, i, group, sparsity):
+    """Exactly round(sparsity * blocks) (G-row group, input channel) blocks removed."""
+    groups = -(-o // group)
+    n = groups * i
+    order = rng.permutation(n)
+    keep = np.ones(n, bool)
+    keep[order[:int(round(sparsity * n))]] = False
+    return keep.reshape(groups, i), order
 
 
-def _to_nc8(x, p=8):
-    n, c, h, w = x.shape
-    blocks = -(-c // p)
-    buf = np.zeros((blocks * p, n, h, w), np.float32)
-    buf[:c] = x.transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(buf.reshape(blocks, p, n, h, w).transpose(0, 2, 3, 4, 1))
-
-
-def _from_nc8(y, c):
-    blocks, n, h, w, p = y.shape
-    return y.transpose(0, 4, 1, 2, 3).reshape(blocks * p, n, h, w)[:c].transpose(1, 0, 2, 3)
+def prune(w, keep, group):
+    return w * np.repeat(keep, group, axis=0)[:w.shape[0], :, None, None]
 
 
 def build_parser():
     p = argparse.ArgumentParser(
         prog="sparsebytenn bench kernels",
-        description="Time the group-sparse conv kernels on MobileNet-V1 1x1 layers (NC8HW8, batch 1).",
+        description="Time the group-sparse conv kernels on MobileNet-V1 1x1 layers (batch 1) against "
+                    "MNN's dense and sparse convolutions, XNNPACK's sparse NCHW convolution and the "
+                    "project's own WASM build, on the same weights, in one interleaved run.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="output: a table on stdout; --json FILE writes records "
-               '{"isa","layer","sparsity","threads","engine","median_ms","gflops_effective","max_rel_err"}\n\n'
+        epilog="output: a table on stdout; --json FILE writes a list of records "
+               '{"isa","layer","sparsity","threads","engine","median_ms","gflops_effective","max_rel_err",'
+               '"iqr_ms","runs",...}, plus {"isa":"neon","engine":"static-asm","function",'
+               '"instructions_per_fma",...} from the NEON inner-loop check (sparsebytenn.kernel_asm)\n'
+               "inputs: none (random weights pruned in groups of G output channels x 1 input channel, seed 0)\n\n"
                "examples:\n"
                "  python -m sparsebytenn.kernel_bench --quick\n"
-               "  sparsebytenn bench kernels --isa avx512,avx2 --threads 1 --json kernels.json\n")
-    p.add_argument("--isa", default="", help="comma list of ISAs (default: every ISA this CPU runs except ref)")
+               "  sparsebytenn bench kernels --engines sparsebytenn,mnn-dense --threads 1 --json kernels.json\n"
+               "  sparsebytenn bench kernels --isa avx512 --layers 14x14_512-512 --sparsity 0.5,0.9\n")
+    p.add_argument("--isa", default="", help="comma list of x86 ISAs for the sparsebytenn engine "
+                   "(default: every ISA this CPU runs except ref)")
+    p.add_argument("--engines", default=",".join(ENGINES), help=f"comma list from {', '.join(ENGINES)}")
     p.add_argument("--group", type=int, default=8, help="G output channels per group (default 8, x86 converter default)")
-    p.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2)")
-    p.add_argument("--sparsity", default=",".join(str(s) for s in SPARSITIES), help="comma list")
-    p.add_argument("--layers", default="", help="comma list of layer names (default all)")
+    p.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2; wasm runs 1 only)")
+    p.add_argument("--sparsity", default=",".join(str(s) for s in SPARSITIES), help="comma list of fractions")
+    p.add_argument("--layers", default="", help="comma list of layer names (default all: "
+                   + ", ".join(l[0] for l in LAYERS) + ")")
     p.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     p.add_argument("--repeats", type=int, default=5, help="runs per case per round (default 5)")
     p.add_argument("--quick", action="store_true", help="14x14 512->512 only, 5 rounds")
@@ -69,71 +88,206 @@ def build_parser():
     return p
 
 
+def _fail(msg):
+    print(f"error: {msg}", file=sys.stderr)
+    return 1
+
+
+def _write_json(path, records):
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(records, f, indent=1)
+    os.replace(tmp, path)
+
+
+def make_cases(layers, sparsities, group, workdir, need_mnn_sparse):
+    """Case directories with w.npy (OIHW), b.npy, x.npy (NCHW) + float64 reference."""
+    rng = np.random.default_rng(0)
+    cases = []
+    for name, hw, ci, co in layers:
+        x = rng.standard_normal((1, ci, hw, hw)).astype(np.float32)
+        dense = rng.standard_normal((co, ci, 1, 1)).astype(np.float32)
+        b = rng.standard_normal(co).astype(np.float32) * 0.1
+        for sp in sparsities:
+            keep, order = group_mask(rng, co, ci, group, sp)
+            variants = [("", sp, keep)]
+            if need_mnn_sparse and 0 < sp < MNN_MIN_SPARSITY:
+                k2 = keep.reshape(-1).copy()
+                k2[order[:int(np.ceil(MNN_MIN_SPARSITY * k2.size))]] = False
+                variants.append(("mnn", MNN_MIN_SPARSITY, k2.reshape(keep.shape)))
+            for tag, actual, k in variants:
+                w = prune(dense, k, group)
+                d = Path(workdir) / f"{name}_sp{sp:g}{'_' + tag if tag else ''}"
+                d.mkdir()
+                for n, a in (("w", w), ("b", b), ("x", x)):
+                    np.save(d / f"{n}.npy", a)
+                ref = np.einsum("oc,nchw->nohw", w[:, :, 0, 0].astype(np.float64), x.astype(np.float64))
+                ref += b.astype(np.float64)[None, :, None, None]
+                cases.append(dict(layer=name, sparsity=sp, actual=actual, tag=tag, dir=str(d), ref=ref,
+                                  macs=int(np.count_nonzero(w)) * hw * hw))
+    return cases
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from sparsebytenn import _kernels as K
+    from sparsebytenn.bench.worker import Worker, WorkerError
+    from sparsebytenn.kernel_peers import RUNNERS, build_wasm
+
+    engines = [e for e in args.engines.split(",") if e]
+    for e in engines:
+        if e not in ENGINES:
+            return _fail(f"--engines: unknown engine {e!r}; known: {', '.join(ENGINES)}")
     isas = [s for s in args.isa.split(",") if s] or \
         [i for i in dict.fromkeys(v["isa"] for v in K.variants()) if i != "ref" and K.isa_available(i)]
     for isa in isas:
         if not K.isa_available(isa):
-            print(f"error: ISA {isa!r} is not available on this machine/build", file=sys.stderr)
-            return 1
-    threads = [int(t) for t in args.threads.split(",")]
-    sparsities = [float(s) for s in args.sparsity.split(",")]
+            return _fail(f"--isa: ISA {isa!r} is not available on this machine/build")
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+        sparsities = [float(s) for s in args.sparsity.split(",")]
+    except ValueError as exc:
+        return _fail(f"--threads/--sparsity: {exc}")
+    if any(not 0 <= s < 1 for s in sparsities) or any(t < 1 for t in threads):
+        return _fail("sparsities must be in [0, 1) and thread counts >= 1")
     layers = LAYERS
     if args.quick:
         layers = [l for l in LAYERS if l[0] == "14x14_512-512"]
         args.rounds = min(args.rounds, 5)
     if args.layers:
         names = args.layers.split(",")
+        unknown = [n for n in names if n not in {l[0] for l in LAYERS}]
+        if unknown:
+            return _fail(f"--layers: unknown {', '.join(unknown)}")
         layers = [l for l in LAYERS if l[0] in names]
-    rng = np.random.default_rng(0)
-    cases = []
-    for name, hw, ci, co in layers:
-        x = rng.standard_normal((1, ci, hw, hw)).astype(np.float32)
-        xp = _to_nc8(x)
-        for sp in sparsities:
-            w = _pruned(rng, co, ci, args.group, sp)
-            ref = np.einsum("oc,nchw->nohw", w[:, :, 0, 0].astype(np.float64), x.astype(np.float64))
-            macs = np.count_nonzero(w) * hw * hw
-            for isa in isas:
-                pc = K.PackedConv(w, None, args.group, isa=isa)
-                got = _from_nc8(pc.run(xp, pack=8), co)
-                err = float(np.abs(got - ref).max() / max(1e-30, np.abs(ref).max()))
-                for t in threads:
-                    cases.append(dict(isa=isa, layer=name, sparsity=sp, threads=t, pc=pc, x=xp, macs=macs,
-                                      err=err, times=[]))
+
     try:
         from tqdm import tqdm
     except ImportError:  # progress bar is optional
         def tqdm(it, **_):
             return it
-    for c in cases:  # warm-up
-        c["pc"].run(c["x"], pack=8, threads=c["threads"])
-    for _ in tqdm(range(args.rounds), desc="rounds", file=sys.stderr):
-        for c in cases:
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                c["pc"].run(c["x"], pack=8, threads=c["threads"])
-                c["times"].append(time.perf_counter() - t0)
-    records = []
-    print(f"{'isa':8} {'layer':16} {'sp':>4} {'thr':>3} {'median_ms':>10} {'GFLOP/s':>8} {'max_rel_err':>11}")
-    for c in cases:
-        med = float(np.median(c["times"]))
-        rec = dict(isa=c["isa"], layer=c["layer"], sparsity=c["sparsity"], threads=c["threads"],
-                   engine="sparsebytenn", median_ms=med * 1e3,
-                   gflops_effective=(2 * c["macs"] / med / 1e9) if c["macs"] else 0.0, max_rel_err=c["err"])
-        records.append(rec)
-        print(f"{rec['isa']:8} {rec['layer']:16} {rec['sparsity']:4.1f} {rec['threads']:3d} "
-              f"{rec['median_ms']:10.3f} {rec['gflops_effective']:8.1f} {rec['max_rel_err']:11.2e}")
-    print(f"load average: {os.getloadavg()}")
+
+    wasm_path = None
+    if "wasm" in engines:
+        try:
+            wasm_path = str(build_wasm())
+        except Exception as exc:  # a missing toolchain drops the engine, says why
+            print(f"note: wasm engine skipped: {exc}", file=sys.stderr)
+            engines.remove("wasm")
+
+    work = tempfile.TemporaryDirectory(prefix="sbnn-kbench-")
+    cases = make_cases(layers, sparsities, args.group, work.name, "mnn-sparse" in engines)
+    # One worker per (engine, isa, threads); each loads every case it runs.
+    lanes = []
+    for e in engines:
+        for t in threads:
+            if e == "wasm" and t != 1:
+                continue
+            for isa in (isas if e == "sparsebytenn" else ["wasmsimd"] if e == "wasm" else ["native"]):
+                mine = []
+                for i, c in enumerate(cases):
+                    if e == "mnn-sparse":
+                        if c["sparsity"] == 0 or (c["tag"] == "" and any(
+                                d["tag"] == "mnn" and d["layer"] == c["layer"] and d["sparsity"] == c["sparsity"]
+                                for d in cases)):
+                            continue
+                    elif c["tag"]:
+                        continue
+                    mine.append(i)
+                opts = {"group": args.group}
+                if e == "sparsebytenn":
+                    opts["isa"] = isa
+                if e == "mnn-sparse":
+                    opts["sparse"] = True
+                if e == "wasm":
+                    opts["wasm"] = wasm_path
+                lanes.append(dict(engine=e, isa=isa, threads=t, opts=opts, cases=mine))
+
+    records, live = [], []
+    try:
+        for lane in tqdm(lanes, desc="loading engines", file=sys.stderr):
+            w = Worker(f"{lane['engine']}-{lane['isa']}-t{lane['threads']}", Path(work.name))
+            lane["worker"], lane["runs"], lane["info"], lane["err"] = w, {}, {}, {}
+            live.append(w)
+            try:
+                w.call("load", "sparsebytenn.kernel_peers:MultiCaseRunner", None, lane["threads"],
+                       dict(lane["opts"], engine=lane["engine"], dirs=[cases[i]["dir"] for i in lane["cases"]]),
+                       None, timeout=600)
+                for k, i in enumerate(lane["cases"]):
+                    y, info = w.call("call", "infer", (k,), timeout=300)
+                    ref = cases[i]["ref"]
+                    lane["err"][i] = float(np.abs(y - ref).max() / max(1e-30, float(np.abs(ref).max())))
+                    lane["info"][i] = info
+                    lane["runs"][i] = []
+                    w.call("call", "time_runs", (k, 2))  # warm-up
+            except WorkerError as exc:
+                print(f"note: {lane['engine']} ({lane['threads']} thread(s)) skipped: {exc}", file=sys.stderr)
+                lane["cases"] = []
+        items = [(li, k, i) for li, lane in enumerate(lanes) for k, i in enumerate(lane["cases"])]
+        rnd = random.Random(0)
+        for _ in tqdm(range(args.rounds), desc="rounds", file=sys.stderr):
+            rnd.shuffle(items)  # a different interleaving every round
+            for li, k, i in items:
+                lane = lanes[li]
+                ms = lane["worker"].call("call", "time_runs", (k, args.repeats), timeout=300)
+                lane["runs"][i].extend(ms)
+                time.sleep(0.001)  # let the last engine's spinning workers go idle
+    finally:
+        for w in live:
+            w.stop()
+
+    for lane in lanes:
+        for i in lane["cases"]:
+            c, ms = cases[i], np.array(lane["runs"][i])
+            med = float(np.median(ms))
+            q1, q3 = np.percentile(ms, [25, 75])
+            rec = dict(isa=lane["isa"], layer=c["layer"], sparsity=c["sparsity"], threads=lane["threads"],
+                       engine=lane["engine"], median_ms=med, gflops_effective=2 * c["macs"] / med / 1e6,
+                       max_rel_err=lane["err"][i], iqr_ms=float(q3 - q1), runs=int(ms.size))
+            if c["actual"] != c["sparsity"]:
+                rec["sparsity_actual"] = c["actual"]
+            rec.update({k: v for k, v in lane["info"][i].items() if k in ("variant", "runtime", "layout")})
+            records.append(rec)
+    work.cleanup()
+    print(format_table(records))
+    from sparsebytenn import kernel_asm
+    why = kernel_asm.available()
+    if why:
+        print(f"note: NEON inner-loop check skipped: missing {why}")
+    else:
+        neon = kernel_asm.neon_inner_loops()
+        print(kernel_asm.format_neon_table(neon))
+        records += [dict(isa="neon", engine="static-asm", **r) for r in neon]
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  (cores: {os.cpu_count()})")
     if args.json:
-        d = os.path.dirname(os.path.abspath(args.json))
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(records, f, indent=1)
-        os.replace(tmp, args.json)
+        _write_json(args.json, records)
     return 0
+
+
+def _label(r):
+    return r["engine"] if r["engine"] != "sparsebytenn" else f"sbnn-{r['isa']}"
+
+
+def format_table(records):
+    """Rows: layer x sparsity x threads; columns: engines, `ms (GFLOP/s)`."""
+    cols = list(dict.fromkeys(_label(r) for r in records))
+    rows = {}
+    for r in records:
+        rows.setdefault((r["layer"], r["sparsity"], r["threads"]), {})[_label(r)] = r
+    head = f"{'layer':15} {'sp':>4} {'thr':>3} " + " ".join(f"{c:>19}" for c in cols) + "  best sbnn vs mnn-dense"
+    lines = [head, "-" * len(head)]
+    for (layer, sp, t), row in rows.items():
+        cells = []
+        for c in cols:
+            r = row.get(c)
+            cells.append(f"{r['median_ms']:8.3f} ({r['gflops_effective']:6.1f})" if r else f"{'-':>19}")
+        ours = [r["median_ms"] for k, r in row.items() if k.startswith("sbnn-")]
+        base = row.get("mnn-dense")
+        ratio = f"{base['median_ms'] / min(ours):6.2f}x" if ours and base else ""
+        lines.append(f"{layer:15} {sp:4.2f} {t:3d} " + " ".join(cells) + "  " + ratio)
+    lines.append("cells: median ms (effective GFLOP/s = 2 x nonzero MACs / median time)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -147,3 +147,22 @@ def test_packed_info_counts_blocks():
     kept = int(np.any(w.reshape(3, 8, 10) != 0, axis=1).sum())
     assert pc.info["nonzero_blocks"] == kept
     assert pc.info["nonzero_macs_per_pixel"] == kept * 8
+
+
+@pytest.mark.parametrize("isa", isa_params())
+@pytest.mark.parametrize("group", (4, 8, 16))
+def test_channel_block_fast_paths_every_pixel_tail(isa, group):
+    """Vector transposes into / out of NC4HW4 and NC8HW8 (x86: 16x8 and 8x8,
+    NEON ld4/st4, WASM 4x4) for every pixel count 1..35 (every tail length)."""
+    rng = np.random.default_rng(group)
+    o, i = 32, 24
+    w = sparse_weights(rng, o, i, 1, 1, group, 0.3)
+    b = rng.standard_normal(o).astype(np.float32)
+    pc = K.PackedConv(w, b, group, -np.inf, np.inf, isa)
+    widths = range(1, 36) if not kernel_backend.QUICK else (1, 4, 7, 16, 17, 33)
+    for width in widths:
+        x = rng.standard_normal((1, i, 1, width)).astype(np.float32)
+        ref = conv2d_reference(x, w, b)
+        for pack in (4, 8):
+            got, pad = from_packed(pc.run(to_packed(x, pack), pack=pack), o)
+            assert np.abs(got - ref).max() <= tolerance(w, x), (width, pack)

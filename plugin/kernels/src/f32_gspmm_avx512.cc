@@ -1,9 +1,10 @@
-// x86 AVX-512 family (16 lanes, 32 zmm registers): up to 16 accumulators; the
-// weight broadcasts fold into the FMA as {1to16} memory operands.
+// x86 AVX-512 family (16 lanes, 32 zmm registers): up to 24 accumulators (G=8:
+// 8 rows x 3 vectors = 48-pixel tile, measured 5-15 % faster than 8 x 2).
+// NC8HW8 blocks move in and out with 16x8 register transposes.
 #include <immintrin.h>
 
 #include "gspmm_task.h"
-#include "transpose8x8_avx.h"
+#include "transpose16x8_avx512.h"
 #include "variants.h"
 
 namespace sbnn {
@@ -16,8 +17,14 @@ struct VecAvx512 {
   static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
   static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
-  static constexpr bool kTranspose8 = true;
-  static void transpose8(const float* s, int32_t ss, float* d, int32_t ds) { transpose8x8_avx(s, ss, d, ds); }
+  static constexpr int kBlockP = 8;
+  static int32_t unpack_block(const float* src, int32_t np, float* rows, int32_t T) {
+    for (int32_t p = 0; p < np; p += 16) nc8_to_rows16(src + p * 8, np - p, rows + p, T);
+    return (np + 15) & ~15;
+  }
+  static void pack_block(const float* rows, int32_t T, float* dst, int32_t np) {
+    for (int32_t p = 0; p < np; p += 16) rows16_to_nc8(rows + p, T, dst + p * 8, np - p);
+  }
   static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
 };
 }  // namespace
@@ -26,7 +33,7 @@ const Variant kAvx512Variants[5] = {
     {"f32_gspmm_1x64__avx512", "avx512", 1, 64, &run_task<VecAvx512, 1, 1, 4>},
     {"f32_gspmm_2x64__avx512", "avx512", 2, 64, &run_task<VecAvx512, 2, 2, 4>},
     {"f32_gspmm_4x64__avx512", "avx512", 4, 64, &run_task<VecAvx512, 4, 4, 4>},
-    {"f32_gspmm_8x32__avx512", "avx512", 8, 32, &run_task<VecAvx512, 8, 8, 2>},
+    {"f32_gspmm_8x48__avx512", "avx512", 8, 48, &run_task<VecAvx512, 8, 8, 3>},
     {"f32_gspmm_16x16__avx512", "avx512", 16, 16, &run_task<VecAvx512, 16, 16, 1>},
 };
 }  // namespace sbnn

@@ -1,4 +1,6 @@
 // AArch64 NEON family (4 lanes, 32 q registers): up to 24 accumulators.
+// MNN's fp32 ARM layout NC4HW4 moves in and out with de-/interleaving
+// ld4/st4 (a 4x4 transpose per 4 pixels).
 #include <arm_neon.h>
 
 #include "gspmm_task.h"
@@ -15,6 +17,36 @@ struct VecNeon {
   static reg min(reg a, reg b) { return vminq_f32(a, b); }
   static reg max(reg a, reg b) { return vmaxq_f32(a, b); }
   static void store(float* p, reg v) { vst1q_f32(p, v); }
+  static constexpr bool kLaneFma = true;
+  template <int L>
+  static reg fma_lane(reg acc, reg x, reg w4) { return vfmaq_laneq_f32(acc, x, w4, L); }
+  static constexpr int kBlockP = 4;
+  static int32_t unpack_block(const float* src, int32_t np, float* rows, int32_t T) {
+    int32_t p = 0;
+    for (; p + 4 <= np; p += 4) {
+      const float32x4x4_t v = vld4q_f32(src + p * 4);
+      vst1q_f32(rows + p, v.val[0]);
+      vst1q_f32(rows + T + p, v.val[1]);
+      vst1q_f32(rows + 2 * T + p, v.val[2]);
+      vst1q_f32(rows + 3 * T + p, v.val[3]);
+    }
+    for (; p < np; ++p)
+      for (int l = 0; l < 4; ++l) rows[l * T + p] = src[p * 4 + l];
+    return np;
+  }
+  static void pack_block(const float* rows, int32_t T, float* dst, int32_t np) {
+    int32_t p = 0;
+    for (; p + 4 <= np; p += 4) {
+      float32x4x4_t v;
+      v.val[0] = vld1q_f32(rows + p);
+      v.val[1] = vld1q_f32(rows + T + p);
+      v.val[2] = vld1q_f32(rows + 2 * T + p);
+      v.val[3] = vld1q_f32(rows + 3 * T + p);
+      vst4q_f32(dst + p * 4, v);
+    }
+    for (; p < np; ++p)
+      for (int l = 0; l < 4; ++l) dst[p * 4 + l] = rows[l * T + p];
+  }
 };
 }  // namespace
 

@@ -1,5 +1,6 @@
 // WASM SIMD128 family (4 lanes; no FMA without relaxed-simd, so mul + add).
-// Engines map it onto 16 xmm registers: at most 8 accumulators.
+// Engines map it onto 16 xmm registers: at most 8 accumulators. NC4HW4 blocks
+// move in and out with 4x4 shuffle transposes.
 #include <wasm_simd128.h>
 
 #include "gspmm_task.h"
@@ -16,6 +17,43 @@ struct VecWasm {
   static reg min(reg a, reg b) { return wasm_f32x4_pmin(a, b); }
   static reg max(reg a, reg b) { return wasm_f32x4_pmax(a, b); }
   static void store(float* p, reg v) { wasm_v128_store(p, v); }
+  // r[i] lane j <-> r[j] lane i.
+  static void transpose4(reg& r0, reg& r1, reg& r2, reg& r3) {
+    const reg t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+    const reg t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+    r0 = wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5);
+    r1 = wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7);
+    r2 = wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5);
+    r3 = wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7);
+  }
+  static constexpr int kBlockP = 4;
+  static int32_t unpack_block(const float* src, int32_t np, float* rows, int32_t T) {
+    int32_t p = 0;
+    for (; p + 4 <= np; p += 4) {
+      reg a = load(src + p * 4), b = load(src + p * 4 + 4), c = load(src + p * 4 + 8), d = load(src + p * 4 + 12);
+      transpose4(a, b, c, d);
+      store(rows + p, a);
+      store(rows + T + p, b);
+      store(rows + 2 * T + p, c);
+      store(rows + 3 * T + p, d);
+    }
+    for (; p < np; ++p)
+      for (int l = 0; l < 4; ++l) rows[l * T + p] = src[p * 4 + l];
+    return np;
+  }
+  static void pack_block(const float* rows, int32_t T, float* dst, int32_t np) {
+    int32_t p = 0;
+    for (; p + 4 <= np; p += 4) {
+      reg a = load(rows + p), b = load(rows + T + p), c = load(rows + 2 * T + p), d = load(rows + 3 * T + p);
+      transpose4(a, b, c, d);
+      store(dst + p * 4, a);
+      store(dst + p * 4 + 4, b);
+      store(dst + p * 4 + 8, c);
+      store(dst + p * 4 + 12, d);
+    }
+    for (; p < np; ++p)
+      for (int l = 0; l < 4; ++l) dst[p * 4 + l] = rows[l * T + p];
+  }
 };
 }  // namespace
 

@@ -26,6 +26,13 @@ using GspmmFn = void (*)(const float* tile, const int32_t* row_offset, const flo
                          int32_t entries, int32_t value_stride, const float* bias, float lo,
                          float hi, float* obuf, int32_t obuf_stride);
 
+// ISAs with an FMA by vector lane set Vec::kLaneFma and provide
+// fma_lane<l>(acc, x, w4) = acc + x * w4[l].
+template <class V, class = void>
+struct HasLaneFma { static constexpr bool value = false; };
+template <class V>
+struct HasLaneFma<V, decltype(void(V::kLaneFma))> { static constexpr bool value = V::kLaneFma; };
+
 // R output rows x NV vectors of pixels. values: entry e's R weights at
 // values[e*value_stride + r]; obuf row r at obuf[r*obuf_stride].
 template <class V, int R, int NV>
@@ -47,19 +54,40 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
     reg xv[NV];
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) xv[v] = V::load(x + v * W);
+    if constexpr (HasLaneFma<V>::value && R % 4 == 0) {
+      // 4 weights per register, FMA by lane (NEON fmla v.4s, v.4s, v.s[l]):
+      // R/4 weight registers instead of R broadcasts keeps R x NV accumulators in registers.
+#pragma GCC unroll 4
+      for (int r = 0; r < R; r += 4) {
+        const reg w4 = V::load(w + r);
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const reg wr = V::set1(w[r]);
+        for (int v = 0; v < NV; ++v) {
+          acc[r][v] = V::template fma_lane<0>(acc[r][v], xv[v], w4);
+          acc[r + 1][v] = V::template fma_lane<1>(acc[r + 1][v], xv[v], w4);
+          acc[r + 2][v] = V::template fma_lane<2>(acc[r + 2][v], xv[v], w4);
+          acc[r + 3][v] = V::template fma_lane<3>(acc[r + 3][v], xv[v], w4);
+        }
+      }
+    } else {
 #pragma GCC unroll 16
-      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xv[v], wr, acc[r][v]);
+      for (int r = 0; r < R; ++r) {
+        const reg wr = V::set1(w[r]);
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xv[v], wr, acc[r][v]);
+      }
     }
   }
-  const reg vlo = V::set1(lo), vhi = V::set1(hi);
+  if (lo != -__builtin_inff() || hi != __builtin_inff()) {  // fused ReLU / ReLU6 / clamp
+    const reg vlo = V::set1(lo), vhi = V::set1(hi);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::max(V::min(acc[r][v], vhi), vlo);
+  }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v)
-      V::store(obuf + r * obuf_stride + v * W, V::max(V::min(acc[r][v], vhi), vlo));
+    for (int v = 0; v < NV; ++v) V::store(obuf + r * obuf_stride + v * W, acc[r][v]);
 }
 
 // Smallest microkernel covering nv vectors, so pixel tails stay vector code.
@@ -73,12 +101,16 @@ GspmmFn pick_nv(int nv) {
   }
 }
 
-// ISAs with an 8x8 transpose (x86 AVX) set Vec::kTranspose8 and provide
-// Vec::transpose8(src, src_stride, dst, dst_stride).
+// ISAs with vector code for one channel block of MNN's layout set Vec::kBlockP
+// (the P it handles: 8 on x86, 4 on NEON / WASM) and provide
+//   int32_t unpack_block(src, np, rows, T): [np pixels][P] -> rows[l*T + p];
+//           returns how many pixels per row it wrote (>= np, zeros beyond np);
+//   void    pack_block(rows, T, dst, np):   rows[l*T + p] -> [np pixels][P]
+//           (rows readable up to T pixels).
 template <class V, class = void>
-struct HasTranspose8 { static constexpr bool value = false; };
+struct BlockP { static constexpr int value = 0; };
 template <class V>
-struct HasTranspose8<V, decltype(void(V::kTranspose8))> { static constexpr bool value = V::kTranspose8; };
+struct BlockP<V, decltype(void(V::kBlockP))> { static constexpr int value = V::kBlockP; };
 
 // [np pixels][P lanes] -> rows [lane][T] (lanes <= P valid channels).
 template <int P>
@@ -93,22 +125,19 @@ inline void unpack_channels(const float* src, int32_t np, int32_t lanes, float* 
   }
 }
 
+// Returns the pixels per row written (the caller zero-fills the rest up to T).
 template <class V>
-inline void unpack_channels_any(int32_t P, const float* src, int32_t np, int32_t lanes, float* rows,
-                                int32_t T) {
-  if constexpr (HasTranspose8<V>::value) {
-    if (P == 8 && lanes == 8) {
-      int32_t p = 0;
-      for (; p + 8 <= np; p += 8) V::transpose8(src + p * 8, 8, rows + p, T);
-      if (p < np) unpack_channels<8>(src + p * 8, np - p, 8, rows + p, T);
-      return;
-    }
+inline int32_t unpack_channels_any(int32_t P, const float* src, int32_t np, int32_t lanes, float* rows,
+                                   int32_t T) {
+  if constexpr (BlockP<V>::value != 0) {
+    if (P == BlockP<V>::value && lanes == P) return V::unpack_block(src, np, rows, T);
   }
   switch (P) {
     case 4: unpack_channels<4>(src, np, lanes, rows, T); break;
     case 8: unpack_channels<8>(src, np, lanes, rows, T); break;
     default: unpack_channels<16>(src, np, lanes, rows, T); break;
   }
+  return np;
 }
 
 // Input tile of image n, output pixels [p0, p0+np) -> tile[K][T], K = I*kh*kw.
@@ -131,10 +160,11 @@ inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, fl
       for (int32_t b = 0; b * P < I; ++b) {
         const int32_t lanes = imin32(P, I - b * P);
         float* rows = tile + static_cast<ptrdiff_t>(b) * P * T;
-        unpack_channels_any<V>(P, in + b * c.in_block_stride + static_cast<int64_t>(p0) * P, np, lanes,
-                            rows, T);
-        if (np < T)
-          for (int32_t l = 0; l < lanes; ++l) std::memset(rows + l * T + np, 0, sizeof(float) * (T - np));
+        const int32_t written = unpack_channels_any<V>(
+            P, in + b * c.in_block_stride + static_cast<int64_t>(p0) * P, np, lanes, rows, T);
+        if (written < T)
+          for (int32_t l = 0; l < lanes; ++l)
+            std::memset(rows + l * T + written, 0, sizeof(float) * (T - written));
       }
     }
     return;
@@ -184,17 +214,13 @@ inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, i
   }
   const int32_t P = c.out_pack;
   int32_t r = 0;
-  if constexpr (HasTranspose8<V>::value) {
-    // Whole 8-channel blocks of NC8HW8: 8x8 transposes, tail pixels scalar.
-    if (P == 8 && c0 % 8 == 0) {
-      for (; r + 8 <= rows; r += 8) {
-        float* dst = out + ((c0 + r) / 8) * c.out_block_stride + static_cast<int64_t>(p0) * 8;
-        const float* src = obuf + r * T;
-        int32_t p = 0;
-        for (; p + 8 <= np; p += 8) V::transpose8(src + p, T, dst + p * 8, 8);
-        for (; p < np; ++p)
-          for (int32_t l = 0; l < 8; ++l) dst[p * 8 + l] = src[l * T + p];
-      }
+  if constexpr (BlockP<V>::value != 0) {
+    // Whole channel blocks of NC{P}HW{P}: vector transposes (tails included).
+    constexpr int BP = BlockP<V>::value;
+    if (P == BP && c0 % BP == 0) {
+      for (; r + BP <= rows; r += BP)
+        V::pack_block(obuf + r * T, T, out + ((c0 + r) / BP) * c.out_block_stride + static_cast<int64_t>(p0) * BP,
+                      np);
     }
   }
   for (; r < rows; ++r) {

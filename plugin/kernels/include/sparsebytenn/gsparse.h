@@ -66,7 +66,7 @@ typedef struct sbnn_gsparse_info {
   int32_t out_channels, in_channels, kernel_h, kernel_w, group;
   int64_t nonzero_blocks;   /* kept (group, input channel) pairs */
   int64_t nonzero_macs_per_pixel; /* sum over kept pairs of rows_in_group * kh * kw */
-  const char* variant;      /* microkernel name, e.g. "f32_gspmm_8x32__avx512" */
+  const char* variant;      /* microkernel name, e.g. "f32_gspmm_8x48__avx512" */
   const char* isa;          /* "ref", "avx2", "avx512", "neon", "wasmsimd" */
 } sbnn_gsparse_info;
 sbnn_status sbnn_gsparse_get_info(const sbnn_gsparse_weights* packed, sbnn_gsparse_info* info);
@@ -137,7 +137,7 @@ int sbnn_isa_available(const char* isa);
 /* The variant table (one entry per ISA x G microkernel compiled in). */
 int32_t sbnn_variant_count(void);
 typedef struct sbnn_variant_desc {
-  const char* name;    /* e.g. "f32_gspmm_8x32__avx512": G=8 rows x 32-pixel tile */
+  const char* name;    /* e.g. "f32_gspmm_8x48__avx512": G=8 rows x 48-pixel tile */
   const char* isa;
   int32_t group;       /* G it is specialised for */
   int32_t tile;        /* pixels per tile */

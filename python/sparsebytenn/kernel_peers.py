@@ -1,0 +1,319 @@
+"""Engines the kernel benchmark times one 1x1 convolution layer on, each inside
+its own worker process (sparsebytenn.bench.worker): thread pools of different
+engines never live in one process while another engine is timed.
+
+Runner(path, threads, options, inputs): `path` is the case directory holding
+w.npy (OIHW), b.npy and x.npy (NCHW); `.time_runs(n)` -> per-run ms measured
+inside the worker; `.infer()` -> output as NCHW float32 for the error check.
+
+What each engine's time includes:
+  sparsebytenn  sbnn_gsparse_run on MNN's NC8HW8 layout (input and output in
+                that layout; includes the numpy output allocation of the binding).
+  mnn-dense     Interpreter.runSession of a one-conv .mnn (NCHW input, MNN
+                converts to its NC4HW4 layout -- pack 8 on the AVX2 wheel --, runs
+                the Convolution, converts back to NCHW). Both layout conversions
+                are included (see build_mnn_conv for why ONNX -> MNN).
+  mnn-sparse    the same model tagged by MNN's own converter
+                (--detectSparseSpeedUp, SIMD_OC blocks of 4): MNN's sparse path.
+  xnnpack       xnn_run_operator of xnn_create_convolution2d_nchw_f32 (NCHW in
+                and out; 1x1 NCHW convolutions run XNNPACK's sparse SpMM kernels).
+  wasm          the wasm32 SIMD128 build, single thread, timed inside
+                `node --no-liftoff` (TurboFan) by plugin/kernels/wasm/bench_runner.mjs.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .bench.worker import EngineUnavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _timed(fn, n):
+    ms = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        fn()
+        ms.append((time.perf_counter_ns() - t0) / 1e6)
+    return ms
+
+
+def _load_case(path):
+    d = Path(path)
+    return np.load(d / "w.npy"), np.load(d / "b.npy"), np.load(d / "x.npy")
+
+
+def to_nc(x, p):
+    """NCHW -> MNN's CPU layout (ceil(C/P), N, H, W, P)."""
+    n, c, h, w = x.shape
+    blocks = -(-c // p)
+    buf = np.zeros((blocks * p, n, h, w), np.float32)
+    buf[:c] = x.transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(buf.reshape(blocks, p, n, h, w).transpose(0, 2, 3, 4, 1))
+
+
+def from_nc(y, c):
+    blocks, n, h, w, p = y.shape
+    return y.transpose(0, 4, 1, 2, 3).reshape(blocks * p, n, h, w)[:c].transpose(1, 0, 2, 3)
+
+
+class SbnnRunner:
+    def __init__(self, path, threads, options, inputs):
+        from sparsebytenn import _kernels as K
+        w, b, x = _load_case(path)
+        isa = options.get("isa", "")
+        if isa and not K.isa_available(isa):
+            raise EngineUnavailable(f"ISA {isa} not available here")
+        self.pc = K.PackedConv(w, b, options.get("group", 8), isa=isa)
+        self.o, self.threads, self.x = w.shape[0], threads, to_nc(x, 8)
+        self.info = {"variant": self.pc.info["variant"], "layout": "NC8HW8"}
+
+    def _run(self):
+        return self.pc.run(self.x, pack=8, threads=self.threads)
+
+    def time_runs(self, n):
+        return _timed(self._run, n)
+
+    def infer(self):
+        return from_nc(self._run(), self.o)
+
+
+def build_mnn_conv(path, w, b, hw, workdir):
+    """One-conv .mnn (NCHW input -> Convolution -> NCHW output) with the weights
+    inside the Convolution op, as in a converted network.
+
+    MNN.expr's F.conv2d(F.const(...)) saves the weights as a separate input of
+    the conv (MNN then re-packs them on every run: ~10x slower than a real
+    model), so the layer is written as a one-node ONNX graph and converted by
+    MNN's own converter, the way the zoo's MobileNet-V1 is built."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    o, i = w.shape[:2]
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[1, 1])], "conv1x1",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, i, hw, hw])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, o, hw, hw])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    src = Path(workdir) / "conv.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(src))
+    import _tools
+    _tools.mnnconvert(["mnnconvert", "-f", "ONNX", "--modelFile", str(src), "--MNNModel", str(path)])
+
+
+def mnn_convert(src, dst, *extra):
+    """MNN's own converter, in-process (never the console script), MNN -> MNN."""
+    import _tools
+    _tools.mnnconvert(["mnnconvert", "-f", "MNN", "--modelFile", str(src), "--MNNModel", str(dst), *extra])
+
+
+def is_tagged_sparse(path):
+    """MNN's sparse metadata names its args; the key appears only in tagged models."""
+    return b"sparseBlockOC" in Path(path).read_bytes()
+
+
+def tag_sparse_with_mnn(path_dense, path_sparse):
+    """MNN's own converter marks the conv for its sparse path (blocks of 4 output channels)."""
+    cfg = Path(str(path_sparse) + ".json")
+    cfg.write_text(json.dumps({"version": "0.0.0", "algo": [{"type": "PRUNE", "prune_params": {
+        "type": "SIMD_OC", "simd_oc_pruner_params": {"oc_blocks": [4]}}}]}))
+    mnn_convert(path_dense, path_sparse, "--detectSparseSpeedUp", "--compressionParamsFile", str(cfg))
+    return is_tagged_sparse(path_sparse)
+
+
+class MNNConvRunner:
+    """Stock MNN 3.6.1 CPU backend on a one-conv model; options["sparse"] selects MNN's sparse path."""
+
+    def __init__(self, path, threads, options, inputs):
+        import MNN
+        w, b, x = _load_case(path)
+        d = Path(path)
+        model = d / "mnn_dense.mnn"
+        if not model.exists():
+            build_mnn_conv(model, w, b, x.shape[2], d)
+        self.info = {"mnn_version": MNN.version(), "tagged_sparse": False}
+        if options.get("sparse"):
+            dense = model
+            model = d / "mnn_sparse.mnn"
+            if not model.exists():
+                tag_sparse_with_mnn(dense, model)
+            self.info["tagged_sparse"] = is_tagged_sparse(model)
+            if not self.info["tagged_sparse"]:
+                raise EngineUnavailable("MNN's converter did not tag the conv as sparse "
+                                        "(it needs sparsity > 0.3 in blocks of 4)")
+        self.interp = MNN.Interpreter(str(model))
+        self.session = self.interp.createSession({"backend": "CPU", "numThread": int(threads)})
+        self.inp = self.interp.getSessionInput(self.session)
+        host = MNN.Tensor(x.shape, MNN.Halide_Type_Float, np.ascontiguousarray(x), MNN.Tensor_DimensionType_Caffe)
+        self.inp.copyFromHostTensor(host)
+        self._keep = (host, x)
+        self.out = self.interp.getSessionOutput(self.session)
+        self.shape = (1, w.shape[0], x.shape[2], x.shape[3])
+        self._mnn = MNN
+
+    def _run(self):
+        self.interp.runSession(self.session)
+
+    def time_runs(self, n):
+        return _timed(self._run, n)
+
+    def infer(self):
+        MNN = self._mnn
+        self._run()
+        host = MNN.Tensor(self.shape, MNN.Halide_Type_Float, np.zeros(self.shape, np.float32),
+                          MNN.Tensor_DimensionType_Caffe)
+        self.out.copyToHostTensor(host)
+        return np.array(host.getNumpyData(), np.float32).reshape(self.shape)
+
+
+class XnnpackRunner:
+    """XNNPACK (Debian libXNNPACK.so.0) NCHW 1x1 convolution = its sparse SpMM path."""
+
+    def __init__(self, path, threads, options, inputs):
+        try:
+            xnn = ctypes.CDLL("libXNNPACK.so.0")
+            ptp = ctypes.CDLL("libpthreadpool.so.0")
+        except OSError as e:
+            raise EngineUnavailable(f"libXNNPACK.so.0 / libpthreadpool.so.0 not found ({e}); "
+                                    "apt-get install libxnnpack-dev libpthreadpool-dev")
+        w, b, x = _load_case(path)
+        o, i = w.shape[:2]
+        self.w = np.ascontiguousarray(w.reshape(o, i))
+        self.b = np.ascontiguousarray(b)
+        self.x = np.ascontiguousarray(x)
+        self.y = np.zeros((1, o) + x.shape[2:], np.float32)
+        self.xnn, self.ptp = xnn, ptp
+        if xnn.xnn_initialize(None) != 0:
+            raise EngineUnavailable("xnn_initialize failed (CPU not supported?)")
+        ptp.pthreadpool_create.restype = ctypes.c_void_p
+        ptp.pthreadpool_create.argtypes = [ctypes.c_size_t]
+        self.pool = ctypes.c_void_p(ptp.pthreadpool_create(threads)) if threads > 1 else ctypes.c_void_p()
+        op = ctypes.c_void_p()
+        u32, sz, fp = ctypes.c_uint32, ctypes.c_size_t, ctypes.c_void_p
+        xnn.xnn_create_convolution2d_nchw_f32.argtypes = [u32] * 11 + [sz] * 4 + [fp, fp, ctypes.c_float,
+                                                                                ctypes.c_float, u32, ctypes.c_void_p]
+        st = xnn.xnn_create_convolution2d_nchw_f32(
+            0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, i, o, i, o, self.w.ctypes.data, self.b.ctypes.data,
+            float("-inf"), float("inf"), 0, ctypes.byref(op))
+        if st != 0:
+            raise RuntimeError(f"xnn_create_convolution2d_nchw_f32 failed with status {st}")
+        self.op = op
+        xnn.xnn_setup_convolution2d_nchw_f32.argtypes = [fp, sz, sz, sz, fp, fp, fp]
+        st = xnn.xnn_setup_convolution2d_nchw_f32(op, 1, x.shape[2], x.shape[3], self.x.ctypes.data,
+                                                  self.y.ctypes.data, self.pool)
+        if st != 0:
+            raise RuntimeError(f"xnn_setup_convolution2d_nchw_f32 failed with status {st}")
+        xnn.xnn_run_operator.argtypes = [fp, fp]
+        self.info = {"library": "libXNNPACK.so.0 (Debian)", "threads": threads}
+
+    def _run(self):
+        if self.xnn.xnn_run_operator(self.op, self.pool) != 0:
+            raise RuntimeError("xnn_run_operator failed")
+
+    def time_runs(self, n):
+        return _timed(self._run, n)
+
+    def infer(self):
+        self._run()
+        return self.y.copy()
+
+
+WASM_BUILD = ROOT / "build" / "kernels-wasm32"
+WASM_MODULE = WASM_BUILD / "plugin" / "kernels" / "sbnn_kernels_wasm.wasm"
+NODE_RUNNER = ROOT / "plugin" / "kernels" / "wasm" / "bench_runner.mjs"
+
+
+def build_wasm():
+    """The wasm32-wasi SIMD128 reactor module (same build as tests/kernels/test_kernels_wasm.py)."""
+    if shutil.which("clang++-14") is None:
+        raise EngineUnavailable("clang++-14 (wasm32-wasi) not installed")
+    if not (WASM_BUILD / "CMakeCache.txt").exists():
+        subprocess.run(["cmake", "-S", str(ROOT), "-B", str(WASM_BUILD), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+                        f"-DCMAKE_TOOLCHAIN_FILE={ROOT / 'cmake/toolchains/wasm32-wasi.cmake'}",
+                        "-DSBNN_BUILD_PYTHON=OFF", "-DSBNN_BUILD_MNN_BRIDGE=OFF"],
+                       check=True, capture_output=True, text=True)
+    subprocess.run(["cmake", "--build", str(WASM_BUILD), "--target", "sbnn_kernels_wasm", "-j2"], check=True,
+                   capture_output=True, text=True)
+    return WASM_MODULE
+
+
+class WasmNodeRunner:
+    """The wasm32 SIMD128 kernels in node (TurboFan via --no-liftoff); node times the runs."""
+
+    def __init__(self, path, threads, options, inputs):
+        node = shutil.which("node")
+        if node is None:
+            raise EngineUnavailable("node not installed")
+        wasm = Path(options.get("wasm") or WASM_MODULE)
+        if not wasm.exists():
+            raise EngineUnavailable(f"{wasm} not built")
+        w, b, x = _load_case(path)
+        d = Path(path)
+        for name, a in (("w", w), ("b", b), ("x", to_nc(x, 4))):
+            np.ascontiguousarray(a, np.float32).tofile(d / f"{name}.f32")
+        self.o, self.hw = w.shape[0], x.shape[2]
+        self.proc = subprocess.Popen([node, "--no-liftoff", "--no-warnings", str(NODE_RUNNER), str(wasm)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = self._ask(cmd="load", dir=str(d), o=int(w.shape[0]), i=int(w.shape[1]), hw=int(self.hw),
+                              group=int(options.get("group", 8)), isa=options.get("isa", "wasmsimd"))
+        self.info["runtime"] = f"node {subprocess.run([node, '--version'], capture_output=True, text=True).stdout.strip()} --no-liftoff"
+        self.dir = d
+
+    def _ask(self, **msg):
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("node runner exited")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"node runner: {reply['error']}")
+        return reply
+
+    def time_runs(self, n):
+        return self._ask(cmd="time", n=int(n))["ms"]
+
+    def infer(self):
+        out = self.dir / "y.f32"
+        self._ask(cmd="output", path=str(out))
+        y = np.fromfile(out, np.float32).reshape(-(-self.o // 4), 1, self.hw, self.hw, 4)
+        return from_nc(y, self.o)
+
+    def __del__(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(5)
+        except Exception:
+            pass
+
+
+RUNNERS = {
+    "sparsebytenn": SbnnRunner,
+    "mnn-dense": MNNConvRunner,
+    "mnn-sparse": MNNConvRunner,
+    "xnnpack": XnnpackRunner,
+    "wasm": WasmNodeRunner,
+}
+
+
+class MultiCaseRunner:
+    """One engine, one thread count, many cases (options["dirs"]) in one worker."""
+
+    def __init__(self, path, threads, options, inputs):
+        cls = RUNNERS[options["engine"]]
+        self.runners = [cls(d, threads, options, inputs) for d in options["dirs"]]
+        self.info = {}
+
+    def infer(self, k):
+        r = self.runners[k]
+        return np.asarray(r.infer(), np.float32), dict(getattr(r, "info", {}))
+
+    def time_runs(self, k, n):
+        return self.runners[k].time_runs(n)
