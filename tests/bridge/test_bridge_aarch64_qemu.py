@@ -76,7 +76,7 @@ def test_bridge_inside_aarch64_mnn_under_qemu(bridge, small_models, tmp_path):
         models.append((str(mb), list(zoo.info("mobilenet-v1")["input_shape"])))
     except ImportError:
         require(False, "sparsebytenn.zoo for the mobilenet-v1 check")
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), SPARSEBYTENN_MNN_BRIDGE=str(lib),
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(ROOT / d) for d in ("python", "converter")), SPARSEBYTENN_MNN_BRIDGE=str(lib),
                SPARSEBYTENN_HOME=str(tmp_path / "home"), QEMU_LD_PREFIX=str(root))
     r = subprocess.run(["qemu-aarch64", "-L", str(root), str(venv / "bin" / "python"), "-c", CHILD,
                         json.dumps(models)], capture_output=True, text=True, timeout=1800, env=env)
