@@ -44,6 +44,7 @@ class FlatBuffer:
         self.data = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else data
         self.n = len(data)
         self.path = str(path)
+        self.strings: dict[int, str] = {}  # position -> decoded: a shared string is decoded once
 
     def fail(self, what: str, problem: str):
         where = f" ({what})" if what else ""
@@ -183,6 +184,13 @@ def vector_at(buf: FlatBuffer, p: int, elem_size: int, what: str) -> tuple[int, 
 
 
 def string_at(buf: FlatBuffer, p: int, what: str) -> str:
+    if p in buf.strings:
+        return buf.strings[p]
+    buf.strings[p] = s = _decode_string(buf, p, what)
+    return s
+
+
+def _decode_string(buf: FlatBuffer, p: int, what: str) -> str:
     start, n = vector_at(buf, p, 1, what)
     if start + n >= buf.n or buf.data[start + n] != 0:
         buf.fail(what, f"string at {p} is not terminated")

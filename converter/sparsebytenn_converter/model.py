@@ -15,11 +15,17 @@ import numpy as np
 
 from .errors import ModelError
 from .flatbuf import FlatBuffer, Table
-from .schema import (CONV_TYPES, AttrF, CommonF, Conv2DF, NetF, OpF, OpType, Param, QuanF, SparseAlgo,
-                     SparseF)
+from .schema import (CONV2D_OP_TYPES, CONV_TYPES, MAX_PARAM, REQUIRED_PARAM, AttrF, CommonF, Conv2DF, NetF, OpF,
+                     OpType, Param, QuanF, SparseAlgo, SparseF, known_op_type)
 
 # The project's own keys in SparseCommon.args (docs/FORMAT.md).
 SBNN_KEYS = ("sbnnFormat", "sbnnGroup", "sbnnPattern", "sbnnTarget")
+
+# Work limits for hostile files: far above any real model, low enough that reading
+# stays well under a second (every op costs Python time, every conv more).
+MAX_OPS = 1 << 16
+MAX_CONVS = 1 << 13
+MAX_TENSORS = 1 << 18
 
 
 @dataclass
@@ -135,7 +141,14 @@ def read_model(path, data: bytes | None = None) -> Model:
     if len(data) < 16:
         raise ModelError(f"{path}: not an MNN model (only {len(data)} bytes)")
     net = fb.root("Net")
+    for fid, what, limit in ((NetF.oplists, "operators", MAX_OPS), (NetF.tensorName, "tensor names", MAX_TENSORS),
+                             (NetF.outputName, "output names", MAX_TENSORS)):
+        v = net.vector(fid, 4, what)
+        if v is not None and v[1] > limit:
+            raise ModelError(f"{path}: has {v[1]:,} {what}; more than {limit:,} is not supported "
+                             "(a corrupted or hostile file?)")
     ops_t = net.tables(NetF.oplists, "oplists")
+    _no_shared_tables(fb, ops_t, "operator")
     if not ops_t:
         raise ModelError(f"{path}: not an MNN model (no operators found)")
     tensor_names = net.strings(NetF.tensorName, "tensorName")
@@ -153,12 +166,51 @@ def read_model(path, data: bytes | None = None) -> Model:
         ins = _indexes(t, OpF.inputIndexes, n_tensors, name, "input")
         outs = _indexes(t, OpF.outputIndexes, n_tensors, name, "output")
         main_type = t.scalar(OpF.main_type, "u8", 0)
+        _check_op_param(t, typ, main_type)
+        if not outs:  # MNN indexes an op's outputs without checking
+            t.buf.fail(t.what, "has no output tensor")
         main = t.table(OpF.main, f"op {name!r} parameter") if main_type else None
         ops.append(OpInfo(i, name, typ, ins, outs, t, main_type, main))
 
-    convs = [_read_conv(fb, op) for op in ops if op.type in CONV_TYPES]
+    conv_ops = [op for op in ops if op.type in CONV_TYPES]
+    if len(conv_ops) > MAX_CONVS:
+        raise ModelError(f"{path}: has {len(conv_ops):,} convolutions; more than {MAX_CONVS:,} is not supported "
+                         "(a corrupted or hostile file?)")
+    _no_shared_tables(fb, [op.main for op in conv_ops if op.main is not None], "convolution parameter")
+    budget = _Budget(fb)
+    convs = [_read_conv(fb, op, budget) for op in conv_ops]
     _mark_fc(ops, convs)
     return Model(path, data, ops, tensor_names, output_names, convs, has_subgraphs, fb)
+
+
+def _no_shared_tables(fb: FlatBuffer, tables: list, kind: str) -> None:
+    """Real models never share an op or a conv parameter: sharing is how a small
+    hostile file makes the reader do the same work millions of times."""
+    seen: dict[int, int] = {}
+    for i, t in enumerate(tables):
+        j = seen.setdefault(t.pos, i)
+        if j != i:
+            fb.fail(f"{kind} #{i}", f"shares its table with {kind} #{j}")
+
+
+class _Budget:
+    """Weights are never shared either: their vectors together fit in the file, and
+    decoding sparse weights to dense stays proportional to the file size."""
+
+    def __init__(self, fb: FlatBuffer):
+        self.fb, self.stored, self.decoded = fb, 0, 0
+
+    def store(self, where: str, *vectors) -> None:
+        self.stored += sum(4 * len(v) for v in vectors if v is not None)
+        if self.stored > self.fb.n:
+            self.fb.fail(where, f"weight vectors total {self.stored:,} bytes, more than the file holds "
+                                "(vectors shared between ops)")
+
+    def decode(self, where: str, count: int) -> None:
+        self.decoded += count
+        if self.decoded > 16 * self.fb.n + (1 << 22):
+            self.fb.fail(where, f"sparse weights decode to {self.decoded:,} values, implausible for a "
+                                f"{self.fb.n:,}-byte file")
 
 
 def load_bytes(path: Path) -> bytes:
@@ -174,6 +226,19 @@ def load_bytes(path: Path) -> bytes:
         raise ModelError(f"{path}: cannot read ({os.strerror(exc.errno) if exc.errno else exc})") from None
 
 
+def _check_op_param(t: Table, typ: int, main_type: int) -> None:
+    """The op type and its parameter's union type agree (MNN trusts that they do)."""
+    if not known_op_type(typ):
+        t.buf.fail(t.what, f"unknown op type {typ}")
+    if main_type > MAX_PARAM:
+        t.buf.fail(t.what, f"unknown parameter type {main_type}")
+    want = REQUIRED_PARAM.get(typ)
+    if want is not None and main_type != want:
+        t.buf.fail(t.what, f"{OpType.name(typ)} needs parameter type {want}, not {main_type}")
+    if main_type == Param.Convolution2D and typ not in CONV2D_OP_TYPES:
+        t.buf.fail(t.what, f"{OpType.name(typ)} has a convolution parameter")
+
+
 def _indexes(t: Table, fid: int, n_tensors: int, name: str, kind: str) -> list[int]:
     arr = t.array(fid, "i32", f"op {name!r} {kind} indexes")
     if arr is None:
@@ -185,7 +250,7 @@ def _indexes(t: Table, fid: int, n_tensors: int, name: str, kind: str) -> list[i
     return vals
 
 
-def _read_conv(fb: FlatBuffer, op: OpInfo) -> ConvInfo:
+def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
     where = f"op {op.name!r}"
 
     def bad(problem):
@@ -221,6 +286,7 @@ def _read_conv(fb: FlatBuffer, op: OpInfo) -> ConvInfo:
     external = conv.vector(Conv2DF.external, 8, where + " external")
     symq = conv.ref(Conv2DF.symmetricQuan)
     unknown = [f for f in conv.present_fields() if f >= Conv2DF.NUM_FIELDS]
+    budget.store(where, weight, bias)
 
     depthwise = op.type in (OpType.ConvolutionDepthwise, OpType.DeconvolutionDepthwise, OpType.DepthwiseConvInt8)
     I = c["inputCount"]
@@ -250,7 +316,7 @@ def _read_conv(fb: FlatBuffer, op: OpInfo) -> ConvInfo:
         weights = weight.reshape(O, per_out, kh, kw)
         weight_span = (conv.vector(Conv2DF.weight, 4)[0], len(weight))
     elif quan is not None:
-        storage, weights = _read_quan(fb, quan, where, O, per_out, kh, kw)
+        storage, weights = _read_quan(fb, quan, where, O, per_out, kh, kw, budget)
         if weights is not None and per_out is None:
             per_out = weights.shape[1]
             I = per_out * g
@@ -260,6 +326,14 @@ def _read_conv(fb: FlatBuffer, op: OpInfo) -> ConvInfo:
         storage = "int8"
     else:
         storage = "none"
+    # MNN builds the execution from what the op type promises, without checking
+    int8_op = op.type in (OpType.ConvInt8, OpType.DepthwiseConvInt8)
+    if int8_op and symq is None:
+        bad(f"{op.type_name} without int8 weights (symmetricQuan)")
+    if not int8_op and storage == "none":
+        bad("convolution without weights")
+    if len(op.outputs) != 1 or not op.inputs:
+        bad(f"a convolution needs inputs and exactly one output, not {len(op.inputs)} and {len(op.outputs)}")
     if per_out is None:
         per_out = max(I // g, 0) if I > 0 else 0
     if bias is not None and len(bias) not in (0, O) and not transposed:
@@ -283,7 +357,7 @@ def _read_conv(fb: FlatBuffer, op: OpInfo) -> ConvInfo:
     )
 
 
-def _read_quan(fb, quan: Table, where: str, O: int, per_out, kh: int, kw: int):
+def _read_quan(fb, quan: Table, where: str, O: int, per_out, kh: int, kw: int, budget: _Budget):
     """Decode MNN's float-sparse coding (index/alpha); other quantizations are not decoded."""
     index = quan.array(QuanF.index, "u32", where + " sparse index")
     if index is None:
@@ -306,8 +380,8 @@ def _read_quan(fb, quan: Table, where: str, O: int, per_out, kh: int, kw: int):
         fb.fail(where, f"sparse weightSize {size} differs from the shape's {expect}")
     if len(index) and int(index.max()) >= size:
         fb.fail(where, f"sparse index {int(index.max())} is beyond weightSize {size}")
-    if size > 16 * fb.n + (1 << 22):  # a hostile weightSize must not allocate unbounded memory
-        fb.fail(where, f"sparse weightSize {size} is implausible for a {fb.n}-byte file")
+    budget.store(where, index, alpha)
+    budget.decode(where, size)  # a hostile weightSize must not allocate unbounded memory
     dense = np.zeros(size, np.float32)
     dense[index] = alpha
     return "sparse-float", dense.reshape(O, per_out, kh, kw)

@@ -150,3 +150,21 @@ class DataFormat:
 
 
 DT_FLOAT = 1  # DataType enum value of float32
+
+
+# What MNN 3.6.1 trusts without checking (its loader dereferences an op's parameter
+# by the op's type; a mismatch crashes the process). Values from MNN's public schema.
+OP_TYPE_RANGES = ((0, 122), (128, 156), (256, 269), (299, 306), (512, 515), (517, 518), (600, 601), (603, 604))
+MAX_PARAM = 102  # last OpParameter union member in MNN 3.6.1
+CONV2D_OP_TYPES = CONV_TYPES + (265,)  # + Conv2DBackPropFilter
+# op type -> the OpParameter its MNN implementation always reads
+REQUIRED_PARAM = {
+    OpType.BinaryOp: 6, OpType.Concat: 4, OpType.Const: Param.Blob, OpType.Eltwise: 14, 28: 17,  # Flatten
+    OpType.Input: 21, OpType.Pooling: 31, 73: 55,  # Reshape
+    OpType.UnaryOp: 70, OpType.ConvertTensor: 66, 266: Param.Blob,  # TrainableParam
+    **{t: Param.Convolution2D for t in CONV_TYPES},
+}
+
+
+def known_op_type(t: int) -> bool:
+    return any(lo <= t <= hi for lo, hi in OP_TYPE_RANGES)

@@ -26,6 +26,11 @@ class Session:
             raise SparseByteNNError(f"{path}: no such model file")
         if int(threads) < 1:
             raise SparseByteNNError(f"threads must be >= 1, not {threads}")
+        # Validate before MNN sees the file: stock MNN trusts it and can crash the
+        # process on a corrupted one; the reader turns that into a clean error.
+        from sparsebytenn_converter import read_model
+
+        read_model(path)
         self.path = path
         self.threads = int(threads)
         self._mnn = _plugin.import_mnn()

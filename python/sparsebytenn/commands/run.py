@@ -67,6 +67,14 @@ def main(args) -> int:
     if args.save_output is not None and args.input is not None and \
             args.save_output.resolve() == args.input.resolve():
         raise SparseByteNNError(f"{args.save_output}: refusing to overwrite the input")
+    from sparsebytenn_converter import read_model
+
+    from .. import preflight
+
+    read_model(args.model)  # a malformed file: one clean error, before any process is started
+    if args.input is not None:
+        _load_input(args.input)
+    preflight.check(args.model, args.plugin, args.threads, args.input)  # MNN crashes in a child, not here
     try:
         sess = Session(args.model, plugin=args.plugin, threads=args.threads)
     except SparseByteNNError:
