@@ -69,13 +69,15 @@ def sparse_args(stored: np.ndarray, G: int, pattern: str, target: str) -> list[t
     return sorted(args, key=lambda kv: kv[0].encode())  # MNN binary-searches args by key bytes
 
 
-def _attr(key: str, value) -> fw.Table:
-    f = {AttrF.key: ("ref", fw.String(key))}
+def _attr(key: str, value) -> fw.Shared:
+    # Shared: every tagged layer repeats most of these (and all the key strings), so
+    # the file holds one copy of each distinct attribute (see fbwriter.Emitter)
+    f = {AttrF.key: ("ref", fw.Shared(fw.String(key)))}
     if isinstance(value, str):
-        f[AttrF.s] = ("ref", fw.String(value))
+        f[AttrF.s] = ("ref", fw.Shared(fw.String(value)))
     else:
         f[AttrF.i] = ("i32", int(value))
-    return fw.Table(f)
+    return fw.Shared(fw.Table(f))
 
 
 def conv2d_node(c: ConvInfo, weights: np.ndarray, bias: np.ndarray, *, sparse: dict | None) -> fw.Table:

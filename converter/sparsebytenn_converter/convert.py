@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from .allocate import allocate
+from .calibration import load_calibration
 from .conv_tables import Unsupported, check_carry_over, conv2d_node
 from .errors import ModelError
 from .graph_perm import components
 from .groups import Units, group_shape, prune_mask
 from .model import ConvInfo, read_model
 from .rearrange import choose_permutation
+from .reconstruct import Calibrator
 from .report import LayerRecord, Report
 from .rewrite import Rewriter
 from .schema import BlobF, OpType
@@ -94,12 +96,20 @@ def write_atomic(out_path: Path, data: bytes) -> None:
 
 def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_layer=False, min_keep=0.1,
             skip=None, layers=None, detect=False, format="sparse", rearrange=True, report_path=None,
-            force=False, progress=True, rearrange_only=False) -> Report:
+            force=False, progress=True, rearrange_only=False, compact=True, calibration=None,
+            preprocess=None) -> Report:
     """Convert IN to OUT. See `sparsebytenn convert --help` for every option.
 
     skip=None means ("first", "last") when pruning and nothing with detect=True.
     rearrange_only=True applies the rearrangement chosen for this sparsity but prunes
     and tags nothing: the output computes the same function as the input (a check).
+    compact=False keeps the replaced dense weights in the file (unreachable) instead
+    of removing them; the output is then larger but byte-identical to the input
+    wherever nothing changed.
+    calibration (image paths, a folder of images, an .npy/.npz of preprocessed NCHW
+    inputs, or an array) turns on calibrated pruning (reconstruct.py): groups are
+    chosen by the output error they cost and the kept weights and biases re-fit,
+    layer by layer; images need preprocess(path) -> (1, C, H, W) float32.
     """
     t0 = time.perf_counter()
     in_path, out_path = Path(in_path), Path(out_path)
@@ -122,6 +132,11 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
     if not detect and sparsity is None and not overrides:
         raise ModelError("nothing to do: give --sparsity S, --layer NAME=S or --detect")
     _check_output(in_path, out_path, force)
+    calib_inputs = None
+    if calibration is not None:
+        if detect:
+            raise ModelError("--detect prunes nothing: do not combine it with --calibration")
+        calib_inputs = load_calibration(calibration, preprocess=preprocess)
 
     model = read_model(in_path)
 
@@ -140,6 +155,9 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
             continue
         if c.weights is None or len(model.ops[c.op_index].inputs) != 1:
             skipped.append({"name": c.name, "reason": f"weights not in the model ({c.storage})"})
+            continue
+        if not np.isfinite(c.weights).all():
+            skipped.append({"name": c.name, "reason": "weights contain NaN or infinity"})
             continue
         try:
             check_carry_over(c)
@@ -202,11 +220,15 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
                              + (f" ({len(report.not_group_shaped)} sparse but not group-shaped)"
                                 if report.not_group_shaped else ""))
     else:
-        units = {c.name: Units.of(W[c.name], G) for c in chosen}
+        calib = None
+        if calib_inputs is not None and not rearrange_only:
+            calib = Calibrator(model, chosen, calib_inputs, progress=progress)
+        units = {c.name: calib.units(c.name, W[c.name], G) if calib else Units.of(W[c.name], G)
+                 for c in chosen}
         sizes = {c.name: W[c.name].size for c in chosen}
         counts = allocate(units, sizes, sparsity or 0.0, per_layer=per_layer, min_keep=min_keep,
                           overrides=overrides)
-        retained_id = {n: units[n].retained(*counts[n]) for n in counts}
+        retained_id = {n: Units.of(W[n], G).retained(*counts[n]) for n in counts}
         if rearrange:
             comps = components(model, {n for n, k in counts.items() if k != (0, 0)})
             for comp in _progress(comps, progress, "rearranging"):
@@ -217,7 +239,8 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
                     info["decision"] = f"identity: {comp.blocked}"
                     continue
                 pruned = [p for p in comp.producers if p.name in counts]
-                perm, val, base = choose_permutation([W[p.name] for p in pruned], G,
+                perm, val, base = choose_permutation([calib.scaled(p.name, W[p.name]) if calib else W[p.name]
+                                                      for p in pruned], G,
                                                      [counts[p.name] for p in pruned])
                 info.update(retained=val, retained_identity=base)
                 if perm is None:
@@ -238,12 +261,28 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
                 for k in comp.consumers:
                     W[k.name] = W[k.name][:, perm]
                     permuted.add(k.name)
+                    if calib:
+                        calib.permute_inputs(k.name, perm)
                 for op, vals in comp.constants:
                     current = const_edits[op.index][1] if op.index in const_edits else np.array(vals)
                     const_edits[op.index] = (op, current[perm])
+        if calib:
+            def write_dense(Wc, Bc):   # the model as pruned so far, for calibration to run
+                rw = Rewriter(model, compact=False)
+                for c in model.convs:
+                    if c.name in permuted or c.name in counts:
+                        if c.storage == "dense":
+                            rw.set_dense(c, Wc[c.name], Bc[c.name])
+                        else:
+                            rw.replace_conv2d(c, conv2d_node(c, Wc[c.name], Bc[c.name], sparse=None))
+                for op, vals in const_edits.values():
+                    rw.write_floats(op.main.vector(BlobF.float32s, 4)[0], vals)
+                return rw.result()
+            report.calibration = {"samples": int(calib_inputs.shape[0]),
+                                  "layers": calib.reconstruct(W, B, counts, G, write_dense)}
         for c in chosen:
             n_main, n_tail = counts[c.name]
-            if rearrange_only:
+            if rearrange_only or calib:
                 continue
             mask = prune_mask(W[c.name], G, n_main, n_tail)
             W[c.name][mask] = 0.0
@@ -251,7 +290,7 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
             tagged = {c.name for c in chosen}
 
     # -- write
-    rw = Rewriter(model)
+    rw = Rewriter(model, compact=compact)
     pattern_of = {}
     for c in model.convs:
         changed = c.name in permuted or c.name in counts
@@ -273,7 +312,7 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
     # -- check what we wrote with the reader (independently validated elsewhere by MNN)
     written = read_model(out_path, data=data)
     for c in written.convs:
-        if c.name in W and c.weights is not None and not np.array_equal(c.weights, W[c.name]):
+        if c.name in W and c.weights is not None and not np.array_equal(c.weights, W[c.name], equal_nan=True):
             raise ModelError(f"{out_path}: internal error: layer {c.name!r} did not round-trip")
     write_atomic(out_path, data)
 
@@ -297,6 +336,9 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
     report.output_bytes = len(data)
     report.reused_bytes = rw.reused_bytes
     report.appended_bytes = rw.appended_bytes
+    report.compacted = rw.compaction.applied
+    report.reclaimed_bytes = rw.compaction.removed_bytes
+    report.compaction_note = rw.compaction.reason
     report.seconds = time.perf_counter() - t0
     if report_path:
         import json

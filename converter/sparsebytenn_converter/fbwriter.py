@@ -4,9 +4,16 @@ FlatBuffers references (uoffsets) are unsigned: an object may only refer to obje
 at higher addresses. To replace one op's parameter table without re-serializing the
 whole model, we write the new tables at a position *after* the op (into space the
 old parameter no longer uses, or at the end of the file) and patch the op's one
-reference. Everything a new table refers to is written after it, in this fragment.
+reference. Everything a new table refers to is written after it, in its fragment,
+except two kinds of things written once for all fragments:
 
-Nodes: Table(fields), Vector(kind, values), TableVector(tables), String(text).
+- vtables (reached through a signed offset, so they may lie anywhere): a table whose
+  vtable bytes equal one already in the buffer points at that one;
+- `Shared` nodes (e.g. the sparse-metadata keys every layer repeats): emitted once
+  in a pool at the very end by `Emitter.finish()`, after every fragment, so every
+  reference to them still points forward.
+
+Nodes: Table(fields), Vector(kind, values), TableVector(tables), String(text), Shared(node).
 """
 from __future__ import annotations
 
@@ -36,32 +43,122 @@ class TableVector:
 
 @dataclass
 class Table:
-    # {slot: (kind, value)}; kind "ref" for String/Vector/TableVector/Table values
+    # {slot: (kind, value)}; kind "ref" for String/Vector/TableVector/Table/Shared values
     fields: dict
 
 
-def build(node, base: int) -> bytes:
-    """Serialize `node` as a fragment whose first byte lands at absolute `base`.
+@dataclass
+class Shared:
+    """A node many fragments refer to: written once, at the end (see Emitter)."""
+    node: object
 
-    Returns the bytes; the root object (the one to reference) starts at
-    `base + root_offset(fragment)`, which callers get from build_with_root.
-    """
-    return build_with_root(node, base)[0]
+
+@dataclass
+class Fragment:
+    data: bytes
+    root: int                 # absolute position of the root object
+    vtables: dict             # vtable bytes -> absolute position, new in this fragment
+    pending: list             # (absolute slot, Shared key): references to patch in finish()
+
+
+class Emitter:
+    """Writes fragments into a whole-file buffer, sharing vtables and Shared nodes."""
+
+    def __init__(self, buf: bytearray):
+        self.buf = buf
+        self.vtables: dict[bytes, int] = {}
+        self.pending: list[tuple[int, tuple]] = []
+        self.shared: dict[tuple, object] = {}
+
+    def build(self, node, base: int) -> Fragment:
+        """Lay `node` out as if its first byte were at absolute `base` (nothing is written)."""
+        if base % 4:
+            raise ValueError("fragment base must be 4-byte aligned")
+        w = _Writer(base, self.vtables)
+        root = w.emit(node)
+        w.align(4)
+        for key, n in w.shared.items():
+            self.shared.setdefault(key, n)
+        return Fragment(bytes(w.out), root, w.new_vtables, w.pending)
+
+    def commit(self, frag: Fragment) -> None:
+        """Record that `frag` now sits in the buffer (the caller copied its bytes)."""
+        self.vtables.update(frag.vtables)
+        self.pending += frag.pending
+
+    def append(self, node) -> int:
+        """Write `node` at the (8-aligned) end of the buffer; returns its root position."""
+        while len(self.buf) % 8:
+            self.buf.append(0)
+        frag = self.build(node, len(self.buf))
+        self.buf += frag.data
+        self.commit(frag)
+        return frag.root
+
+    def finish(self) -> int:
+        """Write the Shared pool after everything else and patch the references to it.
+
+        Shared nodes inside shared nodes (a key string inside a shared Attribute) go
+        in a further round after the first, so every reference still points forward.
+        Returns the pool's size in bytes."""
+        start = len(self.buf)
+        while self.pending:
+            pending, self.pending = self.pending, []
+            while len(self.buf) % 8:
+                self.buf.append(0)
+            w = _Writer(len(self.buf), self.vtables)
+            where = {key: w.emit(self.shared[key]) for key in dict.fromkeys(k for _, k in pending)}
+            w.align(4)
+            self.buf += w.out
+            self.vtables.update(w.new_vtables)
+            for key, n in w.shared.items():
+                self.shared.setdefault(key, n)
+            self.pending = w.pending
+            for slot, key in pending:
+                assert where[key] > slot, "FlatBuffers references must point forward"
+                struct.pack_into("<I", self.buf, slot, where[key] - slot)
+        return len(self.buf) - start
 
 
 def build_with_root(node, base: int) -> tuple[bytes, int]:
-    if base % 4:
-        raise ValueError("fragment base must be 4-byte aligned")
-    w = _Writer(base)
-    root = w.emit(node)
-    w.align(4)
-    return bytes(w.out), root
+    """A standalone fragment at `base` (no sharing with anything else)."""
+    frag = Emitter(bytearray()).build(_unshared(node), base)
+    return frag.data, frag.root
+
+
+def _unshared(node):
+    if isinstance(node, Shared):
+        return _unshared(node.node)
+    if isinstance(node, Table):
+        return Table({s: (k, _unshared(v) if k == "ref" else v) for s, (k, v) in node.fields.items()})
+    if isinstance(node, TableVector):
+        return TableVector([_unshared(t) for t in node.tables])
+    return node
+
+
+def key_of(node) -> tuple:
+    """A hashable identity for a node's content (equal content -> equal key)."""
+    if isinstance(node, String):
+        return ("s", node.text)
+    if isinstance(node, Vector):
+        return ("v", node.kind, np.ascontiguousarray(node.values, dtype=NUMPY[node.kind]).tobytes())
+    if isinstance(node, TableVector):
+        return ("tv", tuple(key_of(t) for t in node.tables))
+    if isinstance(node, Table):
+        return ("t", tuple(sorted((s, k, key_of(v) if k == "ref" else v) for s, (k, v) in node.fields.items())))
+    if isinstance(node, Shared):
+        return key_of(node.node)
+    raise TypeError(node)
 
 
 class _Writer:
-    def __init__(self, base: int):
+    def __init__(self, base: int, known_vtables: dict):
         self.base = base
         self.out = bytearray()
+        self.known = known_vtables
+        self.new_vtables: dict[bytes, int] = {}
+        self.pending: list[tuple[int, tuple]] = []
+        self.shared: dict[tuple, object] = {}
 
     def pos(self) -> int:
         return self.base + len(self.out)
@@ -74,7 +171,18 @@ class _Writer:
         assert target > at, "FlatBuffers references must point forward"
         struct.pack_into("<I", self.out, at - self.base, target - at)
 
+    def ref(self, at: int, child) -> None:
+        """Fill the reference slot at `at` with `child`, emitted here or pooled."""
+        if isinstance(child, Shared):
+            key = key_of(child)
+            self.shared.setdefault(key, child.node)
+            self.pending.append((at, key))
+            return
+        self.patch_ref(at, self.emit(child))
+
     def emit(self, node) -> int:
+        if isinstance(node, Shared):
+            node = node.node
         if isinstance(node, String):
             self.align(4)
             p = self.pos()
@@ -95,7 +203,7 @@ class _Writer:
             p = self.pos()
             self.out += struct.pack("<I", len(node.tables)) + b"\0" * (4 * len(node.tables))
             for i, t in enumerate(node.tables):
-                self.patch_ref(p + 4 + 4 * i, self.emit(t))
+                self.ref(p + 4 + 4 * i, t)
             return p
         if isinstance(node, Table):
             return self._table(node)
@@ -115,9 +223,12 @@ class _Writer:
         n_slots = max(node.fields) + 1 if node.fields else 0
         vtable = struct.pack("<HH", 4 + 2 * n_slots, inline) + b"".join(
             struct.pack("<H", offsets.get(s, 0)) for s in range(n_slots))
-        self.align(2)
-        vt = self.pos()
-        self.out += vtable
+        vt = self.known.get(vtable, self.new_vtables.get(vtable))
+        if vt is None:
+            self.align(2)
+            vt = self.pos()
+            self.out += vtable
+            self.new_vtables[vtable] = vt
         self.align(4)
         t = self.pos()
         body = bytearray(inline)
@@ -130,7 +241,7 @@ class _Writer:
                 SCALARS[kind][0].pack_into(body, o, value)
         self.out += body
         for at, child in refs:
-            self.patch_ref(at, self.emit(child))
+            self.ref(at, child)
         return t
 
 

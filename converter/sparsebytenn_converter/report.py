@@ -42,6 +42,10 @@ class Report:
     output_bytes: int = 0
     reused_bytes: int = 0
     appended_bytes: int = 0
+    compacted: bool = False       # unreachable bytes (old dense weights) removed
+    reclaimed_bytes: int = 0
+    compaction_note: str = ""     # why not compacted
+    calibration: dict = field(default_factory=dict)  # calibrated pruning: samples, per-layer output errors
     seconds: float = 0.0
 
     def totals(self) -> dict:
@@ -95,8 +99,11 @@ class Report:
         for s in self.not_group_shaped:
             lines.append(f"sparse but not group-shaped (G={self.G}): {s['name']}: "
                          f"{s['zero_fraction']:.1%} zeros, {s['group_sparsity']:.1%} in whole groups")
-        lines.append(f"file size: {self.input_bytes:,} -> {self.output_bytes:,} bytes "
-                     f"({self.appended_bytes:,} appended; dead dense weights left in place are not reclaimed)")
+        change = f"{self.output_bytes / self.input_bytes:.1%} of the input" if self.input_bytes else ""
+        how = (f"{self.reclaimed_bytes:,} unreachable bytes reclaimed" if self.compacted else
+               f"not compacted: {self.compaction_note}" if self.compaction_note else "")
+        lines.append(f"file size: {self.input_bytes:,} -> {self.output_bytes:,} bytes ("
+                     + "; ".join(x for x in (change, how) if x) + ")")
         return "\n".join(lines)
 
 

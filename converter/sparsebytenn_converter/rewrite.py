@@ -3,26 +3,44 @@
 - Same-length edits (dense weights, biases, constants) are written in place.
 - A convolution that needs a new parameter table (sparse coding, or dense weights
   where the input had none) gets one laid out *after* its op -- inside its old dense
-  weight vector when that space is free and large enough (the file does not grow),
-  else at the end of the file -- and the op's `main` reference is patched to it.
+  weight vector when that space is free and large enough, else at the end of the
+  file -- and the op's `main` reference is patched to it. What many layers repeat
+  (sparse-metadata keys, vtables) is written once (fbwriter.Emitter).
+- Finally (compact=True) the bytes nothing refers to any more -- the old dense
+  weights -- are removed and every reference moved accordingly (compact.py), so the
+  file is as small as MNN's coding allows. When the walk cannot account for every
+  byte of the input, nothing is removed and `compaction.reason` says why.
 """
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import fbwriter as fw
+from .compact import Refused, check_fully_described, compact
 from .model import ConvInfo, Model
 from .schema import OpF
 
 
+@dataclass
+class Compaction:
+    applied: bool
+    removed_bytes: int = 0
+    reason: str = ""          # why not applied
+
+
 class Rewriter:
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, compact: bool = True):
         self.model = model
         self.buf = bytearray(model.data)
+        self.emitter = fw.Emitter(self.buf)
+        self.compact = compact
+        self.replaced = 0
         self.reused_bytes = 0
         self.appended_bytes = 0
+        self.compaction = Compaction(False, reason="not run")
 
     def write_floats(self, start: int, values: np.ndarray) -> None:
         v = np.ascontiguousarray(values, dtype="<f4").ravel()
@@ -38,24 +56,38 @@ class Rewriter:
     def replace_conv2d(self, c: ConvInfo, node: fw.Table) -> None:
         op = self.model.ops[c.op_index]
         main_field = op.table.field_pos(OpF.main)
-        frag, root = None, None
+        root = None
         if c.weight_span is not None:
             start, n = c.weight_span
-            region = (start - 4, start + 4 * n)
-            if region[0] > main_field:
-                frag, root = fw.build_with_root(node, region[0])
-                if len(frag) <= region[1] - region[0]:
-                    self.buf[region[0]:region[1]] = frag + bytes(region[1] - region[0] - len(frag))
-                    self.reused_bytes += len(frag)
-                else:
-                    frag = None
-        if frag is None:
-            while len(self.buf) % 8:
-                self.buf.append(0)
-            frag, root = fw.build_with_root(node, len(self.buf))
-            self.buf += frag
-            self.appended_bytes += len(frag)
+            lo, hi = start - 4, start + 4 * n
+            if lo > main_field:
+                frag = self.emitter.build(node, lo)
+                if len(frag.data) <= hi - lo:
+                    self.buf[lo:hi] = frag.data + bytes(hi - lo - len(frag.data))
+                    self.emitter.commit(frag)
+                    self.reused_bytes += len(frag.data)
+                    root = frag.root
+        if root is None:
+            before = len(self.buf)
+            root = self.emitter.append(node)
+            self.appended_bytes += len(self.buf) - before
         struct.pack_into("<I", self.buf, main_field, root - main_field)
+        self.replaced += 1
 
     def result(self) -> bytes:
-        return bytes(self.buf)
+        self.appended_bytes += self.emitter.finish()
+        data = bytes(self.buf)
+        if not self.compact:
+            self.compaction = Compaction(False, reason="not requested (--no-compact)")
+            return data
+        if not self.replaced:
+            self.compaction = Compaction(False, reason="nothing to reclaim (no table replaced)")
+            return data
+        try:
+            check_fully_described(self.model.data, self.model.path)
+            c = compact(data, self.model.path)
+        except Refused as exc:
+            self.compaction = Compaction(False, reason=str(exc))
+            return data
+        self.compaction = Compaction(True, removed_bytes=c.removed)
+        return c.data

@@ -38,6 +38,13 @@ layer keeps its order. It never lowers the retained weight energy.
 output: OUT, a table per layer (shape, G, sparsity before/after, groups kept, MACs
 per output pixel, retained energy with and without rearrangement, totals, file
 sizes) on stdout, and with --report FILE.json the same as JSON.
+
+file size: a tagged layer stores MNN's float-sparse coding, 8 bytes per kept
+weight (value + index) instead of 4 per weight, so it is smaller than dense above
+50% sparsity and larger below. The replaced dense weights are removed from OUT
+(every other byte is kept as it was and every reference re-targeted); if OUT
+cannot be proven complete that way (a table this converter does not know, or
+unreachable data already in IN) they stay, and the size line says why.
 """
 
 EXAMPLES = """\
@@ -71,6 +78,9 @@ def register(subparsers) -> None:
     p.add_argument("--format", default="sparse", choices=("sparse", "dense"),
                    help="sparse: write sparse metadata (default); dense: the same pruned weights, dense")
     p.add_argument("--no-rearrange", action="store_true", help="keep every layer's channel order")
+    p.add_argument("--no-compact", action="store_true",
+                   help="leave the replaced dense weights in OUT (unreachable) instead of removing them; "
+                        "OUT is larger but byte-identical to IN wherever nothing changed")
     p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no table, no progress")
@@ -86,7 +96,8 @@ def run(args) -> int:
     report = convert(args.input, args.output, sparsity=args.sparsity, group=args.group, target=args.target,
                      per_layer=args.per_layer, min_keep=args.min_keep, skip=skip, layers=args.layer,
                      detect=args.detect, format=args.format, rearrange=not args.no_rearrange,
-                     report_path=args.report, force=args.force, progress=not args.quiet and sys.stderr.isatty())
+                     report_path=args.report, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
+                     compact=not args.no_compact)
     if not args.quiet:
         print(report.table())
     print(f"wrote {report.output} ({report.output_bytes:,} bytes) in {report.seconds:.1f} s")
