@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SparseByteNNError
+from .digest import sha256_of
 
 MNN_VERSION = "3.6.1"
 # MNN_FORWARD_USER_3: unused by the wheels and, unlike USER_0/USER_1, never
@@ -151,14 +152,6 @@ def set_executor(kind: str) -> None:
 def engine_path() -> Path:
     import _mnncengine  # noqa: F401  (loaded by `import MNN`)
     return Path(_mnncengine.__file__).resolve()
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _library_candidates() -> list[Path]:

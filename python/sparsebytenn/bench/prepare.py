@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import SparseByteNNError
 from ..paths import home
+from ..digest import sha256_of as _sha256
 
 
 @dataclass
@@ -88,14 +89,6 @@ def default_converter():
             "sparsebytenn_converter", fromlist=["convert"]).convert
     except (ImportError, AttributeError):
         return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _code_hash(func) -> str:

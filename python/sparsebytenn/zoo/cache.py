@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from typing import Iterator
 
 from ..errors import SparseByteNNError
 from ..paths import home
+from ..digest import sha256_of  # noqa: F401  (re-exported: cache.sha256_of)
 
 
 def downloads_dir() -> Path:
@@ -30,14 +30,6 @@ def models_dir() -> Path:
     d = home() / "models"
     d.mkdir(parents=True, exist_ok=True)
     return d
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_sha256(what: Path | str, actual: str, expected: str, hint: str) -> None:
