@@ -79,7 +79,8 @@ def test_speedups_are_medians_of_per_round_ratios(result):
 
 
 def test_ideal_comes_from_the_dense_profile_and_the_pruned_layers(result):
-    (profile,) = result["profiles_ms"].values()
+    (profiles,) = result["profiles_ms"].values()
+    profile = profiles["mnn-dense"]
     for s in (0.5, 0.9):
         layers = {ly["name"]: ly["sparsity_after"] for ly in result["conversions"]["tiny"][f"{s:g}"]}
         assert set(layers) <= set(profile), "pruned layer names must be MNN op names"
@@ -96,8 +97,9 @@ def test_outputs_json_markdown_and_png(result, tmp_path):
     j = write_json(result, tmp_path / "r.json")
     assert json.loads(j.read_text())["results"] == json.loads(json.dumps(result["results"]))
     md = write_markdown(result, tmp_path / "r.md").read_text()
-    table = [ln for ln in md.splitlines() if ln.startswith("|")]
+    table = [ln for ln in md.split("\n\n")[1].splitlines() if ln.startswith("|")]
     assert len(table) == 2 + len(result["results"]) and "x mnn-dense" in table[0]
+    assert "pruned layers ms" in md  # the time breakdown follows the table
     png = write_plot(result, tmp_path / "r.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(png) as im:
@@ -156,3 +158,22 @@ def test_cli_bench_kernels_forwards_or_says_it_is_missing():
     else:
         assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_breakdown_splits_each_engines_profile_into_pruned_layers_and_the_rest(result):
+    """Recomputed here from the raw per-op profiles and the converter's layer list."""
+    from sparsebytenn.bench import breakdown
+    (profiles,) = result["profiles_ms"].values()
+    rows = breakdown(result)
+    assert {(r["engine"], r["sparsity"]) for r in rows} >= {("mnn-sparse", 0.5), ("mnn-sparse", 0.9)}
+    for r in rows:
+        dense, eng = profiles["mnn-dense"], profiles[f"{r['engine']}@{r['sparsity'] * 100:g}%"]
+        assert set(eng) == set(dense), "every engine runs the same MNN ops"
+        layers = {ly["name"]: ly["sparsity_after"] for ly in result["conversions"]["tiny"][f"{r['sparsity']:g}"]
+                  if ly["sparsity_after"] > ly.get("sparsity_before", 0)}
+        assert r["pruned_layers"] == len(layers) > 0
+        assert r["dense_pruned_ms"] == pytest.approx(sum(dense[n] for n in layers))
+        assert r["engine_pruned_ms"] == pytest.approx(sum(eng[n] for n in layers))
+        assert r["engine_other_ms"] == pytest.approx(sum(eng.values()) - r["engine_pruned_ms"])
+        ideal = sum(dense[n] for n in layers) / sum(dense[n] * (1 - s) for n, s in layers.items())
+        assert r["pruned_ideal_speedup"] == pytest.approx(ideal)

@@ -9,9 +9,10 @@ Modules: engines (the list), prepare (models and cached conversions), worker and
 runners (one engine per process), schedule and measure (the timing method),
 stats (median, IQR, per-round ratios, Amdahl ideal), machine, report.
 """
+from .breakdown import breakdown, format_breakdown
 from .engines import ENGINES
 from .harness import FULL, QUICK, BenchConfig, run_bench
 from .report import format_markdown, format_table, write_json, write_markdown, write_plot
 
-__all__ = ["ENGINES", "BenchConfig", "run_bench", "QUICK", "FULL", "format_table",
+__all__ = ["breakdown", "format_breakdown", "ENGINES", "BenchConfig", "run_bench", "QUICK", "FULL", "format_table",
            "format_markdown", "write_json", "write_markdown", "write_plot"]

@@ -16,6 +16,8 @@ from .prepare import ModelSource, prepare_variants, resolve_model
 from .stats import amdahl_ideal, median_iqr, per_round_speedup, pruned_share, round_medians
 from .worker import Worker, WorkerError
 
+# engines whose per-op MNN profile is taken (a few untimed runs each, after warm-up)
+PROFILED_ENGINES = {"mnn-dense", "mnn-pruned-dense", "mnn-sparse", "plugin"}
 QUICK = {"sparsities": (0.3, 0.5, 0.7, 0.9), "threads": (1,), "rounds": 5, "runs": 5, "warmup": 3}
 FULL = {"sparsities": (0.3, 0.5, 0.7, 0.9), "threads": (1, 2), "rounds": 15, "runs": 10, "warmup": 5}
 
@@ -199,12 +201,12 @@ def run_bench(cfg: BenchConfig, log_dir: Path | None = None, timeline: list | No
                       disable=not cfg.progress, leave=False) as bar:
                 measure(instances, inputs, rounds=cfg.rounds, runs=cfg.runs, warmup=cfg.warmup,
                         log_dir=log_dir, tolerance=cfg.tolerance, seed=cfg.seed,
-                        profile={"mnn-dense"}, profile_runs=cfg.profile_runs,
+                        profile=PROFILED_ENGINES, profile_runs=cfg.profile_runs,
                         validate=_plugin_check(variants), progress=bar, timeline=timeline)
             rows += rows_for(src.name, threads, instances, variants)
-            dense = next((i for i in instances if i.label == "mnn-dense"), None)
-            if dense is not None and dense.profile:
-                profiles[f"{src.name}@{threads}T"] = dense.profile
+            per_engine = {i.label: i.profile for i in instances if i.ok and i.profile}
+            if per_engine:
+                profiles[f"{src.name}@{threads}T"] = per_engine
     machine["load_average_after"] = machine_info.load_average()
     machine["wall_time_s"] = round(time.time() - t0, 1)
     machine["worker_logs"] = str(log_dir)

@@ -139,9 +139,10 @@ def measure(instances: list[Instance], inputs: dict, *, rounds: int, runs: int, 
         for inst in live:
             _timed(workers, inst, warmup)
             tick()
-        # MNN's own per-op profile of the dense model (for the Amdahl ideal)
+        # MNN's per-op profiles: the dense model's gives the Amdahl ideal, the others
+        # show where each engine spends its time (bench/breakdown.py)
         for inst in live:
-            if profile and inst.label in profile and inst.ok:
+            if profile and (inst.label in profile or inst.engine in profile) and inst.ok:
                 try:
                     inst.profile = workers[inst.label].call("call", "profile", (profile_runs,),
                                                             timeout=CALL_TIMEOUT_S)

@@ -38,9 +38,13 @@ class Variant:
     unavailable: bool = False  # True: the converter is missing (not a conversion failure)
 
     def pruned_layers(self) -> dict[str, float]:
-        """op name -> sparsity, for the layers the converter actually pruned."""
-        return {ly["name"]: float(ly["sparsity_after"]) for ly in self.layers
-                if ly.get("tagged") or ly["sparsity_after"] > ly.get("sparsity_before", 0.0) + 1e-6}
+        return pruned_layers(self.layers)
+
+
+def pruned_layers(layers: list[dict]) -> dict[str, float]:
+    """op name -> sparsity, for the layers the converter actually pruned."""
+    return {ly["name"]: float(ly["sparsity_after"]) for ly in layers
+            if ly.get("tagged") or ly["sparsity_after"] > ly.get("sparsity_before", 0.0) + 1e-6}
 
 
 def _zoo():

@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+from .breakdown import markdown_breakdown
+
 COLUMNS = ["model", "threads", "sparsity", "engine", "median ms", "IQR ms",
            "x mnn-dense", "x mnn-sparse", "ideal x", "status"]
 
@@ -53,7 +55,8 @@ def format_markdown(result: dict) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in esc]
     tail = [f"- note: {n}" for n in result.get("notes", [])]
     tail += [f"- **warning:** {w}" for w in result.get("warnings", [])]
-    return "\n".join([head, ""] + lines + ([""] + tail if tail else [])) + "\n"
+    where = markdown_breakdown(result)
+    return "\n".join([head, ""] + lines + ([""] + tail if tail else []) + (["", where] if where else [])) + "\n"
 
 
 def _atomic_write(path: Path, write) -> Path:

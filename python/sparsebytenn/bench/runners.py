@@ -6,8 +6,8 @@ it: copy the input in, run, copy every output out to numpy. That is what
 MNN is timed the same way (the copies are ~0.1 ms of a ~10 ms MobileNet run).
 
 Interface: Runner(path, threads, options, inputs) with `.info` (dict sent back
-to the parent), `.infer() -> {output name: ndarray}`; MNN runners also have
-`.profile(runs) -> {op name: ms}`.
+to the parent), `.infer() -> {output name: ndarray}`; the MNN and plugin runners
+also have `.profile(runs) -> {op name: ms}` (MNN's per-op timing).
 """
 from __future__ import annotations
 
@@ -104,6 +104,9 @@ class PluginRunner:
         if stats is not None:
             s = stats()
             self.info["plugin_convs"] = int(s.get("plugin_convs", 0))
+
+    def profile(self, runs: int = 5) -> dict[str, float]:
+        return self.session.profile(self._feed, runs)
 
     def infer(self):
         out = self.session.run(self._feed)

@@ -38,6 +38,7 @@ examples:
   sparsebytenn bench mobilenet-v1 --quick
   sparsebytenn bench mobilenet-v1 --json r.json --markdown r.md --plot r.png
   sparsebytenn bench my.mnn --onnx my.onnx --sparsity 0.5,0.9 --threads 1
+  sparsebytenn bench mobilenet-v1 --sparsity 0.3 --threads 1 --profile   # which ops miss the ideal
   sparsebytenn bench mobilenet-v1 efficientnet-lite0 --engines mnn-dense,mnn-sparse,plugin
   sparsebytenn bench kernels --help
 """
@@ -87,7 +88,10 @@ def register(subparsers) -> None:
     p.add_argument("--tolerance", type=float, default=1e-3,
                    help="max output error relative to max(1, |reference|) (default 1e-3)")
     p.add_argument("--json", metavar="FILE", help="write all results as JSON")
-    p.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
+    p.add_argument("--markdown", metavar="FILE", help="write the table (and the time breakdown) as Markdown")
+    p.add_argument("--profile", action="store_true",
+                   help="also print where the time goes: MNN's per-op profile of each engine, split into "
+                        "the pruned layers (with their ideal speed-up) and all other ops")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -134,12 +138,15 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from ..bench import format_table, run_bench, write_json, write_markdown, write_plot
+    from ..bench import format_breakdown, format_table, run_bench, write_json, write_markdown, write_plot
 
     cfg = config_from_args(args)
     cfg.validate()  # before any download or conversion
     result = run_bench(cfg)
     print(format_table(result))
+    if args.profile:
+        print()
+        print(format_breakdown(result) or "no per-op profile was taken (no pruned engine ran)")
     for option, writer in (("json", write_json), ("markdown", write_markdown), ("plot", write_plot)):
         target = getattr(args, option)
         if target:
