@@ -115,30 +115,13 @@ class Session:
             return times
 
     def profile(self, inputs, runs: int = 5) -> dict[str, float]:
-        """MNN's per-op timing of this session (runSessionWithCallBackInfo): op name ->
-        median ms over `runs` inferences. The tagged convolutions are timed inside the
-        bridge like any other op, so stock and plugin profiles compare op by op."""
-        import time
+        """MNN's per-op timing of this session: op name -> median ms over `runs`
+        inferences (the tagged convolutions are timed inside the bridge like any op)."""
+        from .op_profile import profile_ops
 
         with self._lock:
             self._set_inputs(inputs)
-            per_run = []
-            for _ in range(max(1, int(runs))):
-                start: dict[str, float] = {}
-                ms: dict[str, float] = {}
-
-                def begin(tensors, op):
-                    start[op.getName()] = time.perf_counter()
-                    return True
-
-                def end(tensors, op):
-                    name = op.getName()
-                    ms[name] = ms.get(name, 0.0) + (time.perf_counter() - start[name]) * 1e3
-                    return True
-
-                self._interp.runSessionWithCallBackInfo(self._session, begin, end)
-                per_run.append(ms)
-            return {name: float(np.median([r.get(name, 0.0) for r in per_run])) for name in per_run[0]}
+            return profile_ops(self._interp, self._session, runs)
 
     def stats(self) -> dict:
         """plugin_convs: convs the bridge ran in the last run(); ops: op type -> count

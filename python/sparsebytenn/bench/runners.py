@@ -11,7 +11,6 @@ also have `.profile(runs) -> {op name: ms}` (MNN's per-op timing).
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
@@ -63,25 +62,11 @@ class MNNRunner:
 
     def profile(self, runs: int = 5) -> dict[str, float]:
         """MNN's own per-op timing (runSessionWithCallBackInfo): op name -> median ms."""
+        from ..op_profile import profile_ops
+
         for tensor, host, _ in self._inputs:
             tensor.copyFromHostTensor(host)
-        per_run = []
-        for _ in range(runs):
-            start: dict[str, float] = {}
-            ms: dict[str, float] = {}
-
-            def begin(tensors, op):
-                start[op.getName()] = time.perf_counter()
-                return True
-
-            def end(tensors, op):
-                name = op.getName()
-                ms[name] = ms.get(name, 0.0) + (time.perf_counter() - start[name]) * 1e3
-                return True
-
-            self.interp.runSessionWithCallBackInfo(self.session, begin, end)
-            per_run.append(ms)
-        return {name: float(np.median([r.get(name, 0.0) for r in per_run])) for name in per_run[0]}
+        return profile_ops(self.interp, self.session, runs)
 
 
 class PluginRunner:
