@@ -11,7 +11,6 @@ also have `.profile(runs) -> {op name: ms}` (MNN's per-op timing).
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from .worker import EngineUnavailable
