@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,7 +85,7 @@ class PackedConv {
   // x: (N, C, H, W) for pack 1, (ceil(C/P), N, H, W, P) for pack P (MNN's CPU layout).
   py::array run(const py::array& x, std::pair<int, int> stride, std::pair<int, int> dilation,
                 std::vector<int> padding, int pack, int out_pack, int threads,
-                const std::string& executor) {
+                const std::string& executor, const py::object& out_arg) {
     if (out_pack == 0) out_pack = pack;
     for (int p : {pack, out_pack})
       if (p != 1 && p != 4 && p != 8 && p != 16) fail("pack must be 1, 4, 8 or 16, got " + std::to_string(p));
@@ -121,7 +122,24 @@ class PackedConv {
     std::vector<py::ssize_t> shape;
     if (out_pack == 1) shape = {N, O, g.out_h, g.out_w};
     else shape = {(O + out_pack - 1) / out_pack, N, g.out_h, g.out_w, out_pack};
-    FloatArray out(shape);
+    // out=: a caller-owned output array reused across runs (benchmarks time the
+    // kernel the way a host with preallocated tensors runs it, as the MNN bridge does).
+    FloatArray out;
+    if (out_arg.is_none()) {
+      out = FloatArray(shape);
+    } else {
+      if (!py::isinstance<py::array>(out_arg)) fail("out must be a numpy array");
+      py::array oa = py::reinterpret_borrow<py::array>(out_arg);
+      if (!oa.dtype().is(py::dtype::of<float>())) fail("out must be float32");
+      if (!(oa.flags() & py::array::c_style) || !oa.writeable()) fail("out must be C-contiguous and writeable");
+      bool same = oa.ndim() == static_cast<py::ssize_t>(shape.size());
+      for (size_t d = 0; same && d < shape.size(); ++d) same = oa.shape(d) == shape[d];
+      if (!same) fail("out has the wrong shape for this input and layout");
+      const char* ob = static_cast<const char*>(oa.data());
+      const char* ib = static_cast<const char*>(x.data());
+      if (ob < ib + x.nbytes() && ib < ob + oa.nbytes()) fail("out must not overlap the input");
+      out = py::reinterpret_borrow<FloatArray>(oa);
+    }
     sbnn_tensor_layout li{pack, 0, 0}, lo{out_pack, 0, 0};
     sbnn_executor ex{};
     ex.num_threads = threads;
@@ -131,7 +149,17 @@ class PackedConv {
     sbnn_status s;
     {
       py::gil_scoped_release nogil;
-      s = sbnn_gsparse_run(packed_, &g, in, &li, o, &lo, &ex, nullptr, 0);
+      // A workspace kept between runs (as a host would); concurrent runs on the
+      // same object fall back to a per-call allocation inside the kernels.
+      std::unique_lock<std::mutex> lock(workspace_mutex_, std::try_to_lock);
+      void* ws = nullptr;
+      size_t ws_bytes = 0;
+      if (lock.owns_lock()) {
+        ws_bytes = sbnn_gsparse_workspace_size(packed_, &g, threads);
+        if (ws_bytes > workspace_.size()) workspace_.assign(ws_bytes, 0);
+        if (ws_bytes != 0) ws = workspace_.data();
+      }
+      s = sbnn_gsparse_run(packed_, &g, in, &li, o, &lo, &ex, ws, ws_bytes);
     }
     check(s, "run");
     return std::move(out);
@@ -151,6 +179,8 @@ class PackedConv {
  private:
   sbnn_gsparse_weights* packed_ = nullptr;
   sbnn_gsparse_info info_{};
+  std::vector<unsigned char> workspace_;
+  std::mutex workspace_mutex_;
 };
 
 py::list variants() {
@@ -184,9 +214,10 @@ PYBIND11_MODULE(_kernels, m) {
       .def("run", &PackedConv::run, py::arg("x"), py::arg("stride") = std::make_pair(1, 1),
            py::arg("dilation") = std::make_pair(1, 1), py::arg("padding") = std::vector<int>{0, 0, 0, 0},
            py::arg("pack") = 1, py::arg("out_pack") = 0, py::arg("threads") = 1,
-           py::arg("executor") = "builtin",
+           py::arg("executor") = "builtin", py::arg("out") = py::none(),
            "Run on x: (N,C,H,W) when pack == 1, else MNN layout (ceil(C/P), N, H, W, P). "
-           "Output in out_pack layout (default: same as input).")
+           "Output in out_pack layout (default: same as input); out: an optional preallocated "
+           "float32 array of exactly that shape, written and returned (no allocation per run).")
       .def_property_readonly("info", &PackedConv::info);
   m.def("pack", [](const py::array& w, const py::object& b, int g, float lo, float hi, const std::string& isa) {
           return new PackedConv(w, b, g, lo, hi, isa);

@@ -168,12 +168,14 @@ def main(argv=None):
         def tqdm(it, **_):
             return it
 
+    missing = {}  # engine label -> why it has no (or fewer) rows; printed under the table
     wasm_path = None
     if "wasm" in engines:
         try:
             wasm_path = str(build_wasm())
         except Exception as exc:  # a missing toolchain drops the engine, says why
             print(f"note: wasm engine skipped: {exc}", file=sys.stderr)
+            missing["wasm"] = f"not run: {exc}"
             engines.remove("wasm")
 
     work = tempfile.TemporaryDirectory(prefix="sbnn-kbench-")
@@ -223,6 +225,7 @@ def main(argv=None):
                     w.call("call", "time_runs", (k, 2))  # warm-up
             except WorkerError as exc:
                 print(f"note: {lane['engine']} ({lane['threads']} thread(s)) skipped: {exc}", file=sys.stderr)
+                missing[f"{lane['engine']} ({lane['threads']} thread(s))"] = f"not run: {exc}"
                 lane["cases"] = []
         items = [(li, k, i) for li, lane in enumerate(lanes) for k, i in enumerate(lane["cases"])]
         rnd = random.Random(0)
@@ -251,6 +254,7 @@ def main(argv=None):
             records.append(rec)
     work.cleanup()
     print(format_table(records))
+    print(format_notes(records, engines, threads, sparsities, missing))
     from sparsebytenn import kernel_asm
     why = kernel_asm.available()
     if why:
@@ -263,6 +267,25 @@ def main(argv=None):
     if args.json:
         _write_json(args.json, records)
     return 0
+
+
+def format_notes(records, engines, threads, sparsities, missing):
+    """What each peer column is, and every peer that is missing or partial, with why."""
+    lines = []
+    runtimes = sorted({r.get("runtime", "") for r in records if r["engine"] == "wasm"} - {""})
+    if "wasm" in engines and runtimes:
+        lines.append(f"wasm: the wasm32 SIMD128 build timed inside {', '.join(runtimes)} (TurboFan, no Liftoff), "
+                     "NC4HW4 layout, 1 thread only (no threads in the wasm build)")
+    if "mnn-sparse" in engines:
+        if 0.0 in sparsities:
+            lines.append("mnn-sparse at sparsity 0: not run (MNN's converter tags a conv for its sparse path "
+                         "only above 30 % sparsity)")
+        if any(0 < s < MNN_MIN_SPARSITY for s in sparsities):
+            lines.append(f"mnn-sparse below {MNN_MIN_SPARSITY:g}: run on the same mask with extra blocks removed "
+                         f"to {MNN_MIN_SPARSITY:g} (JSON: sparsity_actual)")
+    for name, why in missing.items():
+        lines.append(f"MISSING {name}: {why}")
+    return "\n".join("note: " + l for l in lines)
 
 
 def _label(r):

@@ -38,10 +38,10 @@ struct VecAvx2 {
 }  // namespace
 
 const Variant kAvx2Variants[5] = {
-    {"f32_gspmm_1x32__avx2", "avx2", 1, 32, &run_task<VecAvx2, 1, 1, 4>},
-    {"f32_gspmm_2x32__avx2", "avx2", 2, 32, &run_task<VecAvx2, 2, 2, 4>},
-    {"f32_gspmm_4x16__avx2", "avx2", 4, 16, &run_task<VecAvx2, 4, 4, 2>},
-    {"f32_gspmm_8x16__avx2", "avx2", 8, 16, &run_task<VecAvx2, 8, 4, 2>},
-    {"f32_gspmm_16x16__avx2", "avx2", 16, 16, &run_task<VecAvx2, 16, 4, 2>},
+    {"f32_gspmm_1x32__avx2", "avx2", 1, 32, 8, &run_task<VecAvx2, 1, 1, 4>},
+    {"f32_gspmm_2x32__avx2", "avx2", 2, 32, 8, &run_task<VecAvx2, 2, 2, 4>},
+    {"f32_gspmm_4x16__avx2", "avx2", 4, 16, 8, &run_task<VecAvx2, 4, 4, 2>},
+    {"f32_gspmm_8x16__avx2", "avx2", 8, 16, 8, &run_task<VecAvx2, 8, 4, 2>},
+    {"f32_gspmm_16x16__avx2", "avx2", 16, 16, 8, &run_task<VecAvx2, 16, 4, 2>},
 };
 }  // namespace sbnn

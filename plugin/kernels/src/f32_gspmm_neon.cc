@@ -51,10 +51,10 @@ struct VecNeon {
 }  // namespace
 
 const Variant kNeonVariants[5] = {
-    {"f32_gspmm_1x16__neon", "neon", 1, 16, &run_task<VecNeon, 1, 1, 4>},
-    {"f32_gspmm_2x16__neon", "neon", 2, 16, &run_task<VecNeon, 2, 2, 4>},
-    {"f32_gspmm_4x16__neon", "neon", 4, 16, &run_task<VecNeon, 4, 4, 4>},
-    {"f32_gspmm_8x12__neon", "neon", 8, 12, &run_task<VecNeon, 8, 8, 3>},
-    {"f32_gspmm_16x12__neon", "neon", 16, 12, &run_task<VecNeon, 16, 8, 3>},
+    {"f32_gspmm_1x16__neon", "neon", 1, 16, 4, &run_task<VecNeon, 1, 1, 4>},
+    {"f32_gspmm_2x16__neon", "neon", 2, 16, 4, &run_task<VecNeon, 2, 2, 4>},
+    {"f32_gspmm_4x16__neon", "neon", 4, 16, 4, &run_task<VecNeon, 4, 4, 4>},
+    {"f32_gspmm_8x12__neon", "neon", 8, 12, 4, &run_task<VecNeon, 8, 8, 3>},
+    {"f32_gspmm_16x12__neon", "neon", 16, 12, 4, &run_task<VecNeon, 16, 8, 3>},
 };
 }  // namespace sbnn

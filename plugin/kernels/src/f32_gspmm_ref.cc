@@ -18,10 +18,10 @@ struct VecScalar {
 }  // namespace
 
 const Variant kRefVariants[5] = {
-    {"f32_gspmm_1x8__scalar", "ref", 1, 8, &run_task<VecScalar, 1, 1, 8>},
-    {"f32_gspmm_2x8__scalar", "ref", 2, 8, &run_task<VecScalar, 2, 2, 8>},
-    {"f32_gspmm_4x8__scalar", "ref", 4, 8, &run_task<VecScalar, 4, 4, 8>},
-    {"f32_gspmm_8x8__scalar", "ref", 8, 8, &run_task<VecScalar, 8, 4, 8>},
-    {"f32_gspmm_16x8__scalar", "ref", 16, 8, &run_task<VecScalar, 16, 4, 8>},
+    {"f32_gspmm_1x8__scalar", "ref", 1, 8, 1, &run_task<VecScalar, 1, 1, 8>},
+    {"f32_gspmm_2x8__scalar", "ref", 2, 8, 1, &run_task<VecScalar, 2, 2, 8>},
+    {"f32_gspmm_4x8__scalar", "ref", 4, 8, 1, &run_task<VecScalar, 4, 4, 8>},
+    {"f32_gspmm_8x8__scalar", "ref", 8, 8, 1, &run_task<VecScalar, 8, 4, 8>},
+    {"f32_gspmm_16x8__scalar", "ref", 16, 8, 1, &run_task<VecScalar, 16, 4, 8>},
 };
 }  // namespace sbnn

@@ -58,10 +58,10 @@ struct VecWasm {
 }  // namespace
 
 const Variant kWasmSimdVariants[5] = {
-    {"f32_gspmm_1x16__wasmsimd", "wasmsimd", 1, 16, &run_task<VecWasm, 1, 1, 4>},
-    {"f32_gspmm_2x16__wasmsimd", "wasmsimd", 2, 16, &run_task<VecWasm, 2, 2, 4>},
-    {"f32_gspmm_4x8__wasmsimd", "wasmsimd", 4, 8, &run_task<VecWasm, 4, 4, 2>},
-    {"f32_gspmm_8x8__wasmsimd", "wasmsimd", 8, 8, &run_task<VecWasm, 8, 4, 2>},
-    {"f32_gspmm_16x8__wasmsimd", "wasmsimd", 16, 8, &run_task<VecWasm, 16, 4, 2>},
+    {"f32_gspmm_1x16__wasmsimd", "wasmsimd", 1, 16, 4, &run_task<VecWasm, 1, 1, 4>},
+    {"f32_gspmm_2x16__wasmsimd", "wasmsimd", 2, 16, 4, &run_task<VecWasm, 2, 2, 4>},
+    {"f32_gspmm_4x8__wasmsimd", "wasmsimd", 4, 8, 4, &run_task<VecWasm, 4, 4, 2>},
+    {"f32_gspmm_8x8__wasmsimd", "wasmsimd", 8, 8, 4, &run_task<VecWasm, 8, 4, 2>},
+    {"f32_gspmm_16x8__wasmsimd", "wasmsimd", 16, 8, 4, &run_task<VecWasm, 16, 4, 2>},
 };
 }  // namespace sbnn

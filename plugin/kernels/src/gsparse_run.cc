@@ -84,32 +84,38 @@ void run_one_task(void* job, int32_t task) {
   j->fn(j->ctx, task);
 }
 
-// Static split (see docs/PACKED_FORMAT.md, "Work split"): tiles[2i..2i+1] and
-// groups[2i..2i+1] are task i's ranges.
-void partition(const sbnn_gsparse_weights* w, int64_t num_tiles, int32_t tasks, std::vector<int64_t>& tiles,
-               std::vector<int32_t>& groups) {
-  tiles.assign(2 * tasks, 0);
-  groups.assign(2 * tasks, 0);
-  if (num_tiles >= 4LL * tasks || w->num_groups < tasks) {
-    for (int32_t i = 0; i < tasks; ++i) {
-      tiles[2 * i] = num_tiles * i / tasks;
-      tiles[2 * i + 1] = num_tiles * (i + 1) / tasks;
-      groups[2 * i] = 0;
-      groups[2 * i + 1] = w->num_groups;
+// Static split (see docs/PACKED_FORMAT.md, "Work split"): the items (tile t,
+// group g), in tile-major order t * num_groups + g, cut into `tasks` contiguous
+// ranges of equal estimated cost, cost(t, g) = vectors(t) * (entries(g) + 2)
+// (+2: bias, clamp and store). Contiguous tile-major ranges mean a task packs
+// each input tile it touches once and shares at most the boundary tiles with
+// its neighbours, instead of every task packing every tile.
+void partition(const sbnn_gsparse_weights* w, int32_t tiles_per_image, int64_t num_tiles, int32_t last_tile_pixels,
+               int32_t vector_pixels, int32_t tasks, std::vector<int64_t>& items) {
+  const int32_t G = w->num_groups;
+  items.assign(tasks + 1, 0);
+  items[tasks] = num_tiles * G;
+  if (tasks == 1) return;
+  // Prefix cost over the groups of one tile (per vector of pixels).
+  std::vector<int64_t> gcost(G + 1, 0);
+  for (int32_t g = 0; g < G; ++g) gcost[g + 1] = gcost[g] + (w->group_begin[g + 1] - w->group_begin[g]) + 2;
+  const int64_t full_vec = (w->tile + vector_pixels - 1) / vector_pixels;
+  const int64_t last_vec = (last_tile_pixels + vector_pixels - 1) / vector_pixels;
+  const auto vectors = [&](int64_t t) { return (t + 1) % tiles_per_image == 0 ? last_vec : full_vec; };
+  const int64_t per_image = (tiles_per_image - 1) * full_vec + last_vec;
+  const int64_t total = per_image * (num_tiles / tiles_per_image) * gcost[G];
+  int64_t t = 0, done = 0;  // cost of tiles [0, t)
+  for (int32_t i = 1; i < tasks; ++i) {
+    const int64_t target = total * i / tasks;
+    while (t < num_tiles && done + vectors(t) * gcost[G] <= target) done += vectors(t++) * gcost[G];
+    int64_t item = t * G;
+    if (t < num_tiles) {  // first group g of tile t with done + vectors * gcost[g] >= target
+      const int64_t v = vectors(t);
+      const int32_t g = static_cast<int32_t>(
+          std::lower_bound(gcost.begin(), gcost.end(), (target - done + v - 1) / v) - gcost.begin());
+      item += std::min(g, G);
     }
-    return;
-  }
-  // Split groups, balanced by kept entries (+1 per group for its bias/store work).
-  const int64_t total = w->entries + w->num_groups;
-  int32_t g = 0;
-  for (int32_t i = 0; i < tasks; ++i) {
-    tiles[2 * i] = 0;
-    tiles[2 * i + 1] = num_tiles;
-    groups[2 * i] = g;
-    const int64_t target = total * (i + 1) / tasks;
-    while (g < w->num_groups && w->group_begin[g] + g < target) ++g;
-    if (i == tasks - 1) g = w->num_groups;
-    groups[2 * i + 1] = g;
+    items[i] = std::max(items[i - 1], item);
   }
 }
 
@@ -184,15 +190,14 @@ extern "C" sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* w, const sbn
     }
   }
 
-  std::vector<int64_t> task_tiles;
-  std::vector<int32_t> task_groups;
-  // Never more tasks than independent pieces of work.
+  std::vector<int64_t> task_items;
+  // Never more tasks than work items.
   const int32_t tasks = static_cast<int32_t>(
-      std::max<int64_t>(1, std::min<int64_t>(threads, std::max<int64_t>(c.tiles_total, w->num_groups))));
-  partition(w, c.tiles_total, tasks, task_tiles, task_groups);
+      std::max<int64_t>(1, std::min<int64_t>(threads, c.tiles_total * w->num_groups)));
+  const int32_t last_tile_pixels = static_cast<int32_t>(out_hw - static_cast<int64_t>(c.tiles_per_image - 1) * w->tile);
+  partition(w, c.tiles_per_image, c.tiles_total, last_tile_pixels, w->variant->vector_pixels, tasks, task_items);
   c.num_tasks = tasks;
-  c.task_tiles = task_tiles.data();
-  c.task_groups = task_groups.data();
+  c.task_items = task_items.data();
   Job job{c, w->variant->run_task};
   if (tasks == 1 || executor == nullptr || executor->parallel_for == nullptr) {
     if (tasks == 1) {

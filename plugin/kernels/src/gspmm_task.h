@@ -5,7 +5,9 @@
 // padding) into a contiguous [K][T] buffer, then per output group run the
 // R-rows x NV-vectors microkernel (accumulators stay in registers; per kept
 // entry: NV tile loads, R weight broadcasts, R*NV FMAs) into a [G][T] block that
-// is stored into NCHW or NC{P}HW{P}.
+// is stored into NCHW or NC{P}HW{P} (or, when the ISA can, transposed in
+// registers straight into the NC{P}HW{P} output block). A task owns a
+// contiguous range of (tile, group) work items (gsparse_run.cc, partition).
 //
 // Everything here has internal linkage (anonymous namespace) so that the copies
 // compiled with -mavx512f etc. can never be picked by the linker for another ISA.
@@ -22,9 +24,21 @@ namespace {
 inline int32_t imin32(int32_t a, int32_t b) { return a < b ? a : b; }
 inline int64_t imin64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// nc_out != nullptr: write the R rows straight into one channel block of
+// NC{R}HW{R} at nc_out (np valid pixels) instead of obuf; only microkernels
+// with R == DirectRows<V> get it (the caller checks).
 using GspmmFn = void (*)(const float* tile, const int32_t* row_offset, const float* values,
                          int32_t entries, int32_t value_stride, const float* bias, float lo,
-                         float hi, float* obuf, int32_t obuf_stride);
+                         float hi, float* obuf, int32_t obuf_stride, float* nc_out, int32_t np);
+
+// ISAs that can transpose R accumulator rows x one vector of pixels in
+// registers set Vec::kDirectRows = R (== kBlockP) and provide
+//   store_nc(reg (&col)[R], dst, np): -> np (<= W) pixels x R channels at dst.
+// The [G][T] output block round trip through memory disappears.
+template <class V, class = void>
+struct DirectRows { static constexpr int value = 0; };
+template <class V>
+struct DirectRows<V, decltype(void(V::kDirectRows))> { static constexpr int value = V::kDirectRows; };
 
 // ISAs with an FMA by vector lane set Vec::kLaneFma and provide
 // fma_lane<l>(acc, x, w4) = acc + x * w4[l].
@@ -38,7 +52,7 @@ struct HasLaneFma<V, decltype(void(V::kLaneFma))> { static constexpr bool value 
 template <class V, int R, int NV>
 void gspmm_rows(const float* tile, const int32_t* row_offset, const float* values,
                 int32_t entries, int32_t value_stride, const float* bias, float lo, float hi,
-                float* obuf, int32_t obuf_stride) {
+                float* obuf, int32_t obuf_stride, float* nc_out, int32_t np) {
   using reg = typename V::reg;
   constexpr int W = V::W;
   reg acc[R][NV];
@@ -84,6 +98,20 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
 #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[r][v] = V::max(V::min(acc[r][v], vhi), vlo);
   }
+  if constexpr (DirectRows<V>::value == R) {
+    if (nc_out != nullptr) {
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) {
+        reg col[R];
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) col[r] = acc[r][v];
+        V::store_nc(col, nc_out + v * W * R, np - v * W);
+      }
+      return;
+    }
+  }
+  (void)nc_out;
+  (void)np;
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
@@ -141,7 +169,8 @@ inline int32_t unpack_channels_any(int32_t P, const float* src, int32_t np, int3
 }
 
 // Input tile of image n, output pixels [p0, p0+np) -> tile[K][T], K = I*kh*kw.
-// Rows are zero beyond np so the tail microkernel never reads stale values.
+// Rows are zero beyond np (up to the last vector the microkernel reads) so the
+// tail microkernel never reads stale values.
 template <class V>
 inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, float* tile,
                       int32_t* offs) {
@@ -149,11 +178,13 @@ inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, fl
   const int32_t T = w->tile, I = w->in_channels;
   const float* in = c.in + n * c.in_batch_stride;
   if (c.contiguous_1x1) {
+    // The microkernel reads whole vectors: zero up to the last one, not to T.
+    const int32_t read = imin32(T, (np + V::W - 1) / V::W * V::W);
     if (c.in_pack == 1) {
       for (int32_t ic = 0; ic < I; ++ic) {
         float* row = tile + static_cast<ptrdiff_t>(ic) * T;
         std::memcpy(row, in + ic * c.in_block_stride + p0, sizeof(float) * np);
-        if (np < T) std::memset(row + np, 0, sizeof(float) * (T - np));
+        if (np < read) std::memset(row + np, 0, sizeof(float) * (read - np));
       }
     } else {
       const int32_t P = c.in_pack;
@@ -162,9 +193,9 @@ inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, fl
         float* rows = tile + static_cast<ptrdiff_t>(b) * P * T;
         const int32_t written = unpack_channels_any<V>(
             P, in + b * c.in_block_stride + static_cast<int64_t>(p0) * P, np, lanes, rows, T);
-        if (written < T)
+        if (written < read)
           for (int32_t l = 0; l < lanes; ++l)
-            std::memset(rows + l * T + written, 0, sizeof(float) * (T - written));
+            std::memset(rows + l * T + written, 0, sizeof(float) * (read - written));
       }
     }
     return;
@@ -243,19 +274,33 @@ void run_task(const RunContext& c, int32_t task) {
   int32_t* offs = reinterpret_cast<int32_t*>(reinterpret_cast<unsigned char*>(obuf) +
                                              ((sizeof(float) * G * T + 63) & ~size_t(63)));
   const int32_t out_pixels = c.out_h * c.out_w;
-  const int32_t g_begin = c.task_groups[2 * task], g_end = c.task_groups[2 * task + 1];
-  for (int64_t t = c.task_tiles[2 * task]; t < c.task_tiles[2 * task + 1]; ++t) {
+  const int32_t groups = w->num_groups;
+  const int64_t item_begin = c.task_items[task], item_end = c.task_items[task + 1];
+  for (int64_t t = item_begin / groups; t * groups < item_end; ++t) {
+    const int32_t g_begin = static_cast<int32_t>(t * groups < item_begin ? item_begin - t * groups : 0);
+    const int32_t g_end = static_cast<int32_t>(imin64(groups, item_end - t * groups));
+    if (g_begin >= g_end) continue;
     const int32_t n = static_cast<int32_t>(t / c.tiles_per_image);
     const int32_t p0 = static_cast<int32_t>(t % c.tiles_per_image) * T;
     const int32_t np = imin32(T, out_pixels - p0);
     pack_tile<V>(c, n, p0, np, tile, offs);
     const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np + V::W - 1) / V::W);
+    // Whole groups that are exactly one output channel block go straight from
+    // the accumulators into NC{P}HW{P}.
+    constexpr bool kCanDirect = DirectRows<V>::value == G && R == G && BlockP<V>::value == G;
+    const bool direct = kCanDirect && c.out_pack == G;
+    float* out_image = c.out + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;
     for (int32_t g = g_begin; g < g_end; ++g) {
       const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
       const int32_t rows = imin32(G, w->out_channels - g * G);
+      if (direct && rows == G) {
+        fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G, ne, G, w->bias + g * G,
+           w->output_min, w->output_max, nullptr, T, out_image + g * c.out_block_stride, np);
+        continue;
+      }
       for (int32_t r0 = 0; r0 < rows; r0 += R)
         fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G + r0, ne, G,
-           w->bias + g * G + r0, w->output_min, w->output_max, obuf + r0 * T, T);
+           w->bias + g * G + r0, w->output_min, w->output_max, obuf + r0 * T, T, nullptr, np);
       store_group<V>(c, n, g, p0, np, obuf);
     }
   }

@@ -21,11 +21,10 @@ struct RunContext {
   int64_t out_block_stride, out_batch_stride;
   int32_t tiles_per_image;
   int64_t tiles_total;
-  // Static partition: task i owns tiles [task_tiles[2i], task_tiles[2i+1]) x
-  // output groups [task_groups[2i], task_groups[2i+1]).
+  // Static partition of the work items (tile t, output group g), numbered
+  // t * num_groups + g: task i owns items [task_items[i], task_items[i+1]).
   int32_t num_tasks;
-  const int64_t* task_tiles;
-  const int32_t* task_groups;
+  const int64_t* task_items;
   unsigned char* workspace;
   size_t task_workspace_bytes;
 };

@@ -97,11 +97,8 @@ inline void nc8_to_rows16(const float* src, int32_t np, float* rows, int32_t T) 
   for (int c = 0; c < 8; ++c) _mm512_storeu_ps(rows + c * T, r[c]);
 }
 
-// rows[c*T + p] (16 pixels readable) -> dst: np (<= 16) pixels x 8 channels.
-inline void rows16_to_nc8(const float* rows, int32_t T, float* dst, int32_t np) {
-  __m512 r[8];
-#pragma GCC unroll 8
-  for (int c = 0; c < 8; ++c) r[c] = _mm512_loadu_ps(rows + c * T);
+// r[c] = channel c of 16 pixels (overwritten) -> dst: np (<= 16) pixels x 8 channels.
+inline void regs16x8_to_nc8(__m512 (&r)[8], float* dst, int32_t np) {
   transpose_stages<true>(r);
   if (np >= 16) {
 #pragma GCC unroll 8
@@ -110,6 +107,14 @@ inline void rows16_to_nc8(const float* rows, int32_t T, float* dst, int32_t np) 
 #pragma GCC unroll 8
     for (int k = 0; k < 8; ++k) _mm512_mask_storeu_ps(dst + 16 * k, lane_mask(np * 8 - 16 * k), r[k]);
   }
+}
+
+// rows[c*T + p] (16 pixels readable) -> dst: np (<= 16) pixels x 8 channels.
+inline void rows16_to_nc8(const float* rows, int32_t T, float* dst, int32_t np) {
+  __m512 r[8];
+#pragma GCC unroll 8
+  for (int c = 0; c < 8; ++c) r[c] = _mm512_loadu_ps(rows + c * T);
+  regs16x8_to_nc8(r, dst, np);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ struct Variant {
   const char* isa;
   int32_t group;      // G the task function is specialised for
   int32_t tile;       // pixels per tile (rows of the packed input tile)
+  int32_t vector_pixels;  // SIMD width in pixels (cost model of the work split)
   TaskFn run_task;
 };
 

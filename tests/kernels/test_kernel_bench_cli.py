@@ -1,0 +1,46 @@
+"""`sparsebytenn bench kernels` end to end on one small configuration: JSON
+records carry the documented fields, every engine asked for either has rows or
+a MISSING note saying why, and the kernels' outputs agree with the benchmark's
+float64 numpy reference. (No speed is asserted: speed targets live in the
+benchmark's report, not in tests.)"""
+import json
+
+import pytest
+
+from sparsebytenn import kernel_bench
+
+FIELDS = {"isa", "layer", "sparsity", "threads", "engine", "median_ms", "gflops_effective", "max_rel_err"}
+
+
+def test_bench_kernels_small_run(tmp_path, capsys):
+    out = tmp_path / "k.json"
+    rc = kernel_bench.main(["--engines", "sparsebytenn,xnnpack", "--layers", "7x7_1024-1024", "--sparsity", "0.5",
+                            "--threads", "1,2", "--rounds", "1", "--repeats", "1", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    records = [r for r in json.loads(out.read_text()) if r["engine"] != "static-asm"]
+    assert records and all(FIELDS <= set(r) for r in records)
+    ours = [r for r in records if r["engine"] == "sparsebytenn"]
+    assert {r["threads"] for r in ours} == {1, 2}
+    assert all(r["max_rel_err"] < 1e-4 and r["median_ms"] > 0 for r in ours)
+    for engine in ("xnnpack",):
+        got = [r for r in records if r["engine"] == engine]
+        assert got or f"MISSING {engine}" in text, f"{engine}: neither rows nor a MISSING note"
+        assert all(r["max_rel_err"] < 1e-3 for r in got)
+
+
+def test_notes_name_missing_peers_and_the_wasm_runtime():
+    notes = kernel_bench.format_notes(
+        [{"engine": "wasm", "runtime": "node v20 --no-liftoff"}], ["sparsebytenn", "wasm", "mnn-sparse"],
+        [1], [0.0, 0.5], {"xnnpack (1 thread(s))": "not run: libXNNPACK.so.0 not found"})
+    assert "node v20 --no-liftoff" in notes
+    assert "MISSING xnnpack (1 thread(s)): not run: libXNNPACK.so.0 not found" in notes
+    assert "mnn-sparse at sparsity 0: not run" in notes
+
+
+@pytest.mark.parametrize("argv, msg", [(["--engines", "nope"], "unknown engine"),
+                                       (["--layers", "3x3_1-1"], "unknown"),
+                                       (["--sparsity", "1.5"], "sparsities")])
+def test_bad_arguments_fail_with_one_line(argv, msg, capsys):
+    assert kernel_bench.main(argv) == 1
+    assert msg in capsys.readouterr().err
