@@ -1,6 +1,13 @@
 // WASM SIMD128 family (4 lanes; no FMA without relaxed-simd, so mul + add).
-// Engines map it onto 16 xmm registers: at most 8 accumulators. NC4HW4 blocks
-// move in and out with 4x4 shuffle transposes.
+// Engines map it onto 16 xmm registers (V8 keeps one as scratch): 4 rows x 2
+// vectors = 8 accumulators + 2 tile vectors + 1 broadcast; 4 x 3 measured no
+// faster, 8 x 1 and 8 x 2 (spills) 20-35 % slower. NC4HW4 input blocks come in
+// with 4x4 shuffle transposes; every 4-row chunk is one NC4HW4 output block,
+// transposed in registers and stored straight from the accumulators.
+// Ceiling: a MAC is two FP instructions (mul, add) where FMA needs one; on the
+// Ice Lake Xeon dev VM a register-only mul+add loop under node --no-liftoff
+// peaks at ~34 GFLOP/s, and this kernel reaches ~31 (relaxed-simd FMA would
+// lift the ceiling to ~41, but clang-14 only emits its pre-standard opcode).
 #include <wasm_simd128.h>
 
 #include "gspmm_task.h"
@@ -25,6 +32,16 @@ struct VecWasm {
     r1 = wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7);
     r2 = wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5);
     r3 = wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7);
+  }
+  // The R = 4 accumulator rows of one vector of pixels -> np (<= 4) pixels x 4
+  // channels of one NC4HW4 block: no [G][T] round trip through memory.
+  static constexpr int kDirectRows = 4;
+  static void store_nc(reg (&col)[4], float* dst, int32_t np) {
+    transpose4(col[0], col[1], col[2], col[3]);
+    store(dst, col[0]);
+    if (np > 1) store(dst + 4, col[1]);
+    if (np > 2) store(dst + 8, col[2]);
+    if (np > 3) store(dst + 12, col[3]);
   }
   static constexpr int kBlockP = 4;
   static int32_t unpack_block(const float* src, int32_t np, float* rows, int32_t T) {

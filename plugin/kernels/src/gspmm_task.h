@@ -285,17 +285,21 @@ void run_task(const RunContext& c, int32_t task) {
     const int32_t np = imin32(T, out_pixels - p0);
     pack_tile<V>(c, n, p0, np, tile, offs);
     const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np + V::W - 1) / V::W);
-    // Whole groups that are exactly one output channel block go straight from
-    // the accumulators into NC{P}HW{P}.
-    constexpr bool kCanDirect = DirectRows<V>::value == G && R == G && BlockP<V>::value == G;
-    const bool direct = kCanDirect && c.out_pack == G;
+    // Row chunks that are exactly one output channel block (R == P) go straight
+    // from the accumulators into NC{P}HW{P}: whole groups (AVX-512, G = R = 8)
+    // or each R-row chunk of a larger group (WASM, G = 8/16 in chunks of 4).
+    constexpr int kChunk = R < G ? R : G;
+    constexpr bool kCanDirect = DirectRows<V>::value == kChunk && BlockP<V>::value == kChunk && G % kChunk == 0;
+    const bool direct = kCanDirect && c.out_pack == kChunk;
     float* out_image = c.out + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;
     for (int32_t g = g_begin; g < g_end; ++g) {
       const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
       const int32_t rows = imin32(G, w->out_channels - g * G);
       if (direct && rows == G) {
-        fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G, ne, G, w->bias + g * G,
-           w->output_min, w->output_max, nullptr, T, out_image + g * c.out_block_stride, np);
+        for (int32_t r0 = 0; r0 < G; r0 += kChunk)
+          fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G + r0, ne, G,
+             w->bias + g * G + r0, w->output_min, w->output_max, nullptr, T,
+             out_image + (g * G + r0) / kChunk * c.out_block_stride, np);
         continue;
       }
       for (int32_t r0 = 0; r0 < rows; r0 += R)
