@@ -8,6 +8,7 @@ can use the result without further checks.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,12 @@ SBNN_KEYS = ("sbnnFormat", "sbnnGroup", "sbnnPattern", "sbnnTarget")
 MAX_OPS = 1 << 16
 MAX_CONVS = 1 << 13
 MAX_TENSORS = 1 << 18
+
+# Net fields the project does not use but MNN's loader verifies (slots from MNN's
+# schema): a file cut short usually loses exactly these, as builders write them first.
+_NET_BIZCODE, _NET_EXTRA_INFO, _NET_EXTRA_TENSORS, _NET_UUID = 0, 2, 1, 11
+_EXTRA_INFO_BUFFER, _EXTRA_INFO_NAME, _EXTRA_INFO_VERSION = 0, 1, 2
+_OP_EXTERNAL_PATH = 7
 
 
 @dataclass
@@ -156,6 +163,7 @@ def read_model(path, data: bytes | None = None) -> Model:
     has_subgraphs = net.vector(NetF.subgraphs, 4, "subgraphs") not in (None, (0, 0)) and \
         net.vector(NetF.subgraphs, 4, "subgraphs")[1] > 0
     n_tensors = len(tensor_names)
+    _check_unused_fields(net)
 
     ops: list[OpInfo] = []
     for i, t in enumerate(ops_t):
@@ -170,6 +178,7 @@ def read_model(path, data: bytes | None = None) -> Model:
         if not outs:  # MNN indexes an op's outputs without checking
             t.buf.fail(t.what, "has no output tensor")
         main = t.table(OpF.main, f"op {name!r} parameter") if main_type else None
+        t.string(_OP_EXTERNAL_PATH)
         ops.append(OpInfo(i, name, typ, ins, outs, t, main_type, main))
 
     conv_ops = [op for op in ops if op.type in CONV_TYPES]
@@ -179,8 +188,25 @@ def read_model(path, data: bytes | None = None) -> Model:
     _no_shared_tables(fb, [op.main for op in conv_ops if op.main is not None], "convolution parameter")
     budget = _Budget(fb)
     convs = [_read_conv(fb, op, budget) for op in conv_ops]
+    budget.check_overlaps()
     _mark_fc(ops, convs)
     return Model(path, data, ops, tensor_names, output_names, convs, has_subgraphs, fb)
+
+
+def _check_unused_fields(net: Table) -> None:
+    """The Net's strings and tables that nothing here reads are still checked: a
+    truncated file must never pass for a valid one (convert would copy the damage)."""
+    net.string(_NET_BIZCODE, "bizCode")
+    net.string(_NET_UUID, "mnn_uuid")
+    info = net.table(_NET_EXTRA_INFO, "extraInfo")
+    if info is not None:
+        info.vector(_EXTRA_INFO_BUFFER, 1)
+        info.string(_EXTRA_INFO_NAME)
+        info.string(_EXTRA_INFO_VERSION)
+    v = net.vector(_NET_EXTRA_TENSORS, 4, "extraTensorDescribe")
+    if v is not None and v[1] > MAX_TENSORS:
+        net.buf.fail("extraTensorDescribe", f"{v[1]:,} entries; more than {MAX_TENSORS:,} is not supported")
+    net.tables(_NET_EXTRA_TENSORS, "extraTensorDescribe")
 
 
 def _no_shared_tables(fb: FlatBuffer, tables: list, kind: str) -> None:
@@ -194,17 +220,31 @@ def _no_shared_tables(fb: FlatBuffer, tables: list, kind: str) -> None:
 
 
 class _Budget:
-    """Weights are never shared either: their vectors together fit in the file, and
-    decoding sparse weights to dense stays proportional to the file size."""
+    """Weights are never shared either: no two weight vectors overlap (the converter
+    rewrites one conv's weights, which must not change another's), and decoding
+    sparse weights to dense stays proportional to the file size."""
 
     def __init__(self, fb: FlatBuffer):
-        self.fb, self.stored, self.decoded = fb, 0, 0
+        self.fb, self.decoded = fb, 0
+        self.spans: dict[int, tuple[int, str]] = {}  # start -> (end, where)
 
-    def store(self, where: str, *vectors) -> None:
-        self.stored += sum(4 * len(v) for v in vectors if v is not None)
-        if self.stored > self.fb.n:
-            self.fb.fail(where, f"weight vectors total {self.stored:,} bytes, more than the file holds "
-                                "(vectors shared between ops)")
+    def store(self, where: str, table: Table, *fids: int) -> None:
+        for fid in fids:
+            v = table.vector(fid, 4)
+            if v is None or v[1] == 0:
+                continue
+            start, end = v[0] - 4, v[0] + 4 * v[1]  # with the length field
+            if start in self.spans:
+                self.fb.fail(where, f"shares a weight vector with {self.spans[start][1]}")
+            self.spans[start] = (end, where)
+
+    def check_overlaps(self) -> None:
+        prev_end, prev_where = -1, ""
+        for start in sorted(self.spans):
+            end, where = self.spans[start]
+            if start < prev_end:
+                self.fb.fail(where, f"a weight vector overlaps one of {prev_where}")
+            prev_end, prev_where = end, where
 
     def decode(self, where: str, count: int) -> None:
         self.decoded += count
@@ -217,6 +257,8 @@ def load_bytes(path: Path) -> bytes:
     try:
         if path.is_dir():
             raise ModelError(f"{path}: is a directory, not an MNN model")
+        if not stat.S_ISREG(path.stat().st_mode):  # /dev/zero never ends, a FIFO blocks
+            raise ModelError(f"{path}: not a regular file (a device, pipe or socket), not an MNN model")
         return path.read_bytes()
     except FileNotFoundError:
         raise ModelError(f"{path}: no such file") from None
@@ -286,7 +328,7 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
     external = conv.vector(Conv2DF.external, 8, where + " external")
     symq = conv.ref(Conv2DF.symmetricQuan)
     unknown = [f for f in conv.present_fields() if f >= Conv2DF.NUM_FIELDS]
-    budget.store(where, weight, bias)
+    budget.store(where, conv, Conv2DF.weight, Conv2DF.bias)
 
     depthwise = op.type in (OpType.ConvolutionDepthwise, OpType.DeconvolutionDepthwise, OpType.DepthwiseConvInt8)
     I = c["inputCount"]
@@ -339,6 +381,10 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
     if bias is not None and len(bias) not in (0, O) and not transposed:
         bad(f"has {len(bias)} bias values for {O} output channels")
 
+    sparse = _read_sparse(fb, sparse_t, where) if sparse_t else None
+    if sparse is not None and storage == "sparse-float":
+        _check_mnn_sparse_args(fb, where, sparse_t, quan, weights)
+
     if depthwise:
         kind = {OpType.ConvolutionDepthwise: "ConvolutionDepthwise"}.get(op.type, op.type_name)
     elif op.type == OpType.Convolution and g > 1 and g == O and g == I:
@@ -349,7 +395,7 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
         name=op.name, op_index=op.index, op_type=op.type, type=kind, kernel=(kh, kw),
         stride=(c["strideY"], c["strideX"]), dilation=(c["dilateY"], c["dilateX"]), pad=pad,
         pad_mode=pad_mode, group=g, in_channels=I, out_channels=O, weight_count=O * per_out * taps,
-        weights=weights, bias=bias, sparse=_read_sparse(fb, sparse_t, where) if sparse_t else None,
+        weights=weights, bias=bias, sparse=sparse,
         storage=storage, relu=c["relu"], relu6=c["relu6"], conv2d=conv, common=common,
         weight_span=weight_span,
         bias_span=(conv.vector(Conv2DF.bias, 4)[0], len(bias)) if bias is not None else None,
@@ -380,11 +426,35 @@ def _read_quan(fb, quan: Table, where: str, O: int, per_out, kh: int, kw: int, b
         fb.fail(where, f"sparse weightSize {size} differs from the shape's {expect}")
     if len(index) and int(index.max()) >= size:
         fb.fail(where, f"sparse index {int(index.max())} is beyond weightSize {size}")
-    budget.store(where, index, alpha)
+    if len(index) > 1 and not np.all(index[1:] > index[:-1]):  # MNN packs one entry per index
+        fb.fail(where, "sparse indices are not strictly increasing")
+    budget.store(where, quan, QuanF.index, QuanF.alpha, QuanF.alphaFp16)
     budget.decode(where, size)  # a hostile weightSize must not allocate unbounded memory
     dense = np.zeros(size, np.float32)
     dense[index] = alpha
     return "sparse-float", dense.reshape(O, per_out, kh, kw)
+
+
+def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights: np.ndarray) -> None:
+    """MNN's sparse execution sizes its buffers from these args (their `i` field) and
+    then writes one entry per index, and divides by sparseBlockOC: a missing key is
+    a null dereference, a zero block a division by zero, a low count a heap overflow."""
+    from .conv_tables import mnn_block_counts  # (conv_tables imports this module)
+
+    args = {a.string(AttrF.key): a.scalar(AttrF.i, "i32", 0)
+            for a in sparse_t.tables(SparseF.args, where + " sparse args")}
+    for key in ("NNZElement", "blockNumber", "sparseBlockOC"):
+        if key not in args:
+            fb.fail(where, f"sparse metadata lacks the {key} MNN needs")
+    G = args["sparseBlockOC"]
+    if not 1 <= G <= 16:
+        fb.fail(where, f"sparse metadata sparseBlockOC = {G} is invalid")
+    stored = np.zeros(weights.size, bool)
+    stored[quan.array(QuanF.index, "u32")] = True
+    nnz, blocks = mnn_block_counts(stored.reshape(weights.shape[0], -1), G)
+    if (args["NNZElement"], args["blockNumber"]) != (nnz, blocks):
+        fb.fail(where, f"sparse metadata NNZElement={args['NNZElement']}, blockNumber={args['blockNumber']} "
+                       f"disagree with the weights ({nnz}, {blocks} for blocks of {G})")
 
 
 def _read_sparse(fb, t: Table, where: str) -> dict:
@@ -396,14 +466,18 @@ def _read_sparse(fb, t: Table, where: str) -> dict:
         if key is None:
             continue
         s = a.string(AttrF.s)
+        i = a.scalar(AttrF.i, "i32", 0)
+        # MNN's converter writes i, b and f all at once (zeros in the unused ones)
         if s is not None:
             val = s
-        elif a.field_offset(AttrF.f):
+        elif i or not (a.field_offset(AttrF.f) or a.field_offset(AttrF.b)):
+            val = i
+        elif a.field_offset(AttrF.f) and a.scalar(AttrF.f, "f32", 0.0):
             val = a.scalar(AttrF.f, "f32", 0.0)
         elif a.field_offset(AttrF.b) and not a.field_offset(AttrF.i):
             val = a.scalar(AttrF.b, "bool", False)
         else:
-            val = a.scalar(AttrF.i, "i32", 0)
+            val = i
         args[key] = val
         keys.append(key.encode())
     out = {

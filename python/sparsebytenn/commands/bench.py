@@ -142,6 +142,11 @@ def run(args) -> int:
 
     cfg = config_from_args(args)
     cfg.validate()  # before any download or conversion
+    from sparsebytenn_converter import read_model
+
+    for m in cfg.models:  # a malformed file: one clean error before any conversion or process
+        if Path(m).is_file() or Path(m).suffix.lower() == ".mnn":
+            read_model(m)
     result = run_bench(cfg)
     print(format_table(result))
     if args.profile:

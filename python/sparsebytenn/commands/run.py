@@ -58,17 +58,18 @@ def _load_input(path: Path):
 def main(args) -> int:
     import numpy as np
 
+    from sparsebytenn_converter import read_model
+
     from ..session import Session
 
     if not args.model.is_file():
+        read_model(args.model)  # says why: missing, a directory, a device
         raise SparseByteNNError(f"{args.model}: no such model file")
     if args.threads < 1 or args.repeats < 1:
         raise SparseByteNNError("--threads and --repeats must be >= 1")
     if args.save_output is not None and args.input is not None and \
             args.save_output.resolve() == args.input.resolve():
         raise SparseByteNNError(f"{args.save_output}: refusing to overwrite the input")
-    from sparsebytenn_converter import read_model
-
     from .. import preflight
 
     read_model(args.model)  # a malformed file: one clean error, before any process is started

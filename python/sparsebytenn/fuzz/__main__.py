@@ -25,6 +25,7 @@ EXAMPLES = """\
 examples:
   python -m sparsebytenn.fuzz --inputs 100000 --jobs 2        # the full campaign (resumable)
   python -m sparsebytenn.fuzz --inputs 2000 --seed 7 --fresh  # a short, different campaign
+  python -m sparsebytenn.fuzz --inputs 1000000 --seconds 60 --fresh --workdir /tmp/fz  # one minute (CI)
   python -m sparsebytenn.fuzz --replay WORKDIR/failures/00001234-inspect-exception.json
   python -m sparsebytenn.fuzz --replay tests/hardening/corpus/     # every recipe in a folder
 """
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="campaign seed: input N is the same for the same seed")
     p.add_argument("--workdir", type=Path, default=None, help="state, seeds and failures (default "
                    "$SPARSEBYTENN_HOME/fuzz)")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (a bounded run, "
+                   "e.g. in CI; rerun to resume)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     p.add_argument("--cpu-limit", type=float, default=2.0, help="CPU seconds per input (default 2)")
     p.add_argument("--memory-mb", type=int, default=3072, help="address space per worker (default 3072)")
@@ -58,19 +61,32 @@ def main(argv=None) -> int:
         if not files:
             print(f"{a.replay}: no recipes", file=sys.stderr)
             return 1
-        recipes = [json.loads(f.read_text()) for f in files]
-        bad = 0
-        for f, (kind, detail) in zip(files, replay(cfg, recipes, jobs=a.jobs)):
-            from .targets import FAILURES
+        from .targets import FAILURES, TARGETS
 
+        labels, recipes = [], []
+        for f in files:  # a recipe without a target (the corpus) goes through every target
+            r = _resolve_seed_file(json.loads(f.read_text()), f.parent)
+            for target in [r["target"]] if "target" in r else list(TARGETS):
+                labels.append(f"{f.name} [{target}]")
+                recipes.append({**r, "target": target})
+        cfg.seeds = tuple(dict.fromkeys(r["seed"] for r in recipes))
+        bad = 0
+        for label, (kind, detail) in zip(labels, replay(cfg, recipes, jobs=a.jobs)):
             bad += kind in FAILURES
-            print(f"{f.name}: {kind}" + (f"\n{detail}" if kind in FAILURES else f" ({detail[:160]})" if detail else ""))
+            print(f"{label}: {kind}" + (f"\n{detail}" if kind in FAILURES else f" ({detail[:160]})" if detail else ""))
         return 1 if bad else 0
-    state = campaign(cfg, a.inputs, a.jobs, fresh=a.fresh, progress=not a.quiet and sys.stderr.isatty())
+    state = campaign(cfg, a.inputs, a.jobs, fresh=a.fresh, progress=not a.quiet, seconds=a.seconds)
     print(summary_text(state, a.inputs))
     from .targets import FAILURES
 
     return 1 if any(state.outcomes.get(k) for k in FAILURES) else 0
+
+
+def _resolve_seed_file(recipe: dict, folder: Path) -> dict:
+    """A corpus recipe may name its seed as a file next to it ("seed_file")."""
+    if "seed_file" in recipe:
+        recipe = {**recipe, "seed": "file:" + str((folder / recipe["seed_file"]).resolve())}
+    return recipe
 
 
 if __name__ == "__main__":

@@ -73,7 +73,9 @@ def _on_cpu_limit(signum, frame):
 
 def _worker(conn, cfg: Config) -> None:
     mb = cfg.memory_mb << 20
-    resource.setrlimit(resource.RLIMIT_AS, (mb, mb))
+    # the soft limit only: `run`'s preflight child sets its own (larger) limit, which
+    # a lowered hard limit would forbid
+    resource.setrlimit(resource.RLIMIT_AS, (mb, resource.getrlimit(resource.RLIMIT_AS)[1]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # MNN prints to the C stdout/stderr; keep the progress bar readable
@@ -256,8 +258,12 @@ def save_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def campaign(cfg: Config, inputs: int, jobs: int, fresh: bool = False, progress: bool = True) -> State:
-    """Run inputs [state.done, inputs) and return the state (saved to workdir/state.json)."""
+def campaign(cfg: Config, inputs: int, jobs: int, fresh: bool = False, progress: bool = True,
+             seconds: float | None = None) -> State:
+    """Run inputs [state.done, inputs) and return the state (saved to workdir/state.json).
+
+    seconds: stop handing out inputs after this much wall-clock time (the inputs
+    under way still finish); a later run with the same seed resumes."""
     wd = cfg.path
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "failures").mkdir(exist_ok=True)
@@ -265,13 +271,24 @@ def campaign(cfg: Config, inputs: int, jobs: int, fresh: bool = False, progress:
     state = State(base_seed=cfg.base_seed) if fresh else load_state(state_path, cfg.base_seed)
     seeds = seedmod.load_all(wd, cfg.seeds)   # also creates the converted seed before workers start
     skip = set(state.done_above)
-    todo = (make_input(cfg, i, seeds) for i in range(state.watermark, inputs) if i not in skip)
+    t0, last = time.monotonic(), [time.monotonic()]
+
+    def todo():
+        for i in range(state.watermark, inputs):
+            if seconds is not None and time.monotonic() - t0 > seconds:
+                return
+            if i not in skip:
+                yield make_input(cfg, i, seeds)
+
     bar = None
     if progress:
+        import sys
+
         from tqdm import tqdm
 
-        bar = tqdm(total=inputs, initial=min(state.done, inputs), unit="input", smoothing=0.05, dynamic_ncols=True)
-    t0, last = time.monotonic(), [time.monotonic()]
+        tty = sys.stderr.isatty()  # in a log, a line every 30 s instead of a redrawn bar
+        bar = tqdm(total=inputs, initial=min(state.done, inputs), unit="input", smoothing=0.05,
+                   dynamic_ncols=True, mininterval=0.1 if tty else 30, file=sys.stderr)
     base_seconds = state.seconds
 
     def on_result(recipe, kind, detail, secs):
@@ -294,7 +311,7 @@ def campaign(cfg: Config, inputs: int, jobs: int, fresh: bool = False, progress:
             last[0] = now
 
     try:
-        Pool(cfg, jobs).run(todo, on_result)
+        Pool(cfg, jobs).run(todo(), on_result)
     finally:
         state.seconds = base_seconds + time.monotonic() - t0
         save_json(state_path, asdict(state))

@@ -1,6 +1,7 @@
 """The valid models fuzz inputs are made from: the zoo's real models, one of them
 made group-sparse by our converter (so the sparse-metadata paths are hit), and
-"raw" (an empty seed, for files that are not MNN models at all)."""
+"raw" (an empty seed, for files that are not MNN models at all). "file:PATH" names
+any other valid model (the regression corpus uses tiny ones)."""
 from __future__ import annotations
 
 import hashlib
@@ -33,6 +34,8 @@ def seed_path(name: str, workdir: Path) -> Path | None:
     """The file of a seed, creating the converted one on first use (the zoo caches the rest)."""
     if name == "raw":
         return None
+    if name.startswith("file:"):  # a model file given by path (the regression corpus's tiny seeds)
+        return Path(name[len("file:"):])
     from sparsebytenn import zoo
 
     if not name.endswith(".sparse"):
