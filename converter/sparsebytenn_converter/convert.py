@@ -71,6 +71,14 @@ def _check_output(in_path: Path, out_path: Path, force: bool) -> None:
         raise ModelError(f"{out_path}: folder {parent} is not writable")
 
 
+def _why(skipped: list[dict]) -> str:
+    """The skip reasons, so an error says why no layer was left (e.g. NaN weights)."""
+    if not skipped:
+        return ""
+    shown = "; ".join(f"{s['name']}: {s['reason']}" for s in skipped[:4])
+    return f" ({shown}{'; ...' if len(skipped) > 4 else ''})"
+
+
 def write_atomic(out_path: Path, data: bytes) -> None:
     parent = out_path.resolve().parent
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=parent)
@@ -79,6 +87,9 @@ def write_atomic(out_path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(f.fileno(), 0o666 & ~umask)  # mkstemp makes 0600; OUT gets the usual mode
         os.replace(tmp, out_path)
     except OSError as exc:
         try:
@@ -167,7 +178,7 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
         eligible.append(c)
     if not eligible:
         raise ModelError(f"{in_path}: no convolution can be made group-sparse (no group-1 Convolution "
-                         "with float weights in the model)")
+                         "with float weights in the model)" + _why(skipped))
     names = [c.name for c in eligible]
     unknown = [n for n in overrides if n not in names]
     if unknown:
@@ -192,7 +203,7 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
             skipped.append({"name": c.name, "reason": "skipped (--skip)"})
     chosen = [c for c in eligible if c.name not in skip_names or c.name in overrides]
     if not chosen:
-        raise ModelError(f"{in_path}: every eligible layer is skipped; nothing to convert")
+        raise ModelError(f"{in_path}: every eligible layer is skipped; nothing to convert" + _why(skipped))
     if not detect and sparsity is None:
         chosen = [c for c in chosen if c.name in overrides]
 

@@ -47,7 +47,8 @@ def _child(argv: list[str]) -> int:
 
     path, plugin, threads, input_path = Path(argv[0]), argv[1] == "1", int(argv[2]), argv[3] if len(argv) > 3 else ""
     limit = (8 << 30) + 16 * path.stat().st_size  # a hostile shape must not exhaust the machine
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)  # only the soft limit: a lower inherited hard one stays
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     from .session import Session
 
