@@ -139,17 +139,19 @@ class Pool:
         it = iter(recipes)
         slots = [_Slot(self.ctx, self.cfg) for _ in range(self.jobs)]
         exhausted = False
+        retry: list[dict] = []   # CPU-limit timeouts, run once more in a fresh worker
+        retried: set = set()
         try:
             while True:
                 for i, s in enumerate(slots):
-                    if s.ready and s.recipe is None and not exhausted:
-                        nxt = next(it, None)
+                    if s.ready and s.recipe is None and (retry or not exhausted):
+                        nxt = retry.pop() if retry else next(it, None)
                         if nxt is None:
                             exhausted = True
                         else:
                             s.recipe, s.since = nxt, time.monotonic()
                             s.parent.send(nxt)
-                if exhausted and all(s.recipe is None for s in slots):
+                if exhausted and not retry and all(s.recipe is None for s in slots):
                     return
                 ready = wait([s.parent for s in slots], timeout=0.5)
                 for i, s in enumerate(slots):
@@ -164,7 +166,16 @@ class Pool:
                             continue
                         _, kind, detail, secs = payload
                         rec, s.recipe = s.recipe, None
-                        on_result(rec, kind, detail, secs)
+                        # A hang must reproduce: the CPU timer counts every thread of the
+                        # worker, and a one-off stall (a page-fault storm, another thread)
+                        # is not the input's fault. A real hang times out again.
+                        if kind == "timeout" and rec["id"] not in retried:
+                            retried.add(rec["id"])
+                            retry.append(rec)
+                        else:
+                            if rec["id"] in retried and kind != "timeout":
+                                detail += " [after one CPU-limit timeout that did not reproduce]"
+                            on_result(rec, kind, detail, secs)
                         if kind in ("timeout", "memory"):
                             s.proc.join(10)
                             s.kill()
