@@ -18,8 +18,8 @@ def tiny(tmp_path_factory):
     require(importlib.util.find_spec("MNN") is not None and importlib.util.find_spec("_tools") is not None,
             "the MNN==3.6.1 wheel (pip install MNN==3.6.1)")
     require(importlib.util.find_spec("onnx") is not None, "the onnx package (pip install onnx)")
-    import tiny_models
+    import hardening_models
 
     folder = tmp_path_factory.mktemp("tiny")
-    dense = tiny_models.build_dense(folder)
-    return dense, tiny_models.build_sparse(dense, folder / "tiny.sparse.mnn")
+    dense = hardening_models.build_dense(folder)
+    return dense, hardening_models.build_sparse(dense, folder / "tiny.sparse.mnn")
