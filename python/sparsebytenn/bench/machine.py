@@ -33,7 +33,7 @@ def kernels_isa() -> str | None:
         from .. import _kernels
     except ImportError:
         return None
-    for name in ("isa", "selected_isa", "active_isa", "dispatch_isa"):
+    for name in ("default_isa", "isa", "selected_isa"):
         value = getattr(_kernels, name, None)
         if value is not None:
             try:
