@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
@@ -84,9 +85,9 @@ def load_calibration(source, *, preprocess: Callable | None = None, limit: int |
             arr = _load_array(Path(source))
         else:
             if preprocess is None:
-                raise ModelError(f"{files[0]}: calibration images need preprocessing (the model's "
-                                 "resize and normalisation): pass preprocess=, or in the CLI "
-                                 "--zoo-preprocess NAME or --mean/--std/--size")
+                raise ModelError(f"{files[0]}: calibration images need the model's preprocessing "
+                                 "(resize and normalisation): pass preprocess=, or in the CLI "
+                                 "--like ZOO_NAME, or give preprocessed NCHW inputs as an .npy file")
             files = files[: limit or MAX_IMAGES]
             batches = []
             for f in files:
@@ -116,8 +117,27 @@ def load_calibration(source, *, preprocess: Callable | None = None, limit: int |
     return arr
 
 
+@contextlib.contextmanager
+def _quiet():
+    """MNN prints a banner to the C-level stdout (fd 1); keep it out of the caller's output."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            sys.stdout.flush()
+            saved = os.dup(1)
+        except (OSError, ValueError):
+            yield
+            return
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 def _mnn():
-    with contextlib.redirect_stdout(io.StringIO()):  # `import MNN` prints a banner
+    with _quiet():  # `import MNN` prints a banner
         import MNN
     return MNN
 
@@ -151,22 +171,42 @@ class Probe:
         else:
             path = str(model)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _quiet():
                 module = MNN.nn.load_module_from_file(path, [self.input_name], list(names))
             if module is None:
                 raise ModelError(f"{where}: stock MNN could not load the model for calibration")
-            for start in range(0, inputs.shape[0], self.batch):
-                x = inputs[start:start + self.batch]
+            def forward(x):
                 try:
                     outs = module.forward([F.const(x, list(x.shape), F.NCHW)])
-                    arrays = [np.array(F.convert(o, F.NCHW).read(), dtype=np.float32) for o in outs]
+                    return [np.array(F.convert(o, F.NCHW).read(), dtype=np.float32) for o in outs], None
                 except Exception as exc:  # MNN raises plain exceptions on shape mismatches
-                    raise ModelError(f"{where}: stock MNN cannot run the calibration inputs of shape "
-                                     f"{tuple(x.shape[1:])} ({exc})") from None
+                    return [], str(exc)
+
+            batch, start = self.batch, 0
+            while start < inputs.shape[0]:
+                x = inputs[start:start + batch]
+                if batch > 1:
+                    with _quiet():   # a failed batch makes MNN print its shape error
+                        arrays, why = forward(x)
+                else:
+                    arrays, why = [], None
+                if not arrays:
+                    # some models fix the batch in a Reshape (e.g. to 1 x classes): one at a time
+                    batch = 1
+                    per = []
+                    for i in range(x.shape[0]):
+                        one, why = forward(x[i:i + 1])
+                        if not one:      # MNN printed its shape error and returned nothing
+                            raise ModelError(f"{where}: stock MNN cannot run the calibration inputs of "
+                                             f"shape {tuple(x.shape[1:])} "
+                                             f"({why or 'does the model take that input shape?'})")
+                        per.append(one)
+                    arrays = [np.concatenate(parts) for parts in zip(*per)]
                 if len(arrays) != len(names):
                     raise ModelError(f"{where}: stock MNN returned {len(arrays)} tensors for "
                                      f"{len(names)} requested")
                 sink(start, arrays)
+                start += x.shape[0]
         finally:
             if tmp is not None:
                 os.unlink(tmp)

@@ -28,6 +28,21 @@ modes:
   --detect       prune nothing: tag the layers whose zeros already form G-groups (a
                  model pruned in training) and list layers sparse but not group-shaped.
 
+calibrated pruning (--calibration PATH, with --sparsity or --layer): recommended
+for real models. Weight magnitude alone misjudges layers whose inputs differ in
+scale (folded batch norm: a small weight on a large input carries a large
+signal), so with calibration inputs the converter, layer by layer in execution
+order on the model as pruned so far (stock MNN computes the activations):
+allocates sparsity by activation-weighted energy, drops the groups whose removal
+costs the least output error (Optimal-Brain-Surgeon saliency), and re-fits the
+kept weights and the bias by ridge least squares so each layer reproduces the
+dense model's output. PATH is an image, a folder of images (up to 1024 used) or
+an .npy/.npz of already preprocessed NCHW float inputs. Images need the model's
+preprocessing: --like ZOO_NAME, found automatically when IN is a zoo model file.
+Use a few hundred inputs like the ones the model will see (not your test set);
+the result is tuned to them. The per-layer output errors (plain vs calibrated)
+are in the report.
+
 rearrangement (default on, --no-rearrange to disable): output channels of pruned
 layers are permuted so channels needing the same inputs share a group, and the
 permutation is carried through bias, depthwise convs, activations, pooling,
@@ -56,6 +71,9 @@ examples:
   sparsebytenn convert in.mnn dense-baseline.mnn --sparsity 0.7 --format dense
   sparsebytenn convert trained-pruned.mnn tagged.mnn --detect --group 4
   sparsebytenn convert in.mnn out.mnn --sparsity 0.5 --report report.json --force
+  sparsebytenn convert mobilenet-v1.mnn mnv1-50.mnn --sparsity 0.5 --calibration photos/
+  sparsebytenn convert my.mnn out.mnn --sparsity 0.5 --calibration photos/ --like efficientnet-lite0
+  sparsebytenn convert my.mnn out.mnn --sparsity 0.5 --calibration inputs.npy   # N x C x H x W float32
 """
 
 
@@ -81,15 +99,70 @@ def register(subparsers) -> None:
     p.add_argument("--no-compact", action="store_true",
                    help="leave the replaced dense weights in OUT (unreachable) instead of removing them; "
                         "OUT is larger but byte-identical to IN wherever nothing changed")
+    p.add_argument("--calibration", metavar="PATH",
+                   help="calibrated pruning on these inputs: an image, a folder of images, or an .npy/.npz "
+                        "of preprocessed NCHW float inputs")
+    p.add_argument("--like", metavar="ZOO_NAME",
+                   help="preprocess calibration images like this zoo model (default: detected when IN is "
+                        "a zoo model file)")
     p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no table, no progress")
     p.set_defaults(func=run)
 
 
+def _zoo_model_of(path) -> str | None:
+    """The zoo model whose cached .mnn has the same bytes as `path`, if any."""
+    import json
+    from pathlib import Path
+
+    from .. import zoo
+    from ..digest import sha256_of
+
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return None
+    digest = None
+    for name in zoo.names():
+        try:
+            m = json.loads(zoo.cached_files(name)["manifest"].read_text())
+        except (OSError, ValueError):
+            continue
+        if m.get("mnn_bytes") != size:
+            continue
+        digest = digest or sha256_of(path)
+        if m.get("mnn_sha256") == digest:
+            return name
+    return None
+
+
+def calibration_preprocess(input_path, calibration, like):
+    """preprocess(image path) for calibration images, or None for arrays; raises when unknown."""
+    from pathlib import Path
+
+    from .. import zoo
+    from ..errors import SparseByteNNError
+
+    if like is not None and like not in zoo.names():
+        raise SparseByteNNError(f"--like {like!r}: unknown zoo model; known: {', '.join(zoo.names())}")
+    if Path(calibration).suffix.lower() in (".npy", ".npz"):
+        return None
+    name = like or _zoo_model_of(input_path)
+    if name is None:
+        return None       # the converter then says what is missing, naming the file
+    return lambda image: zoo.preprocess(name, image)
+
+
 def run(args) -> int:
     from sparsebytenn_converter import convert
 
+    preprocess = None
+    if args.calibration is not None:
+        preprocess = calibration_preprocess(args.input, args.calibration, args.like)
+    elif args.like is not None:
+        from ..errors import SparseByteNNError
+        raise SparseByteNNError("--like only sets how --calibration images are preprocessed; give --calibration")
     skip = None
     if args.skip:
         skip = [s.strip() for item in args.skip for s in item.split(",") if s.strip()]
@@ -97,7 +170,7 @@ def run(args) -> int:
                      per_layer=args.per_layer, min_keep=args.min_keep, skip=skip, layers=args.layer,
                      detect=args.detect, format=args.format, rearrange=not args.no_rearrange,
                      report_path=args.report, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
-                     compact=not args.no_compact)
+                     compact=not args.no_compact, calibration=args.calibration, preprocess=preprocess)
     if not args.quiet:
         print(report.table())
     print(f"wrote {report.output} ({report.output_bytes:,} bytes) in {report.seconds:.1f} s")

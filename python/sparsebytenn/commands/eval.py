@@ -11,10 +11,22 @@ fine-tuning) costs in accuracy, for several sparse patterns at equal sparsity:
 
   group         SparseByteNN's pattern (the converter, --format dense), both with
                 and without whole-network rearrangement (two rows per sparsity)
+  group-calibrated
+                the same with the converter's calibrated pruning (convert
+                --calibration): groups chosen by the output error they cost, kept
+                weights and biases re-fit by least squares, layer by layer, on
+                --calibration-images Fashion-MNIST training images disjoint from
+                the probe's (two rows per sparsity, with and without rearrangement)
   unstructured  single weights by magnitude (the accuracy upper bound of
                 one-shot magnitude pruning)
   mnn-simd-oc   MNN's own 4x1 pattern: 4 consecutive output channels x 1 weight,
                 L1 score (like mnncompress's SIMDOCPruner without gradients)
+  unstructured-calibrated (not in the default list)
+                calibrated pruning with G=1: single weights where every pruned
+                layer is 1x1 (MobileNet-V1, EfficientNet-Lite0); refused otherwise
+
+Rearranged variants permute the penultimate features; they are put back in the
+dense order (matched through the classifier's input columns) before the probe.
 
 All patterns prune the same layers (the converter's choice: group-1 convolutions,
 first and last skipped) with the converter's allocation (global ranking with
@@ -43,7 +55,9 @@ outputs: a table on stdout; --json FILE with {"protocol": ..., "results": [{"mod
 atomically (temporary file, then rename).
 
 cost: about (train + test x variants) inferences at --size px; the defaults
-(2000/2000, 96 px, 3 sparsities, 4 variants each) take several minutes on one core.
+(2000/2000, 96 px, 3 sparsities, 6 variants each) take 10-20 minutes on one core;
+each calibrated variant runs the model about once per pruned layer over the
+calibration images (under a minute at 512 images, 96 px, for MobileNet-V1).
 """
 
 EXAMPLES = """\
@@ -53,6 +67,7 @@ examples:
   sparsebytenn eval efficientnet-lite0 --patterns group,unstructured --train 2000 --test 2000
   sparsebytenn eval mobilenet-v1 --train 200 --test 200 --sparsity 0.5 --group 4   # quick look
   sparsebytenn eval mobilenet-v1 --sparsity 0.5 --bias-correct   # + mean-shift bias correction
+  sparsebytenn eval mobilenet-v1 --patterns group-calibrated,unstructured-calibrated --calibration-images 1024
   sparsebytenn eval my-model.mnn --like mobilenet-v1 --patterns group
 """
 
@@ -74,8 +89,9 @@ def register(subparsers) -> None:
     p.add_argument("model", metavar="MODEL|ZOO_NAME", help="a zoo model name or an .mnn file")
     p.add_argument("--sparsity", type=_floats, default=[0.3, 0.5, 0.7], metavar="S,S,...",
                    help="target sparsities of the pruned layers (default 0.3,0.5,0.7)")
-    p.add_argument("--patterns", type=_names, default=["group", "unstructured", "mnn-simd-oc"],
-                   metavar="P,P,...", help="group, unstructured, mnn-simd-oc (default: all)")
+    p.add_argument("--patterns", type=_names, default=["group", "group-calibrated", "unstructured", "mnn-simd-oc"],
+                   metavar="P,P,...", help="group, group-calibrated, unstructured, unstructured-calibrated, "
+                                           "mnn-simd-oc (default: all but unstructured-calibrated)")
     p.add_argument("--train", type=int, default=2000, metavar="N", help="training images for the probe (default 2000)")
     p.add_argument("--test", type=int, default=2000, metavar="N", help="test images (default 2000)")
     p.add_argument("--size", type=int, default=96, metavar="PX", help="image size fed to the model (default 96)")
@@ -86,6 +102,8 @@ def register(subparsers) -> None:
     p.add_argument("--bias-correct", action="store_true",
                    help="also evaluate each variant with its biases corrected for the mean shift "
                         "(calibrated on 256 training images)")
+    p.add_argument("--calibration-images", type=int, default=512, metavar="N",
+                   help="Fashion-MNIST training images (not the probe's) for the calibrated patterns (default 512)")
     p.add_argument("--like", metavar="ZOO_NAME", help="preprocessing (and photo labels) of a zoo model, for a file MODEL")
     p.add_argument("--no-photos", action="store_true", help="skip the photo agreement metrics")
     p.add_argument("--seed", type=int, default=0, help="seed of the subsets and the bootstrap (default 0)")
@@ -116,6 +134,7 @@ def run(args) -> int:
                      test=args.test, size=args.size, seed=args.seed, threads=args.threads, batch=args.batch,
                      group=args.group, per_layer=args.per_layer, min_keep=args.min_keep,
                      photos=not args.no_photos, bias_correct=args.bias_correct, like=args.like,
+                     calibration_images=args.calibration_images,
                      progress=not args.quiet)
     result = evaluate(cfg)
     print(table(result))

@@ -57,6 +57,21 @@ def load_fashion_mnist(split: str, n: int, seed: int) -> tuple[np.ndarray, np.nd
     return images[idx], labels[idx]
 
 
+def load_calibration_images(n: int, exclude_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n training-split images disjoint from the probe's training subset (and, being
+    from the training split, from every test image): stratified, seeded by seed + 2."""
+    from ..zoo import fashion_mnist
+
+    images, labels = fashion_mnist("train")
+    taken = stratified_subset(labels, exclude_train, seed)
+    rest = np.setdiff1d(np.arange(len(labels)), taken)
+    if n > len(rest):
+        raise SparseByteNNError(f"--calibration-images {n}: only {len(rest)} training images remain "
+                                f"besides the probe's {exclude_train}")
+    idx = rest[stratified_subset(labels[rest], n, seed + 2)]
+    return images[idx], labels[idx]
+
+
 def resize_gray_to_rgb(images: np.ndarray, size: int) -> np.ndarray:
     """(n, h, w) uint8 -> (n, size, size, 3) uint8, bilinear."""
     from PIL import Image

@@ -10,6 +10,19 @@
 4. The sample photos at the model's own resolution: top-1 / top-5 agreement with
    the dense model's ImageNet prediction, logit cosine and relative error.
 
+Calibrated variants (group-calibrated, unstructured-calibrated): the converter's
+calibrated pruning (convert(..., calibration=...): groups chosen by the output
+error they cost, kept weights and biases re-fit by least squares, layer by layer)
+on --calibration-images Fashion-MNIST *training* images that are not in the
+probe's training subset (so disjoint from every probe image, train or test).
+unstructured-calibrated is the same converter path with G=1, which is single
+weights only where every pruned layer is 1x1 (MobileNet-V1, EfficientNet-Lite0);
+it is refused otherwise.
+
+Rearranged variants permute the penultimate features (the last pruned layer's
+output channels, carried into the classifier's input columns); their features
+are put back in the dense order (features.feature_permutation) before the probe.
+
 Optional bias correction (--bias-correct, an experiment, not a converter feature):
 after pruning, each pruned layer's bias gets sum_i (W_dense - W_pruned)[o, i, :, :]
 . E[x_i], with E[x_i] the mean of its input channel i in the dense network over
@@ -31,18 +44,21 @@ from ..errors import SparseByteNNError
 from . import data as fdata
 from . import prune as fprune
 from . import stats
-from .features import MNNRunner, model_io, run_batches
+from .features import MNNRunner, feature_permutation, model_io, run_batches
 from .probe import fit_probe
 
-PATTERNS = ("group", "unstructured", "mnn-simd-oc")
-CALIBRATION_IMAGES = 256
+PATTERNS = ("group", "group-calibrated", "unstructured", "unstructured-calibrated", "mnn-simd-oc")
+DEFAULT_PATTERNS = ("group", "group-calibrated", "unstructured", "mnn-simd-oc")
+CALIBRATED = {"group-calibrated", "unstructured-calibrated"}
+CALIBRATION_IMAGES = 256          # bias correction
+CALIBRATED_PRUNING_IMAGES = 512   # calibrated pruning (default of --calibration-images)
 
 
 @dataclass
 class EvalConfig:
     model: str
     sparsities: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
-    patterns: list[str] = field(default_factory=lambda: list(PATTERNS))
+    patterns: list[str] = field(default_factory=lambda: list(DEFAULT_PATTERNS))
     train: int = 2000
     test: int = 2000
     size: int = 96
@@ -54,6 +70,7 @@ class EvalConfig:
     min_keep: float = 0.1
     photos: bool = True
     bias_correct: bool = False
+    calibration_images: int = CALIBRATED_PRUNING_IMAGES
     like: str | None = None           # zoo model whose preprocessing a file model uses
     progress: bool = True
 
@@ -105,6 +122,8 @@ def check_config(cfg: EvalConfig) -> None:
         raise SparseByteNNError("--train must be >= 20 and --test >= 10 images")
     if not 16 <= cfg.size <= 512:
         raise SparseByteNNError(f"--size {cfg.size}: use 16..512 pixels")
+    if any(p in CALIBRATED for p in cfg.patterns) and not 16 <= cfg.calibration_images <= 4096:
+        raise SparseByteNNError(f"--calibration-images {cfg.calibration_images}: use 16..4096")
     if cfg.threads < 1 or cfg.batch < 1:
         raise SparseByteNNError("--threads and --batch must be >= 1")
 
@@ -136,25 +155,36 @@ def _variants(cfg: EvalConfig):
     out = []
     for s in cfg.sparsities:
         for p in cfg.patterns:
-            if p == "group":
-                out += [("group", True, s), ("group", False, s)]
+            if p in ("group", "group-calibrated"):
+                out += [(p, True, s), (p, False, s)]
             else:
                 out.append((p, None, s))
     return out
 
 
 def _build_variant(src: Path, dst: Path, pattern: str, rearranged, s: float, cfg: EvalConfig,
-                   eligible: list[str]) -> dict:
+                   eligible: list[str], calib: np.ndarray | None = None) -> dict:
     """Write the pruned model; returns facts about it (achieved sparsity, G, per-layer)."""
     from .. import convert
 
-    if pattern == "group":
-        rep = convert(src, dst, sparsity=s, group=cfg.group, per_layer=cfg.per_layer, min_keep=cfg.min_keep,
-                      format="dense", rearrange=rearranged, progress=False, force=True)
+    if pattern in ("group", "group-calibrated", "unstructured-calibrated"):
+        G = 1 if pattern == "unstructured-calibrated" else cfg.group
+        rep = convert(src, dst, sparsity=s, group=G, per_layer=cfg.per_layer, min_keep=cfg.min_keep,
+                      format="dense", rearrange=bool(rearranged), progress=False, force=True,
+                      calibration=calib if pattern in CALIBRATED else None)
+        if pattern == "unstructured-calibrated":
+            kxk = [r.name for r in rep.layers if int(np.prod(r.shape[2:])) > 1]
+            if kxk:
+                raise SparseByteNNError(f"{src}: unstructured-calibrated needs 1x1 pruned layers (G=1 units "
+                                        f"of a kxk layer are whole kernels); {kxk[0]!r} is "
+                                        f"{'x'.join(map(str, rep.layers[0].shape[2:]))}")
         sizes = {r.name: int(np.prod(r.shape)) for r in rep.layers}
         per = {r.name: r.sparsity_after for r in rep.layers}
-        return {"G": rep.G, "layers": per,
-                "achieved_sparsity": sum(per[n] * sizes[n] for n in per) / sum(sizes.values())}
+        facts = {"G": rep.G, "layers": per,
+                 "achieved_sparsity": sum(per[n] * sizes[n] for n in per) / sum(sizes.values())}
+        if rep.calibration:
+            facts["calibration_layers"] = rep.calibration.get("layers", {})
+        return facts
     per = fprune.prune_model(src, dst, eligible, pattern, s, per_layer=cfg.per_layer, min_keep=cfg.min_keep)
     from sparsebytenn_converter import read_model
 
@@ -246,14 +276,19 @@ def evaluate(cfg: EvalConfig) -> dict:
         dense_correct = probe.predict(f_te) == te_lab
         logits0 = None
         if photo_x is not None:
-            logits0 = MNNRunner(spec.path, input_name, [out_logits], cfg.threads)(photo_x)[0]
+            logits0 = _photo_logits(spec.path, input_name, out_logits, photo_x, cfg.threads)
         calib = tr(0, min(CALIBRATION_IMAGES, cfg.train)) if cfg.bias_correct else None
+        calib_pruning = None
+        if any(p in CALIBRATED for p in cfg.patterns):
+            cal_img, _ = fdata.load_calibration_images(cfg.calibration_images, cfg.train, cfg.seed)
+            calib_pruning = spec.norm.apply(fdata.resize_gray_to_rgb(cal_img, cfg.size))
 
         eligible = _eligible_layers(spec.path, work, cfg)
         rows = []
         k0 = int(dense_correct.sum())
         dense_row = {
             "model": spec.label, "pattern": "dense", "rearranged": None, "bias_corrected": False,
+            "calibrated": False,
             "sparsity": 0.0, "achieved_sparsity": 0.0, "G": None,
             "probe_accuracy": k0 / cfg.test, "probe_accuracy_ci95": list(stats.wilson_interval(k0, cfg.test)),
             "probe_drop_pt": 0.0, "probe_drop_ci95_pt": [0.0, 0.0], "feature_cosine": 1.0,
@@ -269,9 +304,9 @@ def evaluate(cfg: EvalConfig) -> dict:
         for pattern, rearranged, s in variants:
             bar.set_postfix_str(f"{pattern}{'' if rearranged in (None, True) else ' no-rearr'} {s:g}")
             path = work / "variant.mnn"
-            facts = _build_variant(spec.path, path, pattern, rearranged, s, cfg, eligible)
+            facts = _build_variant(spec.path, path, pattern, rearranged, s, cfg, eligible, calib_pruning)
             models = [(False, path)]
-            if cfg.bias_correct:
+            if cfg.bias_correct and pattern not in CALIBRATED:   # calibration re-fits biases itself
                 ref = spec.path
                 if pattern == "group" and rearranged:
                     from .. import convert
@@ -286,10 +321,16 @@ def evaluate(cfg: EvalConfig) -> dict:
             for bc, mpath in models:
                 runner = MNNRunner(mpath, input_name, [io["feature"]], cfg.threads)
                 f = run_batches(runner, cfg.test, te, cfg.batch, bar)[0]
+                perm = feature_permutation(spec.path, mpath, io["classifier"]) if rearranged else None
+                if perm is not None:          # rearranged: back to the order the probe was fitted on
+                    aligned = np.empty_like(f)
+                    aligned[:, perm] = f
+                    f = aligned
                 correct = probe.predict(f) == te_lab
                 k = int(correct.sum())
                 row = {
                     "model": spec.label, "pattern": pattern, "rearranged": rearranged, "bias_corrected": bc,
+                    "calibrated": pattern in CALIBRATED,
                     "sparsity": s, "achieved_sparsity": round(float(facts["achieved_sparsity"]), 6),
                     "G": facts["G"],
                     "probe_accuracy": k / cfg.test,
@@ -299,7 +340,7 @@ def evaluate(cfg: EvalConfig) -> dict:
                     "feature_cosine": float(stats.cosine_rows(f, f_te).mean()),
                 }
                 if logits0 is not None:
-                    lg = MNNRunner(mpath, input_name, [out_logits], cfg.threads)(photo_x)[0]
+                    lg = _photo_logits(mpath, input_name, out_logits, photo_x, cfg.threads)
                     top1, top5 = stats.topk_agreement(lg, logits0, 5)
                     row.update(top1_agreement=top1, top5_overlap=top5,
                                logit_cosine=float(stats.cosine_rows(lg, logits0).mean()),
@@ -309,6 +350,9 @@ def evaluate(cfg: EvalConfig) -> dict:
                 else:
                     row.update(top1_agreement=None, top5_overlap=None, logit_cosine=None, logit_rel_err=None)
                 row["layer_sparsity"] = {n: round(v, 4) for n, v in facts["layers"].items()}
+                if "calibration_layers" in facts:   # per layer: relative output error, plain vs calibrated
+                    row["calibration_layers"] = {n: {k: round(v, 5) for k, v in r.items()}
+                                                 for n, r in facts["calibration_layers"].items()}
                 rows.append(row)
     finally:
         bar.close()
@@ -328,10 +372,24 @@ def evaluate(cfg: EvalConfig) -> dict:
             "eligible_layers": eligible,
             "photos": [n for n, _, _ in photos],
             "bias_correction_calibration": min(CALIBRATION_IMAGES, cfg.train) if cfg.bias_correct else 0,
+            "calibrated_pruning": {
+                "images": cfg.calibration_images,
+                "source": "Fashion-MNIST training split, stratified (seed + 2), disjoint from the probe's "
+                          "training subset and, being training images, from every test image",
+                "size_px": cfg.size} if calib_pruning is not None else None,
         },
         "seconds": round(time.perf_counter() - t0, 1),
         "results": rows,
     }
+
+
+def _photo_logits(path: Path, input_name: str, output: str, x: np.ndarray, threads: int) -> np.ndarray:
+    """Logits of the photos one at a time: some models fix the batch to 1 in a Reshape."""
+    run = MNNRunner(path, input_name, [output], threads)
+    out = [run(x[i:i + 1]) for i in range(len(x))]
+    if any(not o for o in out):
+        raise SparseByteNNError(f"{path}: stock MNN did not compute {output!r} for the photos")
+    return np.concatenate([o[0] for o in out])
 
 
 def _photo_top1(zoo_name: str, photos, logits: np.ndarray) -> dict:

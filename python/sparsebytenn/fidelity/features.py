@@ -83,3 +83,32 @@ def run_batches(runner: MNNRunner, n: int, make_batch, batch: int = 32, progress
         if progress is not None:
             progress.update(stop - start)
     return [np.concatenate(p) for p in parts]
+
+
+def feature_permutation(dense: Path, variant: Path, classifier: str) -> np.ndarray | None:
+    """perm with variant_feature[:, j] == dense_feature[:, perm[j]], or None if unchanged.
+
+    Whole-network rearrangement permutes the output channels of the last pruned
+    layer and, to keep the function, the classifier's input columns with them, so
+    the penultimate features of a rearranged model come in another order. The
+    classifier itself is never pruned (skip last), so its columns are exact copies:
+    matching them recovers the order, and the probe fitted on dense features then
+    reads the variant's features in the same order.
+    """
+    wd = read_model(dense).conv(classifier).weights
+    wv = read_model(variant).conv(classifier).weights
+    if wd is None or wv is None or wd.shape != wv.shape:
+        raise SparseByteNNError(f"{variant}: classifier {classifier!r} is not a copy of the dense one")
+    cols_d = np.ascontiguousarray(np.moveaxis(wd.reshape(wd.shape[0], wd.shape[1], -1), 1, 0))
+    cols_v = np.ascontiguousarray(np.moveaxis(wv.reshape(wv.shape[0], wv.shape[1], -1), 1, 0))
+    where: dict[bytes, list[int]] = {}
+    for i, col in enumerate(cols_d):
+        where.setdefault(col.tobytes(), []).append(i)
+    perm = np.empty(len(cols_v), np.int64)
+    for j, col in enumerate(cols_v):
+        found = where.get(col.tobytes())
+        if not found:
+            raise SparseByteNNError(f"{variant}: classifier {classifier!r} input column {j} matches no "
+                                    "column of the dense classifier; cannot align the features")
+        perm[j] = found.pop(0)       # identical columns (e.g. dead channels): taken in order
+    return None if np.array_equal(perm, np.arange(len(perm))) else perm

@@ -15,8 +15,12 @@ from ..errors import SparseByteNNError
 
 def variant_label(row: dict) -> str:
     p = row["pattern"]
-    if p == "group":
+    if p in ("group", "group-calibrated"):
         p = f"group G={row['G']}" + (" +rearr" if row["rearranged"] else " no-rearr")
+    if p == "unstructured-calibrated":
+        p = "unstructured"
+    if row.get("calibrated"):
+        p += " +calib"
     if row.get("bias_corrected"):
         p += " +bias-corr"
     return p
