@@ -153,6 +153,14 @@ def run(args) -> int:
                   f" max logit difference {diff:.2e}")
             if not same:
                 problems.append("step 3: the plugin's top-5 differs from stock MNN's")
+            dense = "stock MNN, original"
+            if dense in tops and tops[dense][0][0] != tops[stock][0][0]:
+                # say it before a user concludes the plugin is wrong: it is the pruning
+                print(f"   note: one-shot {SPARSITY:.0%} magnitude pruning changed the dense model's answer "
+                      f"({tops[dense][0][0]} -> {tops[stock][0][0]}); the plugin computes exactly what "
+                      "stock MNN computes on the pruned file. Folded batch norm makes MobileNet-V1 fragile "
+                      "to magnitude pruning: use `convert --calibration` with images like your inputs "
+                      "(README, 'Accuracy').")
 
     # 4. the quick benchmark
     if args.no_bench:
