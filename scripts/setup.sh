@@ -30,7 +30,9 @@ TOOLCHAINS=(g++-aarch64-linux-gnu qemu-user clang-14 lld-14 wasi-libc libc++-dev
             darknet mmdebstrap)
 missing_debs() {  # the given packages that are not installed, in one dpkg-query call
   local installed
-  installed=" $(dpkg-query -W -f='${db:Status-Abbrev}${Package} \n' "$@" 2>/dev/null \
+  # dpkg-query exits 1 when a package is unknown: that must not end the script
+  # (set -e + pipefail would silently report nothing missing).
+  installed=" $( { dpkg-query -W -f='${db:Status-Abbrev}${Package} \n' "$@" 2>/dev/null || true; } \
                 | awk '$1 ~ /^ii/ {printf "%s ", $2}') "
   for p in "$@"; do [[ "$installed" == *" $p "* ]] || echo "$p"; done
 }

@@ -72,3 +72,21 @@ def test_arm64_python_imports_mnn():
 def test_arm64root_usage_error():
     r = _run(["bash", str(ARM64), "bogus"], timeout=30)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+def _setup_package_list(name: str) -> list[str]:
+    text = SETUP.read_text()
+    start = text.index(f"{name}=(") + len(name) + 2
+    return text[start:text.index(")", start)].split()
+
+
+def test_every_debian_package_setup_lists_is_installed():
+    # Asked of dpkg directly: a setup that silently skipped its apt step (as one did,
+    # when dpkg-query's exit status ended its check early) must not go unnoticed.
+    require(shutil.which("dpkg-query") is not None, "a Debian system (dpkg-query)")
+    wanted = _setup_package_list("ESSENTIAL") + _setup_package_list("TOOLCHAINS")
+    assert len(wanted) >= 10, wanted
+    r = _run(["dpkg-query", "-W", "-f=${db:Status-Abbrev} ${Package}\n", *wanted], timeout=60)
+    installed = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("ii")}
+    missing = sorted(set(wanted) - installed)
+    require(not missing, f"Debian packages {missing} (scripts/setup.sh installs them as root)")
