@@ -16,6 +16,7 @@ from .errors import ModelError
 from .graph_perm import components
 from .groups import Units, group_shape, prune_mask
 from .model import ConvInfo, read_model
+from .output_paths import check_outputs
 from .rearrange import choose_permutation
 from .reconstruct import Calibrator
 from .report import LayerRecord, Report
@@ -56,21 +57,6 @@ def _parse_layers(layers) -> dict[str, float]:
     return dict(items)
 
 
-def _check_output(in_path: Path, out_path: Path, force: bool) -> None:
-    if out_path.exists() and in_path.exists() and os.path.samefile(in_path, out_path) or \
-            out_path.resolve() == in_path.resolve():
-        raise ModelError(f"{out_path}: output is the input file; choose another OUT (the input is never modified)")
-    if out_path.is_dir():
-        raise ModelError(f"{out_path}: is a directory; give a file name for OUT")
-    if out_path.exists() and not force:
-        raise ModelError(f"{out_path}: already exists; use --force to replace it")
-    parent = out_path.resolve().parent
-    if not parent.is_dir():
-        raise ModelError(f"{out_path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ModelError(f"{out_path}: folder {parent} is not writable")
-
-
 def _why(skipped: list[dict]) -> str:
     """The skip reasons, so an error says why no layer was left (e.g. NaN weights)."""
     if not skipped:
@@ -79,9 +65,20 @@ def _why(skipped: list[dict]) -> str:
     return f" ({shown}{'; ...' if len(skipped) > 4 else ''})"
 
 
-def write_atomic(out_path: Path, data: bytes) -> None:
+def _unlink_quietly(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _stage(out_path: Path, data: bytes) -> str:
+    """Write data to a temp file beside out_path (fsynced, usual mode); return its name."""
     parent = out_path.resolve().parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise ModelError(f"{out_path}: cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -90,19 +87,30 @@ def write_atomic(out_path: Path, data: bytes) -> None:
             umask = os.umask(0)
             os.umask(umask)
             os.fchmod(f.fileno(), 0o666 & ~umask)  # mkstemp makes 0600; OUT gets the usual mode
-        os.replace(tmp, out_path)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise ModelError(f"{out_path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+    return tmp
+
+
+def write_all_atomic(files: list[tuple[Path, bytes]]) -> None:
+    """Every file fully written to a temp file first, then all renamed: no half-written
+    output, and no OUT without its report when the report cannot be written."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            staged.append((_stage(path, data), path))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                _unlink_quietly(tmp)
 
 
 def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_layer=False, min_keep=0.1,
@@ -142,7 +150,7 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
         raise ModelError("--detect prunes nothing: do not combine it with --sparsity or --layer")
     if not detect and sparsity is None and not overrides:
         raise ModelError("nothing to do: give --sparsity S, --layer NAME=S or --detect")
-    _check_output(in_path, out_path, force)
+    check_outputs([("", out_path, None), ("--report", report_path, None)], inputs=[in_path], force=force)
     calib_inputs = None
     if calibration is not None:
         if detect:
@@ -325,7 +333,6 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
     for c in written.convs:
         if c.name in W and c.weights is not None and not np.array_equal(c.weights, W[c.name], equal_nan=True):
             raise ModelError(f"{out_path}: internal error: layer {c.name!r} did not round-trip")
-    write_atomic(out_path, data)
 
     for c in chosen:
         w0, w1 = before[c.name], W[c.name]
@@ -351,9 +358,11 @@ def convert(in_path, out_path, *, sparsity=None, group=None, target="auto", per_
     report.reclaimed_bytes = rw.compaction.removed_bytes
     report.compaction_note = rw.compaction.reason
     report.seconds = time.perf_counter() - t0
+    outputs = [(out_path, data)]
     if report_path:
         import json
-        write_atomic(Path(report_path), json.dumps(report.to_dict(), indent=1).encode())
+        outputs.append((Path(report_path), json.dumps(report.to_dict(), indent=1).encode()))
+    write_all_atomic(outputs)
     return report
 
 

@@ -85,6 +85,7 @@ def build_parser():
     p.add_argument("--repeats", type=int, default=5, help="runs per case per round (default 5)")
     p.add_argument("--quick", action="store_true", help="14x14 512->512 only, 5 rounds")
     p.add_argument("--json", metavar="FILE", help="write the records as a JSON list (temp file + rename)")
+    p.add_argument("--force", action="store_true", help="replace the --json file if it exists")
     return p
 
 
@@ -95,10 +96,14 @@ def _fail(msg):
 
 def _write_json(path, records):
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(records, f, indent=1)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(records, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def make_cases(layers, sparsities, group, workdir, need_mnn_sparse):
@@ -135,6 +140,13 @@ def main(argv=None):
     from sparsebytenn.bench.worker import Worker, WorkerError
     from sparsebytenn.kernel_peers import RUNNERS, build_wasm
 
+    from sparsebytenn.errors import SparseByteNNError
+    from sparsebytenn_converter.output_paths import check_outputs
+
+    try:  # before minutes of timing, not after
+        check_outputs([("--json", args.json, None)], force=args.force)
+    except SparseByteNNError as exc:
+        return _fail(str(exc))
     engines = [e for e in args.engines.split(",") if e]
     for e in engines:
         if e not in ENGINES:

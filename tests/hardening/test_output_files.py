@@ -56,3 +56,99 @@ def test_run_works_under_a_lower_inherited_address_space_limit(tiny, tmp_path):
     r = _cli("run", sparse, "--json", preexec=limit)
     assert r.returncode == 0, r.stderr
     assert '"outputs"' in r.stdout
+
+
+def _digests(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _refused(r, *words):
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)
+
+
+def test_no_output_option_can_overwrite_an_input(tiny, tmp_path):
+    # Every option that writes a file, pointed at the command's own input: refused,
+    # before any work, with every file in the folder unchanged and nothing added.
+    dense, sparse = tiny
+    model = tmp_path / "m.mnn"
+    model.write_bytes(sparse.read_bytes())
+    x = tmp_path / "x.npy"
+    import numpy as np
+    np.save(x, np.zeros((1, 3, 8, 8), np.float32))
+    before = _digests(tmp_path)
+    cases = [
+        (["convert", model, tmp_path / "o.mnn", "--sparsity", "0.5", "--report", model], "--report"),
+        (["convert", model, tmp_path / "o.mnn", "--sparsity", "0.5", "--report", tmp_path / "o.mnn"], "--report"),
+        (["run", model, "--save-output", model], "--save-output"),
+        (["run", model, "--input", x, "--save-output", x], "--save-output"),
+        (["bench", model, "--quick", "--no-progress", "--json", model], "--json"),
+        (["bench", model, "--quick", "--no-progress", "--plot", tmp_path / "p.png", "--markdown",
+          tmp_path / "p.png"], "--markdown"),
+        (["eval", model, "--json", model, "-q"], "--json"),
+        (["bench", "kernels", "--quick", "--json", model], "--json"),
+    ]
+    for args, option in cases:
+        r = _cli(*args)
+        _refused(r, option)
+        assert _digests(tmp_path) == before, args
+
+
+def test_existing_outputs_are_replaced_only_with_force(tiny, tmp_path):
+    _, sparse = tiny
+    model = tmp_path / "m.mnn"
+    model.write_bytes(sparse.read_bytes())
+    old = b"the user's earlier results"
+    report = tmp_path / "r.json"
+    saved = tmp_path / "y.npy"
+    for f in (report, saved):
+        f.write_bytes(old)
+    out = tmp_path / "o.mnn"
+    r = _cli("convert", model, out, "--sparsity", "0.5", "--report", report, "-q")
+    _refused(r, "--report", "--force")
+    assert not out.exists() and report.read_bytes() == old  # no OUT without its report
+    r = _cli("run", model, "--repeats", "1", "--save-output", saved)
+    _refused(r, "--save-output", "--force")
+    assert saved.read_bytes() == old
+
+    r = _cli("convert", model, out, "--sparsity", "0.5", "--report", report, "-q", "--force")
+    assert r.returncode == 0, r.stderr
+    import json
+    assert json.loads(report.read_text())["output_bytes"] == out.stat().st_size
+    r = _cli("run", model, "--repeats", "1", "--save-output", saved, "--force")
+    assert r.returncode == 0, r.stderr
+    import numpy as np
+    assert np.load(saved).dtype == np.float32
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_unwritable_report_leaves_no_output(tiny, tmp_path, monkeypatch):
+    # The report cannot be written (disk full after the checks): OUT must not be left
+    # behind without its report, and no temp file may stay.
+    import importlib
+
+    import pytest
+
+    _, sparse = tiny
+    convert_mod = importlib.import_module("sparsebytenn_converter.convert")
+    from sparsebytenn_converter.errors import ModelError
+
+    real_stage = convert_mod._stage
+    calls = []
+
+    def failing_stage(path, data):
+        calls.append(path)
+        if path.suffix == ".json":
+            raise ModelError(f"{path}: cannot write (No space left on device)")
+        return real_stage(path, data)
+
+    monkeypatch.setattr(convert_mod, "_stage", failing_stage)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(ModelError, match="No space left"):
+        convert_mod.convert(sparse, work / "o.mnn", sparsity=0.5, report_path=work / "r.json", progress=False)
+    assert [p.name for p in calls] == ["o.mnn", "r.json"]
+    assert sorted(p.name for p in work.iterdir()) == []

@@ -94,6 +94,7 @@ def register(subparsers) -> None:
                         "the pruned layers (with their ideal speed-up) and all other ops")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="replace --json/--markdown/--plot files that exist")
     p.set_defaults(func=run)
 
     # `bench kernels ARGS...` belongs to the kernel benchmark, whose options this
@@ -147,6 +148,11 @@ def run(args) -> int:
     for m in cfg.models:  # a malformed file: one clean error before any conversion or process
         if Path(m).is_file() or Path(m).suffix.lower() == ".mnn":
             read_model(m)
+    from sparsebytenn_converter.output_paths import check_outputs
+
+    check_outputs([("--json", args.json, None), ("--markdown", args.markdown, None),
+                   ("--plot", args.plot, ".png")],
+                  inputs=[m for m in cfg.models if Path(m).exists()] + [args.onnx], force=args.force)
     result = run_bench(cfg)
     print(format_table(result))
     if args.profile:

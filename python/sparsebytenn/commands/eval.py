@@ -111,6 +111,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=32, help="images per MNN call (default 32)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="write accuracy vs sparsity as a PNG")
+    p.add_argument("--save-models", metavar="DIR", help="keep every pruned model the table measures in DIR "
+                   "(each JSON row names its file), e.g. to inspect or run one")
+    p.add_argument("--force", action="store_true", help="replace --json/--plot files that exist")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -118,23 +121,26 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..errors import SparseByteNNError
     from ..fidelity import EvalConfig, evaluate
     from ..fidelity.report import table, write_json, write_plot
 
-    for opt, val, suffix in (("--json", args.json, None), ("--plot", args.plot, ".png")):
-        if val is None:
-            continue
-        parent = Path(val).resolve().parent
-        if not parent.is_dir():
-            raise SparseByteNNError(f"{opt} {val}: folder {parent} does not exist")
-        if suffix and Path(val).suffix.lower() != suffix:
-            raise SparseByteNNError(f"{opt} {val}: give a {suffix} file name")
+    from sparsebytenn_converter.output_paths import check_outputs
+
+    check_outputs([("--json", args.json, None), ("--plot", args.plot, ".png")],
+                  inputs=[args.model] if Path(args.model).exists() else [], force=args.force)
+    if args.save_models is not None:
+        from ..errors import SparseByteNNError
+
+        folder = Path(args.save_models)
+        if folder.exists() and not folder.is_dir():
+            raise SparseByteNNError(f"--save-models {folder}: is a file; give a folder")
+        folder.mkdir(parents=True, exist_ok=True)
     cfg = EvalConfig(model=args.model, sparsities=args.sparsity, patterns=args.patterns, train=args.train,
                      test=args.test, size=args.size, seed=args.seed, threads=args.threads, batch=args.batch,
                      group=args.group, per_layer=args.per_layer, min_keep=args.min_keep,
                      photos=not args.no_photos, bias_correct=args.bias_correct, like=args.like,
                      calibration_images=args.calibration_images,
+                     save_models=Path(args.save_models) if args.save_models else None,
                      progress=not args.quiet)
     result = evaluate(cfg)
     print(table(result))

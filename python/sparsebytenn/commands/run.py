@@ -39,6 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--input", type=Path, help=".npy float32 input (single-input models); default: random "
                    "normal data of the model's input shape")
     p.add_argument("--save-output", type=Path, help="write the first output to this .npy file")
+    p.add_argument("--force", action="store_true", help="replace the --save-output file if it exists")
     p.add_argument("--repeats", type=int, default=10, help="timed runs for median_ms (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=main)
@@ -67,9 +68,9 @@ def main(args) -> int:
         raise SparseByteNNError(f"{args.model}: no such model file")
     if args.threads < 1 or args.repeats < 1:
         raise SparseByteNNError("--threads and --repeats must be >= 1")
-    if args.save_output is not None and args.input is not None and \
-            args.save_output.resolve() == args.input.resolve():
-        raise SparseByteNNError(f"{args.save_output}: refusing to overwrite the input")
+    from sparsebytenn_converter.output_paths import check_outputs
+
+    check_outputs([("--save-output", args.save_output, None)], inputs=[args.model, args.input], force=args.force)
     from .. import preflight
 
     read_model(args.model)  # a malformed file: one clean error, before any process is started
@@ -96,11 +97,15 @@ def main(args) -> int:
                "median_ms": round(statistics.median(times), 4), "fallbacks": stats["fallbacks"]}
     if args.save_output is not None:
         first = outputs[sess.output_names[0]]
-        args.save_output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=args.save_output.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{args.save_output.name}.", suffix=".npy",
+                                   dir=args.save_output.resolve().parent)
         os.close(fd)
-        np.save(tmp, first)
-        os.replace(tmp, args.save_output)
+        try:
+            np.save(tmp, first)
+            os.replace(tmp, args.save_output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     if args.json:
         print(json.dumps(summary))
     else:

@@ -72,6 +72,7 @@ class EvalConfig:
     bias_correct: bool = False
     calibration_images: int = CALIBRATED_PRUNING_IMAGES
     like: str | None = None           # zoo model whose preprocessing a file model uses
+    save_models: Path | None = None   # keep every variant's .mnn here (rows name the file)
     progress: bool = True
 
 
@@ -192,6 +193,12 @@ def _build_variant(src: Path, dst: Path, pattern: str, rearranged, s: float, cfg
     sizes = {n: m.conv(n).weights.size for n in eligible}
     return {"G": fprune.MNN_BLOCK_OC if pattern == "mnn-simd-oc" else 1, "layers": per,
             "achieved_sparsity": sum(per[n] * sizes[n] for n in per) / sum(sizes.values())}
+
+
+def _variant_file_name(pattern: str, rearranged, s: float, bias_corrected: bool) -> str:
+    parts = [pattern, {True: "rearr", False: "no-rearr", None: ""}[rearranged], f"s{s:g}",
+             "bc" if bias_corrected else ""]
+    return "-".join(p for p in parts if p) + ".mnn"
 
 
 def _eligible_layers(src: Path, work: Path, cfg: EvalConfig) -> list[str]:
@@ -350,6 +357,10 @@ def evaluate(cfg: EvalConfig) -> dict:
                 else:
                     row.update(top1_agreement=None, top5_overlap=None, logit_cosine=None, logit_rel_err=None)
                 row["layer_sparsity"] = {n: round(v, 4) for n, v in facts["layers"].items()}
+                if cfg.save_models is not None:
+                    kept = Path(cfg.save_models) / _variant_file_name(pattern, rearranged, s, bc)
+                    shutil.copyfile(mpath, kept)
+                    row["model_file"] = str(kept)
                 if "calibration_layers" in facts:   # per layer: relative output error, plain vs calibrated
                     row["calibration_layers"] = {n: {k: round(v, 5) for k, v in r.items()}
                                                  for n, r in facts["calibration_layers"].items()}
