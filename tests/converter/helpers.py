@@ -74,6 +74,23 @@ def json_conv_weights(j: dict) -> dict[str, np.ndarray]:
     return out
 
 
+def exact_conv_weights(path, tmp: Path) -> dict[str, np.ndarray]:
+    """name -> OIHW weights, bit-exact, read with the tests' own FlatBuffers navigator
+    (fbedit) and checked against MNN's JSON dump, which prints floats to 6 decimals
+    (so on its own it turns weights below 5e-7, common after batch-norm folding, into
+    zeros). Nothing here uses the project's reader."""
+    import fbedit
+
+    exact = fbedit.FB(Path(path).read_bytes()).conv_weights()
+    dumped = json_conv_weights(mnn_json(path, tmp))
+    assert set(exact) == set(dumped)
+    for name, w in exact.items():
+        d = dumped[name]
+        assert w.shape == d.shape, name
+        assert np.all(np.abs(w - d) <= 1e-6 + 1e-6 * np.abs(w)), f"{name}: fbedit and MNN's dump disagree"
+    return exact
+
+
 def build_test_model(path: Path) -> Path:
     """A small net with every structure the converter must handle: 3x3 stem, depthwise,
     pointwise, a residual add, a concat, a kxk group-1 conv and an FC (Gemm)."""

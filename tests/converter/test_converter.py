@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import build_test_model, json_conv_weights, json_to_mnn, mnn_json, mnn_run, rel_err
+from helpers import build_test_model, exact_conv_weights, json_conv_weights, json_to_mnn, mnn_json, mnn_run, rel_err
 
 from sparsebytenn_converter import convert, read_model
 
@@ -68,13 +68,25 @@ def test_inspect_real_mobilenet(tmp_path):
     from sparsebytenn import zoo
     require(zoo.is_cached("mobilenet-v1") or not zoo.missing_requirements("mobilenet-v1"), "zoo mobilenet-v1")
     path = zoo.get("mobilenet-v1", progress=False)
-    got = json.loads(cli("inspect", path, "--json").stdout)
+    r = cli("inspect", path, "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
     assert len(got["ops"]) >= 27
     assert sum(op["type"] == "ConvolutionDepthwise" for op in got["ops"]) == 13
+    ref = exact_conv_weights(path, tmp_path)     # independent exact reader, checked against MNN's dump
+    assert {op["name"] for op in got["ops"]} == set(ref)
+    for op in got["ops"]:
+        w = ref[op["name"]]
+        assert op["zero_fraction"] == pytest.approx(float(np.mean(w == 0)), abs=1e-6), op["name"]
+        assert op["weights"] == w.size and op["out_channels"] == w.shape[0]
+        if op["type"] == "ConvolutionDepthwise":
+            assert op["groups"] == op["in_channels"] == w.shape[0] and w.shape[1] == 1
+        else:
+            assert op["in_channels"] == w.shape[1] and op["groups"] == 1
 
 
 # ---------------------------------------------------------------- convert, small model
-@pytest.mark.parametrize("G", [1, 4, 8])
+@pytest.mark.parametrize("G", [1, 2, 4, 8, 16])
 @pytest.mark.parametrize("rearrange", [False, True])
 def test_sparse_file_runs_in_stock_mnn_like_dense(small_model, tmp_path, G, rearrange):
     sp, de = tmp_path / "sp.mnn", tmp_path / "de.mnn"
@@ -98,6 +110,39 @@ def test_sparse_file_runs_in_stock_mnn_like_dense(small_model, tmp_path, G, rear
         zeros += int((w == 0).sum())
     assert zeros / total == pytest.approx(0.5, abs=0.01)
     assert rd.totals()["sparsity_after"] == pytest.approx(rs.totals()["sparsity_after"])
+
+
+def test_fully_connected_layer_is_pruned_in_groups_and_runs_in_stock_mnn(small_model, tmp_path):
+    # MNN stores the FC (Gemm) as a 1x1 convolution: keep only the first conv dense
+    sp, de = tmp_path / "sp.mnn", tmp_path / "de.mnn"
+    rs = convert(small_model, sp, sparsity=0.5, group=4, skip=["first"], progress=False)
+    convert(small_model, de, sparsity=0.5, group=4, skip=["first"], format="dense", progress=False)
+    assert rel_err(mnn_run(sp, X_SMALL), mnn_run(de, X_SMALL)) < 1e-5
+    got = {op["name"]: op for op in json.loads(cli("inspect", sp, "--json").stdout)["ops"]}
+    fc = got["logits__matmul_converted"]
+    assert fc["type"] == "FC-as-1x1" and fc["sparse"] and fc["sparse"]["sbnn"]["group"] == 4
+    w = json_conv_weights(mnn_json(sp, tmp_path))["logits__matmul_converted"]      # (10, 40, 1, 1)
+    assert 0 < (w == 0).mean() < 1
+    pair_zero = (w == 0).all(axis=(2, 3))
+    groups = pair_zero[:8].reshape(2, 4, -1)                 # 10 = 2 groups of 4 + 2 tail rows
+    assert (groups.all(axis=1) | ~groups.any(axis=1)).all()
+    assert sum(r.tagged for r in rs.layers) == 7
+
+
+@pytest.mark.parametrize("target,G", [("arm64", 4), ("wasm", 4), ("x86", 8)])
+def test_target_picks_its_group_size(small_model, tmp_path, target, G):
+    out = tmp_path / "t.mnn"
+    r = cli("convert", small_model, out, "--sparsity", "0.5", "--target", target, "-q")
+    assert r.returncode == 0, r.stderr
+    tagged = [op for op in json.loads(cli("inspect", out, "--json").stdout)["ops"] if op["sparse"]]
+    assert tagged and all(op["sparse"]["sbnn"]["group"] == G and op["sparse"]["sbnn"]["target"] == target
+                          and op["sparse"]["args"]["sparseBlockOC"] == G for op in tagged)
+    w = json_conv_weights(mnn_json(out, tmp_path))
+    for op in tagged:  # MNN's own dump: whole G-groups
+        pair_zero = (w[op["name"]] == 0).all(axis=(2, 3))
+        full = pair_zero.shape[0] // G * G
+        groups = pair_zero[:full].reshape(-1, G, pair_zero.shape[1])
+        assert (groups.all(axis=1) | ~groups.any(axis=1)).all(), op["name"]
 
 
 def test_rearrangement_preserves_function_and_raises_energy(small_model, tmp_path):

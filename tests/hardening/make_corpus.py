@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # fbedit lives in tests/
 from fbedit import (ATTR_I, ATTR_KEY, COMMON_GROUP, COMMON_IN, COMMON_KX, COMMON_OUT, CONV_BIAS,  # noqa: E402
                     CONV_QUAN, CONV_SPARSE, CONV_WEIGHT, FB, NET_OPLISTS, NET_TENSOR_NAME, OP_INPUTS,
                     OP_MAIN, OP_MAIN_TYPE, OP_OUTPUTS, OP_TYPE, OPTYPE_POOLING, OPTYPE_RELU, PARAM_CONVOLUTION2D,

@@ -3,7 +3,9 @@
 Written for the tests from the FlatBuffers wire format and MNN's public schema (the
 field slots below), without the project's reader: the files it corrupts are the
 ones the reader must reject, so it cannot be the tool that finds the bytes to hit.
-It trusts its input; use it only on valid models.
+It trusts its input; use it only on valid models. Tests also use it as an exact,
+independent reader of conv weights (MNN's JSON dump prints floats to 6 decimals, so
+weights below 5e-7 read as zeros there).
 """
 from __future__ import annotations
 
@@ -98,6 +100,37 @@ class FB:
 
     def common(self, op: int) -> int:
         return self.ref(self.param(op), CONV_COMMON)
+
+    def name(self, op: int) -> str | None:
+        return self.string(op, OP_NAME)
+
+    def floats(self, table: int, fid: int):
+        import numpy as np
+        v = self.vector(table, fid)
+        if v is None:
+            return np.zeros(0, np.float32)
+        lp, n = v
+        return np.frombuffer(bytes(self.b[lp + 4:lp + 4 + 4 * n]), "<f4").copy()
+
+    def conv_weights(self) -> dict:
+        """name -> OIHW float32 weights of every conv, dense or in MNN's float-sparse
+        coding (quan index/alpha); bit-exact."""
+        import numpy as np
+        out = {}
+        for op in self.convs():
+            c = self.common(op)
+            get = lambda fid, d: d if self.field(c, fid) is None else self.i32(self.field(c, fid))  # noqa: E731
+            O, kx, ky = get(COMMON_OUT, 0), get(COMMON_KX, 1), get(COMMON_KY, 1)
+            w = self.floats(self.param(op), CONV_WEIGHT)
+            quan = self.ref(self.param(op), CONV_QUAN)
+            if w.size == 0 and quan is not None:
+                size = self.i32(self.field(quan, QUAN_WEIGHT_SIZE))
+                lp, n = self.vector(quan, QUAN_INDEX)
+                index = np.frombuffer(bytes(self.b[lp + 4:lp + 4 + 4 * n]), "<u4").astype(np.int64)
+                w = np.zeros(size, np.float32)
+                w[index] = self.floats(quan, QUAN_ALPHA)[:n]
+            out[self.name(op)] = w.reshape(O, -1, ky, kx)
+        return out
 
     def bytes(self) -> bytes:
         return bytes(self.b)
