@@ -35,6 +35,15 @@ const float* float_data(const py::array& a, const char* name) {
   return static_cast<const float*>(a.data());
 }
 
+// None (a null buffer) or a non-array is a ValueError like every other bad input,
+// not pybind's TypeError listing overloads.
+py::array as_array(const py::object& o, const char* name) {
+  if (o.is_none()) fail(std::string(name) + " is None; pass a float32 numpy array");
+  py::array a = py::array::ensure(o);
+  if (!a) fail(std::string(name) + " must be a numpy array");
+  return a;
+}
+
 // Host-supplied executor used by tests: one std::thread per task beyond the
 // first, exercising the same parallel_for contract the MNN bridge implements.
 void spawn_parallel_for(void*, int32_t n, sbnn_task_fn task, void* ctx) {
@@ -46,8 +55,9 @@ void spawn_parallel_for(void*, int32_t n, sbnn_task_fn task, void* ctx) {
 
 class PackedConv {
  public:
-  PackedConv(const py::array& weights, const py::object& bias, int group, float output_min,
+  PackedConv(const py::object& weights_arg, const py::object& bias, int group, float output_min,
              float output_max, const std::string& isa) {
+    const py::array weights = as_array(weights_arg, "weights");
     if (weights.ndim() != 4) fail("weights must be 4-D OIHW, got " + std::to_string(weights.ndim()) + "-D");
     const float* w = float_data(weights, "weights");
     for (int d = 0; d < 4; ++d)
@@ -83,7 +93,7 @@ class PackedConv {
   PackedConv& operator=(const PackedConv&) = delete;
 
   // x: (N, C, H, W) for pack 1, (ceil(C/P), N, H, W, P) for pack P (MNN's CPU layout).
-  py::array run(const py::array& x, std::pair<int, int> stride, std::pair<int, int> dilation,
+  py::array run(const py::object& x_arg, std::pair<int, int> stride, std::pair<int, int> dilation,
                 std::vector<int> padding, int pack, int out_pack, int threads,
                 const std::string& executor, const py::object& out_arg) {
     if (out_pack == 0) out_pack = pack;
@@ -92,6 +102,7 @@ class PackedConv {
     if (padding.size() == 2) padding = {padding[0], padding[1], padding[0], padding[1]};
     if (padding.size() != 4) fail("padding must be (top, left) or (top, left, bottom, right)");
     if (threads < 1 || threads > 256) fail("threads must be in 1..256");
+    const py::array x = as_array(x_arg, "input");
     const float* in = float_data(x, "input");
     const int C = info_.in_channels, O = info_.out_channels;
     int N, H, W;
@@ -207,7 +218,7 @@ PYBIND11_MODULE(_kernels, m) {
   m.def("variants", &variants, "The variant table: name, isa, group, tile, available.");
   const float inf = std::numeric_limits<float>::infinity();
   py::class_<PackedConv>(m, "PackedConv")
-      .def(py::init<const py::array&, const py::object&, int, float, float, const std::string&>(),
+      .def(py::init<const py::object&, const py::object&, int, float, float, const std::string&>(),
            py::arg("weights"), py::arg("bias") = py::none(), py::arg("group") = 8,
            py::arg("output_min") = -inf, py::arg("output_max") = inf, py::arg("isa") = "",
            "Pack dense OIHW float32 weights (+ bias) into G-row groups with a fused clamp.")
@@ -219,7 +230,7 @@ PYBIND11_MODULE(_kernels, m) {
            "Output in out_pack layout (default: same as input); out: an optional preallocated "
            "float32 array of exactly that shape, written and returned (no allocation per run).")
       .def_property_readonly("info", &PackedConv::info);
-  m.def("pack", [](const py::array& w, const py::object& b, int g, float lo, float hi, const std::string& isa) {
+  m.def("pack", [](const py::object& w, const py::object& b, int g, float lo, float hi, const std::string& isa) {
           return new PackedConv(w, b, g, lo, hi, isa);
         }, py::arg("weights"), py::arg("bias") = py::none(), py::arg("group") = 8,
         py::arg("output_min") = -inf, py::arg("output_max") = inf, py::arg("isa") = "",

@@ -44,8 +44,8 @@ def make_cases():
         pattern = "random" if sp in (0.0, 1.0) else PATTERNS[i % len(PATTERNS)]
         cases.append(dict(shape=shape, sparsity=sp, pattern=pattern, clamp=CLAMP_NAMES[i % 3],
                           threads=1 + (i % 2), batch=1 + (i % 5 == 0), seed=i))
-    if kernel_backend.QUICK:
-        cases = cases[::9]
+    if kernel_backend.QUICK:  # under emulation: a stride coprime to 3 and 5 keeps every
+        cases = cases[::7]    # clamp, sparsity, thread count and the 5x5 shapes
     return cases
 
 

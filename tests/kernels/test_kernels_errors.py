@@ -85,3 +85,43 @@ def test_bad_geometry():
         pc.run(x, padding=[1, 1, 1])
     with pytest.raises(ValueError, match="threads"):
         pc.run(x, padding=[1, 1, 1, 1], threads=0)
+
+
+def test_none_buffers_are_value_errors():
+    with pytest.raises(ValueError, match="weights is None"):
+        K.PackedConv(None, None, 8)
+    with pytest.raises(ValueError, match="input is None"):
+        packed().run(None)
+
+
+def _misaligned(shape):
+    """A float32 view one byte into its buffer: what a careless caller might hand over."""
+    n = int(np.prod(shape))
+    a = np.frombuffer(bytearray(4 * n + 1), np.float32, count=n, offset=1).reshape(shape)
+    assert not a.flags.aligned
+    return a
+
+
+def test_misaligned_buffers_are_refused_not_read():
+    w = np.ones((16, 8, 1, 1), np.float32)
+    if kernel_backend.BACKEND.startswith("wasm"):
+        # the wasm host copies every array into wasm memory, aligned: the result must
+        # simply be right (every output = the sum of 8 ones)
+        mw = _misaligned(w.shape)
+        mw[...] = 1.0
+        mx = _misaligned((1, 8, 4, 4))
+        mx[...] = 1.0
+        assert np.array_equal(K.PackedConv(mw, None, 8).run(mx), np.full((1, 16, 4, 4), 8.0, np.float32))
+        return
+    with pytest.raises(ValueError, match="aligned"):
+        K.PackedConv(_misaligned(w.shape), None, 8)
+    with pytest.raises(ValueError, match="aligned"):
+        K.PackedConv(w, _misaligned((16,)), 8)
+    pc = K.PackedConv(w, None, 8)
+    x = np.ones((1, 8, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="aligned"):
+        pc.run(_misaligned(x.shape))
+    out = _misaligned((1, 16, 4, 4))
+    with pytest.raises(ValueError, match="aligned"):
+        pc.run(x, out=out)
+    assert not out.any()  # nothing was written

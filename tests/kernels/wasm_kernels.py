@@ -58,6 +58,8 @@ class _Module:
 
 
 def _f32(a, name):
+    if a is None:
+        raise ValueError(f"{name} is None; pass a float32 numpy array")
     a = np.asarray(a) if not isinstance(a, np.ndarray) else a
     if a.dtype != np.float32:
         raise ValueError(f"{name} must be float32, got {a.dtype}")
@@ -69,6 +71,9 @@ def _f32(a, name):
 class PackedConv:
     def __init__(self, m, weights, bias=None, group=8, output_min=-np.inf, output_max=np.inf, isa=""):
         self.m = m
+        if weights is None:
+            raise ValueError("weights is None; pass a float32 numpy array")
+        weights = np.asarray(weights)
         if weights.ndim != 4:
             raise ValueError(f"weights must be 4-D OIHW, got {weights.ndim}-D")
         w = _f32(weights, "weights")
