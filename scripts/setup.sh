@@ -25,9 +25,10 @@ ESSENTIAL=(python3 python3-venv python3-dev g++ make)
 #   dataset-fashion-mnist: real labelled images (accuracy checks)
 #   darknet: ImageNet class names and real photos
 #   mmdebstrap: extracts the arm64 root folder
+#   nodejs: times the WASM kernels in the kernel benchmark (node --no-liftoff)
 TOOLCHAINS=(g++-aarch64-linux-gnu qemu-user clang-14 lld-14 wasi-libc libc++-dev-wasm32
             libclang-rt-dev-wasm32 libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist
-            darknet mmdebstrap)
+            darknet mmdebstrap nodejs)
 missing_debs() {  # the given packages that are not installed, in one dpkg-query call
   local installed
   # dpkg-query exits 1 when a package is unknown: that must not end the script

@@ -67,9 +67,10 @@ def test_zoo_model_interpreter_api(bridge, zoo_models, name, sparsity, threads):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("sparsity", SPARSITIES)
 @pytest.mark.parametrize("threads", [1, 2])
-def test_zoo_model_module_api(bridge, mnn, zoo_models, name, threads):
-    sparse, dense, tagged, info = zoo_models(name, 0.5)
+def test_zoo_model_module_api(bridge, mnn, zoo_models, name, sparsity, threads):
+    sparse, dense, tagged, info = zoo_models(name, sparsity)
     x = _input(info, 1)
     in_name = info["input_name"]
     from sparsebytenn import Session
@@ -99,10 +100,11 @@ def test_cli_run_reports_every_tagged_conv(bridge, zoo_models, tmp_path):
     np.save(tmp_path / "x.npy", x)
     proc = subprocess.run([sys.executable, "-m", "sparsebytenn", "run", str(sparse), "--plugin", "--json",
                            "--input", str(tmp_path / "x.npy"), "--save-output", str(tmp_path / "y.npy"),
-                           "--repeats", "2"], capture_output=True, text=True, timeout=300)
+                           "--repeats", "2", "--threads", "2"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["plugin_convs"] == tagged and summary["backend"] == "sparsebytenn"
+    assert summary["threads"] == 2 and summary["median_ms"] > 0
     from sparsebytenn import Session
 
     ref = Session(sparse, plugin=False).run(x)

@@ -263,6 +263,17 @@ def test_bad_inputs_give_one_line_and_no_output(small_model, tmp_path):
         assert not out.exists(), what
     assert small_model.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.mnn")]
+    # the unknown --layer name error lists the layers that can be named
+    r = cli("convert", small_model, out, "--layer", "bogus=0.5")
+    assert "bogus" in r.stderr and "/pw2/Conv_output_0" in r.stderr, r.stderr
+
+
+def test_inspect_table_names_every_conv(small_model, tmp_path):
+    r = cli("inspect", small_model)
+    assert r.returncode == 0, r.stderr
+    for name in json_conv_weights(mnn_json(small_model, tmp_path)):
+        assert name in r.stdout, name
+    assert "ConvolutionDepthwise" in r.stdout and "FC-as-1x1" in r.stdout
 
 
 def test_existing_output_needs_force(small_model, tmp_path):

@@ -103,7 +103,8 @@ def test_eval_end_to_end_matches_an_independent_probe(tmp_path, capsys):
     js, png = tmp_path / "r.json", tmp_path / "r.png"
     rc = main([
         "eval", MODEL, "--train", "60", "--test", "30", "--size", "64", "--sparsity", "0.3",
-        "--patterns", "unstructured,group", "--json", str(js), "--plot", str(png), "-q"])
+        "--patterns", "unstructured,group", "--json", str(js), "--plot", str(png), "-q",
+        "--save-models", str(tmp_path / "models")])
     assert rc == 0
     out = capsys.readouterr().out
     assert "probe acc" in out and "unstructured" in out
@@ -143,6 +144,28 @@ def test_eval_end_to_end_matches_an_independent_probe(tmp_path, capsys):
     acc = np.mean(sk.predict((fte - mu) / sd) == yte)
     assert rows[0]["probe_accuracy"] == pytest.approx(acc, abs=1 / 30 + 1e-9)
     assert rows[0]["probe_accuracy"] > 0.3        # the pretrained backbone carries the result
+
+    # a pruned row, recomputed: the saved model's weights read bit-exactly without the
+    # project's reader, checked to be magnitude-pruned per layer at the row's sparsity,
+    # its features from stock MNN through the same sklearn probe
+    import fbedit
+    (unstr,) = [r for r in rows if r["pattern"] == "unstructured"]
+    w0 = fbedit.FB(path.read_bytes()).conv_weights()
+    w1 = fbedit.FB(open(unstr["model_file"], "rb").read()).conv_weights()
+    pruned = [n for n in w0 if not np.array_equal(w0[n], w1[n])]
+    assert set(pruned) == set(unstr["layer_sparsity"])
+    zeros = 0
+    for n in pruned:
+        a, b = np.abs(w0[n]).ravel(), w1[n].ravel()
+        gone = (b == 0) & (a != 0)
+        assert np.array_equal(b[~gone], w0[n].ravel()[~gone])           # kept weights untouched
+        assert a[gone].max() <= a[~gone & (a != 0)].min(), n              # the smallest magnitudes went
+        assert gone.mean() == pytest.approx(unstr["layer_sparsity"][n], abs=1e-3)
+        zeros += int((b == 0).sum())
+    assert zeros / sum(w0[n].size for n in pruned) == pytest.approx(0.3, abs=0.01)
+    fp = MNNRunner(unstr["model_file"], "input", [feat])(xte)[0]
+    acc_pruned = np.mean(sk.predict((fp - mu) / sd) == yte)
+    assert unstr["probe_accuracy"] == pytest.approx(acc_pruned, abs=1 / 30 + 1e-9)
 
 
 def test_stratified_subset_is_balanced_and_seeded():
