@@ -78,6 +78,7 @@ void sbnn_mnn_set_log_stderr(int on) { settings().log_stderr.store(on != 0); }
 
 int64_t sbnn_mnn_thread_convs_created(void) { return sbnn::mnnbridge::ThreadConvsCreated(); }
 int64_t sbnn_mnn_thread_conv_runs(void) { return sbnn::mnnbridge::ThreadConvRuns(); }
+int64_t sbnn_mnn_thread_conv_threads(void) { return sbnn::mnnbridge::ThreadConvThreads(); }
 int64_t sbnn_mnn_total_convs_created(void) { return sbnn::mnnbridge::TotalConvsCreated(); }
 int64_t sbnn_mnn_total_conv_runs(void) { return sbnn::mnnbridge::TotalConvRuns(); }
 

@@ -38,6 +38,8 @@ SBNN_MNN_API void sbnn_mnn_set_log_stderr(int on);
 /* Sparse convs created / executed by the bridge on the calling thread, and in total. */
 SBNN_MNN_API int64_t sbnn_mnn_thread_convs_created(void);
 SBNN_MNN_API int64_t sbnn_mnn_thread_conv_runs(void);
+/* Sum over those runs of the thread count the kernels were given (numThread). */
+SBNN_MNN_API int64_t sbnn_mnn_thread_conv_threads(void);
 SBNN_MNN_API int64_t sbnn_mnn_total_convs_created(void);
 SBNN_MNN_API int64_t sbnn_mnn_total_conv_runs(void);
 /* Notes (fallback reasons): how many so far, and the i-th (copied, NUL-ended).

@@ -11,6 +11,7 @@ namespace {
 
 thread_local int64_t t_created = 0;
 thread_local int64_t t_runs = 0;
+thread_local int64_t t_run_threads = 0;
 std::atomic<int64_t> g_created{0};
 std::atomic<int64_t> g_runs{0};
 
@@ -31,12 +32,14 @@ void CountConvCreated() {
   ++t_created;
   g_created.fetch_add(1, std::memory_order_relaxed);
 }
-void CountConvRun() {
+void CountConvRun(int threads) {
   ++t_runs;
+  t_run_threads += threads;
   g_runs.fetch_add(1, std::memory_order_relaxed);
 }
 int64_t ThreadConvsCreated() { return t_created; }
 int64_t ThreadConvRuns() { return t_runs; }
+int64_t ThreadConvThreads() { return t_run_threads; }
 int64_t TotalConvsCreated() { return g_created.load(); }
 int64_t TotalConvRuns() { return g_runs.load(); }
 

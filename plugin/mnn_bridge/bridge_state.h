@@ -24,9 +24,10 @@ BridgeSettings& settings();
 // Counters. The per-thread ones let a host attribute work to the session it ran
 // on the calling thread even when several sessions run at once.
 void CountConvCreated();
-void CountConvRun();
+void CountConvRun(int threads);  // threads: the width the kernels were given
 int64_t ThreadConvsCreated();
 int64_t ThreadConvRuns();
+int64_t ThreadConvThreads();     // sum of those widths: shows numThread reaching the kernels
 int64_t TotalConvsCreated();
 int64_t TotalConvRuns();
 

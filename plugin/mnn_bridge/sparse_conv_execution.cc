@@ -151,7 +151,7 @@ mnnabi::ErrorCode SparseConvExecution::OnExecute(const mnnabi::TensorList& input
     Note("conv '" + spec_.name + "' failed in the kernels: " + sbnn_status_string(st));
     return mnnabi::kInvalidValue;
   }
-  CountConvRun();
+  CountConvRun(executor.get()->num_threads);
   return mnnabi::kNoError;
 }
 

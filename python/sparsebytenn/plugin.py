@@ -117,6 +117,11 @@ def thread_conv_runs() -> int:
     return int(_lib.sbnn_mnn_thread_conv_runs()) if _lib is not None else 0
 
 
+def thread_conv_threads() -> int:
+    """Sum, over those convs, of the thread count the kernels were given."""
+    return int(_lib.sbnn_mnn_thread_conv_threads()) if _lib is not None else 0
+
+
 def thread_convs_created() -> int:
     """Sparse conv executions the bridge created on the calling thread so far."""
     return int(_lib.sbnn_mnn_thread_convs_created()) if _lib is not None else 0
@@ -225,6 +230,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "sbnn_mnn_set_log_stderr": (None, [c_int]),
         "sbnn_mnn_thread_convs_created": (i64, []),
         "sbnn_mnn_thread_conv_runs": (i64, []),
+        "sbnn_mnn_thread_conv_threads": (i64, []),
         "sbnn_mnn_total_convs_created": (i64, []),
         "sbnn_mnn_total_conv_runs": (i64, []),
         "sbnn_mnn_note_count": (i64, []),

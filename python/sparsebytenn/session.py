@@ -52,6 +52,7 @@ class Session:
         self.output_names = list(self._interp.getSessionOutputAll(self._session).keys())
         self._lock = threading.Lock()  # one MNN session runs one inference at a time
         self._last_plugin_convs = 0
+        self._last_plugin_threads = 0
         self._ops: dict | None = None
 
     # ------------------------------------------------------------------ #
@@ -94,9 +95,10 @@ class Session:
         """One inference; inputs: an array (single-input models) or {name: array}."""
         with self._lock:
             self._set_inputs(inputs)
-            before = _plugin.thread_conv_runs()
+            before, before_threads = _plugin.thread_conv_runs(), _plugin.thread_conv_threads()
             self._interp.runSession(self._session)
             self._last_plugin_convs = _plugin.thread_conv_runs() - before
+            self._last_plugin_threads = _plugin.thread_conv_threads() - before_threads
             return self._get_outputs()
 
     def run_timed(self, inputs, repeats: int = 10, warmup: int = 2) -> list[float]:
@@ -124,8 +126,9 @@ class Session:
             return profile_ops(self._interp, self._session, runs)
 
     def stats(self) -> dict:
-        """plugin_convs: convs the bridge ran in the last run(); ops: op type -> count
-        executed per inference; fallbacks: the bridge's notes for this session."""
+        """plugin_convs: convs the bridge ran in the last run(); plugin_threads: the
+        thread count the kernels were given in that run (per conv, from numThread);
+        ops: op type -> count executed per inference; fallbacks: the bridge's notes."""
         with self._lock:
             if self._ops is None:
                 counts = Counter()
@@ -139,6 +142,8 @@ class Session:
 
                 self._interp.runSessionWithCallBackInfo(self._session, before, after)
                 self._ops = dict(sorted(counts.items()))
+            per_conv = self._last_plugin_threads / self._last_plugin_convs if self._last_plugin_convs else None
             return {"plugin_convs": self._last_plugin_convs, "plugin_convs_created": self.plugin_convs_created,
+                    "plugin_threads": per_conv,
                     "ops": self._ops, "backend": "sparsebytenn" if self.plugin else "mnn-cpu",
                     "threads": self.threads, "fallbacks": list(self.fallbacks)}

@@ -43,15 +43,17 @@ def test_interpreter_api_matches_stock_and_runs_every_tagged_conv(bridge, mnn, s
     assert rel_err(out, models.numpy_forward(params, x)) <= 1e-5
     st = sess.stats()
     assert st["plugin_convs"] == len(tagged)
+    assert st["plugin_threads"] == threads        # the session's numThread reached the kernels
     assert st["fallbacks"] == []
     # Plain MNN API with the returned backend type, as a user would write it.
     interp = mnn.Interpreter(str(sparse))
     session = interp.createSession({"backend": bridge.BRIDGE_TYPE, "numThread": threads})
     inp = interp.getSessionInput(session)
     inp.copyFrom(mnn.Tensor(list(x.shape), mnn.Halide_Type_Float, x, mnn.Tensor_DimensionType_Caffe))
-    before = bridge.thread_conv_runs()
+    before, before_threads = bridge.thread_conv_runs(), bridge.thread_conv_threads()
     interp.runSession(session)
     assert bridge.thread_conv_runs() - before == len(tagged)
+    assert bridge.thread_conv_threads() - before_threads == threads * len(tagged)
     o = interp.getSessionOutput(session)
     host = mnn.Tensor(o.getShape(), mnn.Halide_Type_Float, np.zeros(o.getShape(), np.float32),
                       mnn.Tensor_DimensionType_Caffe)
