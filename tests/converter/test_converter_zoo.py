@@ -144,3 +144,34 @@ def test_inspect_and_mnn_agree_on_groups_and_rearrangement_keeps_more_energy(nam
             sum(float((w_src[n].astype(np.float64) ** 2).sum()) for n in tagged)
     print(f"{name}: retained energy at {S:.0%}, G={G}: {kept[False]:.4f} -> {kept[True]:.4f} with rearrangement")
     assert kept[True] >= kept[False] * 1.005, kept  # measurably (>= 0.5 % relative) more
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mobilenet-v1", "efficientnet-lite0"])
+def test_zoo_rewrite_is_lossless_outside_the_pruned_layers(name, tmp_path):
+    """MNN's own JSON dump of the input and of the output (no rearrangement, so only
+    the tagged layers may change): every other op, tensor name, attribute and the
+    graph's inputs/outputs are the same; a tagged op keeps its name, type, inputs,
+    outputs and conv geometry."""
+    from helpers import mnn_json
+
+    src = zoo_path(name)
+    out = tmp_path / "o.mnn"
+    r = convert(src, out, sparsity=0.5, rearrange=False, progress=False)
+    tagged = {x.name for x in r.layers if x.tagged}
+    assert len(tagged) >= 12
+    a, b = mnn_json(src, tmp_path), mnn_json(out, tmp_path / "..")
+    assert set(a) == set(b)
+    for k in a:
+        if k != "oplists":
+            assert a[k] == b[k], k
+    assert [op["name"] for op in a["oplists"]] == [op["name"] for op in b["oplists"]]
+    seen = 0
+    for x, y in zip(a["oplists"], b["oplists"], strict=True):
+        if x["name"] in tagged:
+            seen += 1
+            assert x["main"]["common"] == y["main"]["common"], x["name"]
+            x, y = dict(x), dict(y)
+            x.pop("main"), y.pop("main")
+        assert x == y, x["name"]
+    assert seen == len(tagged)
