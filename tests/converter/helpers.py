@@ -91,6 +91,20 @@ def exact_conv_weights(path, tmp: Path) -> dict[str, np.ndarray]:
     return exact
 
 
+def zero_groups(w: np.ndarray, G: int) -> np.ndarray:
+    """(O//G, I) True where a whole group (G output channels x 1 input channel x all
+    taps) is zero; the O mod G tail rows are left out."""
+    O, I = w.shape[:2]
+    return (w[: O // G * G] == 0).all(axis=(2, 3)).reshape(-1, G, I).all(axis=1)
+
+
+def partial_groups(w: np.ndarray, G: int) -> int:
+    """How many groups hold some but not all of their (output, input) kernels at zero."""
+    O, I = w.shape[:2]
+    pair_zero = (w[: O // G * G] == 0).all(axis=(2, 3)).reshape(-1, G, I)
+    return int((pair_zero.any(axis=1) & ~pair_zero.all(axis=1)).sum())
+
+
 def build_test_model(path: Path) -> Path:
     """A small net with every structure the converter must handle: 3x3 stem, depthwise,
     pointwise, a residual add, a concat, a kxk group-1 conv and an FC (Gemm)."""

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import build_test_model, exact_conv_weights, json_conv_weights, json_to_mnn, mnn_json, mnn_run, rel_err
+from helpers import (build_test_model, exact_conv_weights, json_conv_weights, json_to_mnn, mnn_json, mnn_run,
+                     partial_groups, rel_err)
 
 from sparsebytenn_converter import convert, read_model
 
@@ -101,11 +102,7 @@ def test_sparse_file_runs_in_stock_mnn_like_dense(small_model, tmp_path, G, rear
     total = zeros = 0
     for rec in rs.layers:
         w = ref[rec.name]
-        O, I = w.shape[:2]
-        full = O // G * G
-        pair_zero = ~(w != 0).any(axis=(2, 3))
-        groups = pair_zero[:full].reshape(-1, G, I)
-        assert (groups.all(axis=1) | ~groups.any(axis=1)).all(), rec.name   # whole groups only
+        assert partial_groups(w, G) == 0, rec.name   # whole groups only
         total += w.size
         zeros += int((w == 0).sum())
     assert zeros / total == pytest.approx(0.5, abs=0.01)
@@ -123,9 +120,7 @@ def test_fully_connected_layer_is_pruned_in_groups_and_runs_in_stock_mnn(small_m
     assert fc["type"] == "FC-as-1x1" and fc["sparse"] and fc["sparse"]["sbnn"]["group"] == 4
     w = json_conv_weights(mnn_json(sp, tmp_path))["logits__matmul_converted"]      # (10, 40, 1, 1)
     assert 0 < (w == 0).mean() < 1
-    pair_zero = (w == 0).all(axis=(2, 3))
-    groups = pair_zero[:8].reshape(2, 4, -1)                 # 10 = 2 groups of 4 + 2 tail rows
-    assert (groups.all(axis=1) | ~groups.any(axis=1)).all()
+    assert partial_groups(w, 4) == 0                         # 10 = 2 groups of 4 + 2 tail rows
     assert sum(r.tagged for r in rs.layers) == 7
 
 
@@ -139,10 +134,7 @@ def test_target_picks_its_group_size(small_model, tmp_path, target, G):
                           and op["sparse"]["args"]["sparseBlockOC"] == G for op in tagged)
     w = json_conv_weights(mnn_json(out, tmp_path))
     for op in tagged:  # MNN's own dump: whole G-groups
-        pair_zero = (w[op["name"]] == 0).all(axis=(2, 3))
-        full = pair_zero.shape[0] // G * G
-        groups = pair_zero[:full].reshape(-1, G, pair_zero.shape[1])
-        assert (groups.all(axis=1) | ~groups.any(axis=1)).all(), op["name"]
+        assert partial_groups(w[op["name"]], G) == 0, op["name"]
 
 
 def test_rearrangement_preserves_function_and_raises_energy(small_model, tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import mnn_run, rel_err
+from helpers import mnn_run, rel_err, zero_groups
 
 from sparsebytenn_converter import convert, read_model
 
@@ -55,11 +55,6 @@ def _group_energy(w: np.ndarray, G: int) -> np.ndarray:
     return e[: O // G * G].reshape(-1, G, I).sum(axis=1)
 
 
-def _zero_groups(w: np.ndarray, G: int) -> np.ndarray:
-    O, I = w.shape[:2]
-    return (w[: O // G * G] == 0).all(axis=(2, 3)).reshape(-1, G, I).all(axis=1)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("per_layer", [True, False])
 def test_pruned_groups_are_the_weakest_by_numpy(per_layer, tmp_path):
@@ -82,7 +77,7 @@ def test_pruned_groups_are_the_weakest_by_numpy(per_layer, tmp_path):
     for name in changed:
         w0, w1 = before[name], after[name]
         assert w0.shape[1] > 1, f"{name}: a depthwise conv was pruned"
-        zero = _zero_groups(w1, G)
+        zero = zero_groups(w1, G)
         stray = int((w1 == 0).sum()) - zero.sum() * G * w1.shape[2] * w1.shape[3]
         assert 0 <= stray <= int((w0 == 0).sum()), f"{name}: zeros not in whole groups"
         np.testing.assert_array_equal(w1[w1 != 0], w0[w1 != 0])  # kept weights untouched
@@ -130,7 +125,7 @@ def test_inspect_and_mnn_agree_on_groups_and_rearrangement_keeps_more_energy(nam
             w = w_out[n]
             assert ops[n]["zero_fraction"] == pytest.approx(float((w == 0).mean()), abs=1e-6)
             assert ops[n]["sparse"]["sbnn"]["group"] == G
-            zero = _zero_groups(w, G)
+            zero = zero_groups(w, G)
             tail = w[w.shape[0] // G * G:]
             tail_zeros = int((~(tail != 0).any(axis=(2, 3))).sum()) * w.shape[2] * w.shape[3]
             stray = int((w == 0).sum()) - zero.sum() * G * w.shape[2] * w.shape[3] - tail_zeros
