@@ -1,12 +1,14 @@
-"""One check for every file a command writes: never an input, never a silent overwrite.
+"""One rule for every file a command writes: never an input, never a silent overwrite,
+never half-written.
 
-Called before any work starts, so a bad output path costs the user nothing. The
-writers themselves go through a temp file + rename. Used by convert (OUT, --report)
-and by every other command of the CLI that writes a file.
+check_outputs() runs before any work starts, so a bad output path costs the user
+nothing; write_all_atomic() writes through temp files renamed at the end. Used by
+convert (OUT, --report) and by every other command of the CLI that writes a file.
 """
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple
 
@@ -58,3 +60,51 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[os.PathLike] = (),
         if not os.access(parent, os.W_OK):
             raise ModelError(f"{_label(option, path)}: folder {parent} is not writable")
         seen.append((option, path))
+
+
+def _unlink_quietly(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _stage(out_path: Path, data: bytes) -> str:
+    """Write data to a temp file beside out_path (fsynced, usual mode); return its name."""
+    parent = out_path.resolve().parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise ModelError(f"{out_path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(f.fileno(), 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual mode
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise ModelError(f"{out_path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def write_all_atomic(files: list[tuple[Path, bytes]]) -> None:
+    """Every file fully written to a temp file first, then all renamed: no half-written
+    output, and no OUT without its report when the report cannot be written."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            staged.append((_stage(Path(path), data), Path(path)))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                _unlink_quietly(tmp)

@@ -72,3 +72,51 @@ def choose_permutation(weights: list[np.ndarray], G: int, counts: list[tuple[int
         if val > best_val * (1 + 1e-12):
             best, best_val = perm, val
     return best, best_val, base
+
+
+def rearrange_network(work, calib, report, progress: bool) -> None:
+    """The rearrange stage: choose and apply one permutation per component of the graph.
+
+    The permutation goes through producers' rows and biases, depthwise convs,
+    per-channel constants and the consumers' input columns, so the network keeps
+    its function (checked again by calibration's self-check and by the tests).
+    """
+    from .graph_perm import components
+    from .progress import bar
+
+    comps = components(work.model, {n for n, k in work.counts.items() if k != (0, 0)})
+    for comp in bar(comps, progress, "rearranging", "component"):
+        info = {"seed": comp.producers[0].name if comp.producers else None,
+                "producers": [p.name for p in comp.producers]}
+        report.components.append(info)
+        if comp.blocked:
+            info["decision"] = f"identity: {comp.blocked}"
+            continue
+        pruned = [p for p in comp.producers if p.name in work.counts]
+        G = max(work.G[p.name] for p in pruned)
+        weights = [calib.scaled(p.name, work.W[p.name]) if calib else work.W[p.name] for p in pruned]
+        perm, val, base = choose_permutation(weights, G, [work.counts[p.name] for p in pruned])
+        info.update(retained=val, retained_identity=base)
+        if perm is None:
+            info["decision"] = "identity: no grouping retains more energy"
+            continue
+        info["decision"] = "permuted"
+        _apply(work, comp, perm, calib)
+
+
+def _apply(work, comp, perm: np.ndarray, calib) -> None:
+    W, B = work.W, work.B
+    for conv in [*comp.producers, *comp.depthwise]:
+        W[conv.name] = W[conv.name][perm]
+        if B[conv.name] is not None and len(B[conv.name]) == len(perm):
+            B[conv.name] = B[conv.name][perm]
+        work.permuted.add(conv.name)
+    work.out_permuted.update(p.name for p in comp.producers)
+    for k in comp.consumers:
+        W[k.name] = W[k.name][:, perm]
+        work.permuted.add(k.name)
+        if calib:
+            calib.permute_inputs(k.name, perm)
+    for op, vals in comp.constants:
+        current = work.const_edits[op.index][1] if op.index in work.const_edits else np.array(vals)
+        work.const_edits[op.index] = (op, current[perm])

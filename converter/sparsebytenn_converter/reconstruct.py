@@ -34,6 +34,7 @@ from .calibration import Probe, input_name
 from .errors import ModelError
 from .groups import Units, prune_mask
 from .model import ConvInfo, Model
+from .progress import bar as progress_bar
 
 DAMP = 0.01             # lambda = DAMP * mean diagonal of X X^T
 MIN_COLUMNS = 2048      # sampled output pixels per layer, at least ...
@@ -259,7 +260,7 @@ class Calibrator:
             self.layers[name].scale = self.layers[name].scale[perm]
 
     # -- the sequential pass
-    def reconstruct(self, W: dict, B: dict, counts: dict, G: int,
+    def reconstruct(self, W: dict, B: dict, counts: dict, G: dict[str, int],
                     write_dense: Callable[[dict, dict], bytes]) -> dict:
         """Prune and re-fit every calibrated layer in place in W/B; returns per-layer records."""
         order = [c for c in self.order if c.name in counts]
@@ -271,7 +272,7 @@ class Calibrator:
     def _reconstruct(self, order, W, B, counts, G, write_dense) -> dict:
         dense_bytes = write_dense(W, B)
         self._capture(dense_bytes, order, dense=True)
-        bar = _bar(order, self.progress, "calibrating")
+        bar = progress_bar(order, self.progress, "calibrating", "layer")
         changed = False
         for c in bar:
             lay = self.layers[c.name]
@@ -287,7 +288,7 @@ class Calibrator:
             if b_d is not None:
                 target += b_d[:, None]
             n_main, n_tail = counts[c.name]
-            fit = fit_layer(w_d, b_d, x, target, G, n_main, n_tail, damp=self.damp, score=self.score)
+            fit = fit_layer(w_d, b_d, x, target, G[c.name], n_main, n_tail, damp=self.damp, score=self.score)
             W[c.name] = fit.weights
             if b_d is not None:
                 B[c.name] = fit.bias
@@ -351,13 +352,3 @@ def _one_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def _bar(items, enabled: bool, desc: str):
-    if not enabled:
-        return items
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, desc=desc, unit="layer", leave=False)

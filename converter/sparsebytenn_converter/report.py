@@ -48,6 +48,29 @@ class Report:
     calibration: dict = field(default_factory=dict)  # calibrated pruning: samples, per-layer output errors
     seconds: float = 0.0
 
+    def add_layers(self, work) -> None:
+        """One record per chosen layer: what it was, what it is now (the report stage)."""
+        import numpy as np
+
+        from .groups import group_shape
+
+        for c in work.chosen:
+            w0, w1, G = work.before[c.name], work.W[c.name], work.G[c.name]
+            O, I = w0.shape[:2]
+            total = float(np.sum(w0.astype(np.float64) ** 2))
+            gs = group_shape(w1, G)
+            n_units = (O // G) * I + (O % G) * I
+            self.layers.append(LayerRecord(
+                name=c.name, kind=c.type, shape=list(w0.shape), G=G,
+                pattern="oc-group" if c.kernel == (1, 1) else "kernel",
+                sparsity_before=float(np.count_nonzero(w0 == 0) / w0.size),
+                sparsity_after=float(np.count_nonzero(w1 == 0) / w1.size),
+                groups_total=n_units, groups_kept=n_units - gs["zero_main_groups"] - gs["zero_tail_units"],
+                macs_before=int(np.count_nonzero(w0)), macs_after=int(np.count_nonzero(w1)),
+                energy_total=total, retained_identity=work.retained_identity.get(c.name, total),
+                retained=float(np.sum(w1.astype(np.float64) ** 2)),
+                permuted=c.name in work.out_permuted, tagged=c.name in work.tagged))
+
     def totals(self) -> dict:
         w = sum(r.shape[0] * r.shape[1] * r.shape[2] * r.shape[3] for r in self.layers)
         e = sum(r.energy_total for r in self.layers)

@@ -292,3 +292,46 @@ def test_corrupted_bytes_never_crash_the_reader(small_model):
             read_model("fuzz.mnn", data=bytes(b[:cut]))
         except ModelError:
             pass
+
+
+def _two_input_model(path: Path) -> Path:
+    """x -> stem -> pw1 -> pw2 -> out1 and y -> head -> out2, with the head first in the file."""
+    import torch
+    import torch.nn as nn
+
+    from helpers import _mnnconvert
+
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(s):
+            super().__init__()
+            s.head = nn.Conv2d(16, 8, 1)
+            s.stem = nn.Conv2d(3, 16, 1)
+            s.pw1 = nn.Conv2d(16, 16, 1)
+            s.pw2 = nn.Conv2d(16, 16, 1)
+
+        def forward(s, y, x):
+            h = s.head(y)
+            return s.pw2(torch.relu(s.pw1(torch.relu(s.stem(x))))), h
+
+    onnx_path = path.with_suffix(".onnx")
+    torch.onnx.export(Net().eval(), (torch.randn(1, 16, 4, 4), torch.randn(1, 3, 8, 8)), str(onnx_path),
+                      opset_version=13, dynamo=False, input_names=["y", "x"], output_names=["out1", "out2"])
+    _mnnconvert(["-f", "ONNX", "--modelFile", onnx_path, "--MNNModel", path, "--bizCode", "test"], path)
+    return path
+
+
+def test_skip_first_and_last_follow_the_graph_not_the_file(tmp_path):
+    # issue 14.4: with two inputs the head read from the second input is both a first
+    # and a last layer; the file's first conv is not the network's first layer.
+    model = _two_input_model(tmp_path / "two.mnn")
+    names = [c.name for c in read_model(model).convs]     # MNN names a conv by its output
+    assert len(names) == 4 and names[0] == "out2"          # the head comes first in the file
+    by_module = dict(zip(("head", "stem", "pw1", "pw2"), names))
+    rep = convert(model, tmp_path / "o.mnn", sparsity=0.5, group=4, progress=False)
+    assert [r.name for r in rep.layers] == [by_module["pw1"]]
+    skipped = {s["name"] for s in rep.skipped if s["reason"] == "skipped (--skip)"}
+    assert skipped == {by_module["head"], by_module["stem"], by_module["pw2"]}
+    only_first = convert(model, tmp_path / "f.mnn", sparsity=0.5, group=4, skip=["first"], progress=False)
+    assert {r.name for r in only_first.layers} == {by_module["pw1"], by_module["pw2"]}

@@ -134,9 +134,10 @@ def test_unwritable_report_leaves_no_output(tiny, tmp_path, monkeypatch):
 
     _, sparse = tiny
     convert_mod = importlib.import_module("sparsebytenn_converter.convert")
+    writer_mod = importlib.import_module("sparsebytenn_converter.output_paths")
     from sparsebytenn_converter.errors import ModelError
 
-    real_stage = convert_mod._stage
+    real_stage = writer_mod._stage
     calls = []
 
     def failing_stage(path, data):
@@ -145,7 +146,7 @@ def test_unwritable_report_leaves_no_output(tiny, tmp_path, monkeypatch):
             raise ModelError(f"{path}: cannot write (No space left on device)")
         return real_stage(path, data)
 
-    monkeypatch.setattr(convert_mod, "_stage", failing_stage)
+    monkeypatch.setattr(writer_mod, "_stage", failing_stage)
     work = tmp_path / "work"
     work.mkdir()
     with pytest.raises(ModelError, match="No space left"):

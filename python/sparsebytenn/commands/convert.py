@@ -23,7 +23,8 @@ modes:
   --sparsity S   one-shot pruning: remove the groups with the smallest L2 norm
                  (relative to their layer) until S of the eligible weights are zero,
                  ranked globally (or per layer with --per-layer); no layer keeps less
-                 than --min-keep of its weights; --skip first,last by default.
+                 than --min-keep of its weights; --skip first,last by default
+                 (by the graph: the layers next to its inputs and outputs).
   --layer NAME=S exact sparsity for one layer (repeatable; alone or with --sparsity).
   --detect       prune nothing: tag the layers whose zeros already form G-groups (a
                  model pruned in training) and list layers sparse but not group-shaped.
@@ -90,7 +91,8 @@ def register(subparsers) -> None:
     p.add_argument("--min-keep", type=float, default=0.1, metavar="F",
                    help="never prune a layer below F of its weights (default 0.1)")
     p.add_argument("--skip", action="append", metavar="first|last|none|NAME",
-                   help="leave a layer dense (repeatable; default: first and last)")
+                   help="leave a layer dense (repeatable; default: first and last, i.e. the layers a graph "
+                        "input or output reaches without passing another eligible conv)")
     p.add_argument("--layer", action="append", metavar="NAME=S", help="sparsity for one layer (repeatable)")
     p.add_argument("--detect", action="store_true", help="prune nothing; tag layers already group-sparse")
     p.add_argument("--format", default="sparse", choices=("sparse", "dense"),
