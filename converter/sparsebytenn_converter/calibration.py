@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -157,9 +157,10 @@ class Probe:
         self.input_name = input_name
         self.batch = batch
 
-    def run(self, model: Path | bytes, inputs: np.ndarray, names: Sequence[str], where: str,
-            sink: Callable[[int, list[np.ndarray]], None]) -> None:
-        """Call sink(first_sample_index, [array per name]) for each batch of inputs."""
+    @contextlib.contextmanager
+    def open(self, model: Path | bytes, names: Sequence[str], where: str, what: str = "calibration inputs"
+             ) -> Iterator[Callable[[np.ndarray], list[np.ndarray]]]:
+        """Yield forward(x) -> [array per name] for batches of x (any batch size)."""
         MNN = _mnn()
         F = MNN.expr
         tmp = None
@@ -174,39 +175,48 @@ class Probe:
             with _quiet():
                 module = MNN.nn.load_module_from_file(path, [self.input_name], list(names))
             if module is None:
-                raise ModelError(f"{where}: stock MNN could not load the model for calibration")
-            def forward(x):
+                raise ModelError(f"{where}: stock MNN could not load the model")
+
+            def one_call(x):
                 try:
                     outs = module.forward([F.const(x, list(x.shape), F.NCHW)])
                     return [np.array(F.convert(o, F.NCHW).read(), dtype=np.float32) for o in outs], None
                 except Exception as exc:  # MNN raises plain exceptions on shape mismatches
                     return [], str(exc)
 
-            batch, start = self.batch, 0
-            while start < inputs.shape[0]:
-                x = inputs[start:start + batch]
-                if batch > 1:
+            state = {"batch": self.batch}
+
+            def forward(x: np.ndarray) -> list[np.ndarray]:
+                arrays, why = [], None
+                if state["batch"] > 1 and x.shape[0] > 1:
                     with _quiet():   # a failed batch makes MNN print its shape error
-                        arrays, why = forward(x)
-                else:
-                    arrays, why = [], None
+                        arrays, why = one_call(x)
+                    if not arrays:
+                        state["batch"] = 1
                 if not arrays:
                     # some models fix the batch in a Reshape (e.g. to 1 x classes): one at a time
-                    batch = 1
                     per = []
                     for i in range(x.shape[0]):
-                        one, why = forward(x[i:i + 1])
+                        one, why = one_call(x[i:i + 1])
                         if not one:      # MNN printed its shape error and returned nothing
-                            raise ModelError(f"{where}: stock MNN cannot run the calibration inputs of "
-                                             f"shape {tuple(x.shape[1:])} "
+                            raise ModelError(f"{where}: stock MNN cannot run the {what} of shape "
+                                             f"{tuple(x.shape[1:])} "
                                              f"({why or 'does the model take that input shape?'})")
                         per.append(one)
                     arrays = [np.concatenate(parts) for parts in zip(*per)]
                 if len(arrays) != len(names):
                     raise ModelError(f"{where}: stock MNN returned {len(arrays)} tensors for "
                                      f"{len(names)} requested")
-                sink(start, arrays)
-                start += x.shape[0]
+                return arrays
+
+            yield forward
         finally:
             if tmp is not None:
                 os.unlink(tmp)
+
+    def run(self, model: Path | bytes, inputs: np.ndarray, names: Sequence[str], where: str,
+            sink: Callable[[int, list[np.ndarray]], None]) -> None:
+        """Call sink(first_sample_index, [array per name]) for each batch of inputs."""
+        with self.open(model, names, where) as forward:
+            for start in range(0, inputs.shape[0], self.batch):
+                sink(start, forward(inputs[start:start + self.batch]))

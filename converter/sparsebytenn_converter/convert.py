@@ -1,7 +1,7 @@
 """convert(): the conversion pipeline, one small function per stage.
 
 read -> choose layers -> plan sparsity -> rearrange -> prune and fit -> write ->
-report. Every stage reads the one ConvertOptions object (options.py) and the Work
+measure fidelity -> report. Every stage reads the one ConvertOptions object (options.py) and the Work
 state (work.py) the stages before it left.
 """
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 from .calibration import load_calibration
 from .choose_layers import choose_layers
 from .encode import check_round_trip, encode
+from .errors import ModelError
+from .fidelity import HeldOut, fidelity_warning, measure_fidelity, noise_inputs, split_calibration
 from .model import read_model
 from .options import ConvertOptions
 from .output_paths import check_outputs, write_all_atomic
@@ -41,11 +43,9 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     t0 = time.perf_counter()
     opts = options.check() if options is not None else ConvertOptions.of(**kwargs)
     in_path, out_path = Path(in_path), Path(out_path)
-    check_outputs([("", out_path, None), ("--report", opts.report_path, None)], inputs=[in_path],
-                  force=opts.force)
-    calib_inputs = None
-    if opts.calibration is not None:
-        calib_inputs = load_calibration(opts.calibration, preprocess=opts.preprocess)
+    check_outputs([("", out_path, None), ("--report", opts.report_path, None),
+                   ("--markdown", opts.markdown_path, ".md")], inputs=[in_path], force=opts.force)
+    calib_inputs, held = read_inputs(opts)
 
     model = read_model(in_path)
     choice = choose_layers(model, opts)
@@ -68,6 +68,9 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     data, rw = encode(work, sparse=sparse, target=opts.resolved_target, compact=opts.compact)
     check_round_trip(work, data, out_path)
 
+    if opts.prunes and not opts.rearrange_only and opts.fidelity:
+        check_fidelity(work, data, held or noise_inputs(model, calib_inputs), opts, report, out_path)
+
     report.add_layers(work)
     report.input_bytes = model.size
     report.output_bytes = len(data)
@@ -80,5 +83,48 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     outputs = [(out_path, data)]
     if opts.report_path:
         outputs.append((Path(opts.report_path), json.dumps(report.to_dict(), indent=1).encode()))
+    if opts.markdown_path:
+        outputs.append((Path(opts.markdown_path), report.markdown().encode()))
     write_all_atomic(outputs)
     return report
+
+
+def read_inputs(opts: ConvertOptions) -> tuple:
+    """(calibration inputs or None, held-out inputs or None), read before the model."""
+    calib = held = None
+    if opts.calibration is not None:
+        calib = load_calibration(opts.calibration, preprocess=opts.preprocess)
+    if opts.holdout is not None:
+        x = load_calibration(opts.holdout, preprocess=opts.preprocess)
+        held = HeldOut(x, opts.holdout_source or f"{x.shape[0]} held-out inputs you gave")
+    elif calib is not None and opts.fidelity:
+        calib, rest = split_calibration(calib)
+        if rest is not None:
+            held = HeldOut(rest, f"{rest.shape[0]} of your calibration inputs, held out from calibration")
+    return calib, held
+
+
+def check_fidelity(work: Work, data: bytes, held: HeldOut | None, opts: ConvertOptions, report,
+                   out_path: Path) -> None:
+    """The measure-fidelity stage; refuses the result below --min-agreement."""
+    if held is None:
+        report.warnings.append("fidelity not measured: the model's input shape is not fixed in the file; "
+                               "give --holdout or --calibration inputs")
+        if opts.min_agreement is not None:
+            raise ModelError(f"{out_path}: --min-agreement cannot be checked without held-out inputs "
+                             "(give --holdout or --calibration); nothing written")
+        return
+    report.fidelity = measure_fidelity(work, data, held, out_path)
+    warning = fidelity_warning(report.fidelity)
+    if warning:
+        report.warnings.append(warning)
+    if opts.min_agreement is not None:
+        agree = report.fidelity.get("top1_agreement")
+        if agree is None:
+            raise ModelError(f"{out_path}: --min-agreement needs a model whose first output has 2 or more "
+                             "values per input; nothing written")
+        if agree < opts.min_agreement:
+            raise ModelError(f"{out_path}: top-1 agreement {agree:.1%} on {report.fidelity['samples']} "
+                             f"held-out inputs is below --min-agreement {opts.min_agreement:.1%}; nothing "
+                             "written (calibrate with your images, use a smaller --group, a lower --sparsity, "
+                             "or fine-tune)")

@@ -42,7 +42,12 @@ class ConvertOptions:
     compact: bool = True                 # drop the replaced dense weights from OUT
     calibration: object = None           # images, a folder, an .npy/.npz or an NCHW array
     preprocess: Callable | None = None   # image path -> (1, C, H, W) float32, for calibration images
-    report_path: str | Path | None = None
+    fidelity: bool = True                # measure dense vs converted on held-out inputs when pruning
+    holdout: object = None               # held-out inputs (like calibration); None: a share of the
+    holdout_source: str | None = None    #   calibration inputs, else 1/f noise; what they are
+    min_agreement: float | None = None   # refuse (write nothing) below this top-1 agreement
+    report_path: str | Path | None = None   # the report as JSON ...
+    markdown_path: str | Path | None = None  # ... and as Markdown, written with OUT or not at all
     force: bool = False
     progress: bool = True
     # resolved by check(): the target and G actually used, the per-layer overrides
@@ -77,6 +82,10 @@ class ConvertOptions:
             raise ModelError(f"--sparsity {s}: must be in [0, 1)")
         if not 0 <= self.min_keep <= 1:
             raise ModelError(f"--min-keep {self.min_keep}: must be in [0, 1]")
+        if self.min_agreement is not None and not 0 <= self.min_agreement <= 1:
+            raise ModelError(f"--min-agreement {self.min_agreement}: must be in [0, 1]")
+        if self.min_agreement is not None and not self.fidelity:
+            raise ModelError("--min-agreement needs the fidelity measurement: do not combine it with --no-fidelity")
         self.overrides = parse_layer_overrides(self.layers)
         if self.detect and (s is not None or self.overrides):
             raise ModelError("--detect prunes nothing: do not combine it with --sparsity or --layer")

@@ -108,6 +108,7 @@ def _apply(work, comp, perm: np.ndarray, calib) -> None:
     W, B = work.W, work.B
     for conv in [*comp.producers, *comp.depthwise]:
         W[conv.name] = W[conv.name][perm]
+        work.out_order[conv.name] = work.out_order.get(conv.name, np.arange(len(perm)))[perm]
         if B[conv.name] is not None and len(B[conv.name]) == len(perm):
             B[conv.name] = B[conv.name][perm]
         work.permuted.add(conv.name)

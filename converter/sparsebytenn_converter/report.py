@@ -46,6 +46,8 @@ class Report:
     reclaimed_bytes: int = 0
     compaction_note: str = ""     # why not compacted
     calibration: dict = field(default_factory=dict)  # calibrated pruning: samples, per-layer output errors
+    fidelity: dict = field(default_factory=dict)     # dense vs converted on held-out inputs (fidelity.py)
+    warnings: list = field(default_factory=list)     # one line each: results the user probably does not want
     seconds: float = 0.0
 
     def add_layers(self, work) -> None:
@@ -95,19 +97,7 @@ class Report:
         return d
 
     def table(self) -> str:
-        head = ("layer", "kind", "shape", "G", "before", "after", "groups kept", "MACs/px before",
-                "after", "energy kept", "w/o rearr.", "tag")
-        rows = []
-        for r in self.layers:
-            rows.append((r.name, r.kind, "x".join(map(str, r.shape)), str(r.G), f"{r.sparsity_before:.1%}",
-                         f"{r.sparsity_after:.1%}", f"{r.groups_kept}/{r.groups_total}", f"{r.macs_before:,}",
-                         f"{r.macs_after:,}", _pct(r.retained, r.energy_total),
-                         _pct(r.retained_identity, r.energy_total),
-                         ("sparse" if r.tagged else "dense") + ("*" if r.permuted else "")))
-        t = self.totals()
-        rows.append(("TOTAL", "", "", "", f"{t['sparsity_before']:.1%}", f"{t['sparsity_after']:.1%}", "",
-                     f"{t['macs_before']:,}", f"{t['macs_after']:,}", f"{t['retained_fraction']:.2%}",
-                     f"{t['retained_identity_fraction']:.2%}", f"{t['tagged']} tagged"))
+        head, rows = self._layer_rows()
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
         widths[0] = min(widths[0], 48)
         fmt = "  ".join("{:<%d}" % w for w in widths)
@@ -117,6 +107,7 @@ class Report:
             lines.append(fmt.format(name, *r[1:]))
         lines.append("(* = output channels rearranged; MACs per output pixel; depthwise convolutions "
                      "stay dense)")
+        lines += self._fidelity_lines()
         for s in self.skipped:
             lines.append(f"not pruned: {s['name']}: {s['reason']}")
         for s in self.not_group_shaped:
@@ -127,7 +118,55 @@ class Report:
                f"not compacted: {self.compaction_note}" if self.compaction_note else "")
         lines.append(f"file size: {self.input_bytes:,} -> {self.output_bytes:,} bytes ("
                      + "; ".join(x for x in (change, how) if x) + ")")
+        lines += self.warnings
         return "\n".join(lines)
+
+    def _layer_rows(self) -> tuple[tuple, list[tuple]]:
+        layer_err = self.fidelity.get("layers", {})
+        head = ("layer", "kind", "shape", "G", "before", "after", "groups kept", "MACs/px before",
+                "after", "energy kept", "w/o rearr.", "out err", "tag")
+        rows = []
+        for r in self.layers:
+            err = layer_err.get(r.name)
+            rows.append((r.name, r.kind, "x".join(map(str, r.shape)), str(r.G), f"{r.sparsity_before:.1%}",
+                         f"{r.sparsity_after:.1%}", f"{r.groups_kept}/{r.groups_total}", f"{r.macs_before:,}",
+                         f"{r.macs_after:,}", _pct(r.retained, r.energy_total),
+                         _pct(r.retained_identity, r.energy_total), "-" if err is None else f"{err:.3f}",
+                         ("sparse" if r.tagged else "dense") + ("*" if r.permuted else "")))
+        t = self.totals()
+        rows.append(("TOTAL", "", "", "", f"{t['sparsity_before']:.1%}", f"{t['sparsity_after']:.1%}", "",
+                     f"{t['macs_before']:,}", f"{t['macs_after']:,}", f"{t['retained_fraction']:.2%}",
+                     f"{t['retained_identity_fraction']:.2%}", "", f"{t['tagged']} tagged"))
+        return head, rows
+
+    def _fidelity_lines(self) -> list[str]:
+        f = self.fidelity
+        if not f:
+            return []
+        parts = [f"{k} {f[key]:{fmt}}" for k, key, fmt in (
+            ("top-1 agreement", "top1_agreement", ".1%"), ("top-5 overlap", "top5_overlap", ".1%"),
+            ("output cosine", "logit_cosine", ".3f"), ("relative error", "relative_error", ".3f")) if key in f]
+        return [f"fidelity vs the dense model on {f['source']}: " + ", ".join(parts)
+                + "; out err = each pruned layer's relative output error there"]
+
+    def markdown(self) -> str:
+        """The report as Markdown: a summary, the fidelity, the per-layer table, warnings."""
+        head, rows = self._layer_rows()
+        t = self.totals()
+        lines = [f"# Conversion report: {self.input} -> {self.output}", "",
+                 f"- mode: {self.mode}, target {self.target}, G {self.G}, format {self.format}, "
+                 f"rearrangement {'on' if self.rearrange else 'off'}",
+                 f"- sparsity of the pruned layers: {t['sparsity_before']:.1%} -> {t['sparsity_after']:.1%} "
+                 f"({t['tagged']} of {t['layers']} layers tagged sparse)",
+                 f"- file size: {self.input_bytes:,} -> {self.output_bytes:,} bytes"]
+        lines += [f"- {x}" for x in self._fidelity_lines()]
+        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+        if self.skipped:
+            lines += ["", "Not pruned:", ""] + [f"- `{s['name']}`: {s['reason']}" for s in self.skipped]
+        if self.warnings:
+            lines += ["", *[f"**{w}**" for w in self.warnings]]
+        return "\n".join(lines) + "\n"
 
 
 def _n(r: LayerRecord) -> int:

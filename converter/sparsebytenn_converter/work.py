@@ -28,6 +28,7 @@ class Work:
     permuted: set[str] = field(default_factory=set)        # weights touched by a permutation (any axis)
     out_permuted: set[str] = field(default_factory=set)    # output channels rearranged
     const_edits: dict = field(default_factory=dict)        # op index -> (Const op, permuted values)
+    out_order: dict[str, np.ndarray] = field(default_factory=dict)  # output channel i was dense channel order[i]
 
     @classmethod
     def start(cls, model: Model, chosen: list[ConvInfo], G: int) -> "Work":

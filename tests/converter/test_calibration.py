@@ -162,7 +162,7 @@ def test_calibrated_model_is_closer_to_dense_and_group_shaped(small_model, tmp_p
         total += w.size
         zeros += int(np.count_nonzero(w == 0))
     assert zeros / total == pytest.approx(S, abs=0.03)
-    assert rep.calibration["samples"] == 48
+    assert rep.calibration["samples"] == 39       # every 5th of the 48 is held out for the fidelity check
     assert set(rep.calibration["layers"]) == tagged
     for rec in rep.calibration["layers"].values():
         assert rec["error_calibrated"] <= rec["error_plain"] + 1e-9
@@ -198,7 +198,7 @@ def test_cli_calibration_npy_and_errors(small_model, tmp_path, capsys):
     assert main(["convert", str(small_model), str(out), "--sparsity", "0.5", "--group", "4",
                  "--calibration", str(npy), "--report", str(rep), "-q"]) == 0
     r = json.loads(rep.read_text())
-    assert r["calibration"]["samples"] == 16 and len(r["calibration"]["layers"]) == 6
+    assert r["calibration"]["samples"] == 13 and len(r["calibration"]["layers"]) == 6
     capsys.readouterr()
     assert np.isfinite(mnn_run(out, inputs(1, 9))).all()
 

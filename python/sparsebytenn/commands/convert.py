@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+import numpy as np
 
 HELP = "prune/tag convolutions with fine-grained group sparsity (writes a new .mnn)"
 
@@ -50,6 +53,15 @@ permutation is carried through bias, depthwise convs, activations, pooling,
 residual adds and the next convolution's inputs, so the network computes the same
 function; where that is not possible (concat, graph outputs, unknown ops) the
 layer keeps its order. It never lowers the retained weight energy.
+
+fidelity (every conversion that prunes): stock MNN runs the input and the
+converted model on held-out inputs -- every 5th of your --calibration inputs
+(never used for calibration), else --holdout PATH, else the installed photos for
+a zoo model (or --like), else 1/f noise images -- and the report gives top-1
+agreement, top-5 overlap, output cosine and relative error, plus each pruned
+layer's relative output error ("out err"). A warning says what to do when
+agreement < 90 % or cosine < 0.9; --min-agreement A refuses the result (exit 1,
+nothing written) when top-1 agreement is below A.
 
 output: OUT, a table per layer (shape, G, sparsity before/after, groups kept, MACs
 per output pixel, retained energy with and without rearrangement, totals, file
@@ -107,7 +119,16 @@ def register(subparsers) -> None:
     p.add_argument("--like", metavar="ZOO_NAME",
                    help="preprocess calibration images like this zoo model (default: detected when IN is "
                         "a zoo model file)")
+    p.add_argument("--holdout", metavar="PATH",
+                   help="held-out inputs for the fidelity check (images, a folder or .npy/.npz; default: "
+                        "every 5th --calibration input, else the installed photos for zoo models, else noise)")
+    p.add_argument("--min-agreement", type=float, metavar="A",
+                   help="fail (exit 1, write nothing) when top-1 agreement with the dense model on the "
+                        "held-out inputs is below A (0..1)")
+    p.add_argument("--no-fidelity", action="store_true",
+                   help="skip the fidelity check (faster; the report then says nothing about accuracy)")
     p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
+    p.add_argument("--markdown", metavar="FILE.md", help="also write the report as Markdown")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no table, no progress")
     p.set_defaults(func=run)
@@ -116,8 +137,7 @@ def register(subparsers) -> None:
 def _zoo_model_of(path) -> str | None:
     """The zoo model whose cached .mnn has the same bytes as `path`, if any."""
     import json
-    from pathlib import Path
-
+    
     from .. import zoo
     from ..digest import sha256_of
 
@@ -141,8 +161,7 @@ def _zoo_model_of(path) -> str | None:
 
 def calibration_preprocess(input_path, calibration, like):
     """preprocess(image path) for calibration images, or None for arrays; raises when unknown."""
-    from pathlib import Path
-
+    
     from .. import zoo
     from ..errors import SparseByteNNError
 
@@ -156,24 +175,57 @@ def calibration_preprocess(input_path, calibration, like):
     return lambda image: zoo.preprocess(name, image)
 
 
+def default_holdout(input_path, like):
+    """(inputs, what they are) for the fidelity check when the user gave no images: the
+    installed photos preprocessed like the zoo model IN is (or --like), else None."""
+    from .. import zoo
+
+    name = like or _zoo_model_of(input_path)
+    if name is None:
+        return None, None
+    photos = zoo.sample_photos()
+    if not photos:
+        return None, None
+    x = np.concatenate([zoo.preprocess(name, p) for _, p, _ in photos])
+    return x, f"{len(photos)} installed photos ({', '.join(n for n, _, _ in photos)})"
+
+
 def run(args) -> int:
     from sparsebytenn_converter import convert
 
+    from ..errors import SparseByteNNError
+
     preprocess = None
-    if args.calibration is not None:
-        preprocess = calibration_preprocess(args.input, args.calibration, args.like)
+    images = args.calibration or args.holdout
+    if images is not None:
+        preprocess = calibration_preprocess(args.input, images, args.like)
     elif args.like is not None:
-        from ..errors import SparseByteNNError
-        raise SparseByteNNError("--like only sets how --calibration images are preprocessed; give --calibration")
+        raise SparseByteNNError("--like only sets how --calibration/--holdout images are preprocessed; "
+                                "give --calibration or --holdout")
     skip = None
     if args.skip:
         skip = [s.strip() for item in args.skip for s in item.split(",") if s.strip()]
+    if not args.detect and (args.calibration is not None or not args.no_fidelity):
+        # calibration and the fidelity check run stock MNN on IN in this process: first
+        # make sure a file MNN would crash on gives an error, not a crash
+        from sparsebytenn_converter import read_model
+
+        from ..preflight import check
+        read_model(args.input)          # a bad file: the reader's one-line error, before MNN sees it
+        check(Path(args.input), plugin=False, threads=1)
+    holdout, source = args.holdout, None
+    if holdout is None and args.calibration is None and not args.detect and not args.no_fidelity:
+        holdout, source = default_holdout(args.input, args.like)
     report = convert(args.input, args.output, sparsity=args.sparsity, group=args.group, target=args.target,
                      per_layer=args.per_layer, min_keep=args.min_keep, skip=skip, layers=args.layer,
                      detect=args.detect, format=args.format, rearrange=not args.no_rearrange,
-                     report_path=args.report, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
-                     compact=not args.no_compact, calibration=args.calibration, preprocess=preprocess)
+                     report_path=args.report, markdown_path=args.markdown, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
+                     compact=not args.no_compact, calibration=args.calibration, preprocess=preprocess,
+                     fidelity=not args.no_fidelity, holdout=holdout, holdout_source=source,
+                     min_agreement=args.min_agreement)
     if not args.quiet:
         print(report.table())
     print(f"wrote {report.output} ({report.output_bytes:,} bytes) in {report.seconds:.1f} s")
+    for w in report.warnings:
+        print(w, file=sys.stderr)
     return 0

@@ -16,6 +16,7 @@ _SKIMAGE = [("coffee.png", "espresso"), ("chelsea.png", None), ("rocket.jpg", No
 _DARKNET = [("eagle.jpg", "bald eagle"), ("dog.jpg", None), ("giraffe.jpg", None),
             ("horses.jpg", None), ("kite.jpg", None), ("person.jpg", None)]
 _SKLEARN = [("china.jpg", None), ("flower.jpg", None)]
+_MATPLOTLIB = [("grace_hopper.jpg", None)]
 
 
 def _package_dir(module: str, sub: str) -> Path | None:
@@ -29,7 +30,8 @@ def sample_photos() -> list[tuple[str, Path, str | None]]:
     """[(name, path, expected ImageNet label or None)] for the photos that are installed."""
     sources = [(_package_dir("skimage", "data"), _SKIMAGE),
                (DARKNET_DATA, _DARKNET),
-               (_package_dir("sklearn", "datasets/images"), _SKLEARN)]
+               (_package_dir("sklearn", "datasets/images"), _SKLEARN),
+               (_package_dir("matplotlib", "mpl-data/sample_data"), _MATPLOTLIB)]
     found = []
     for folder, entries in sources:
         if folder is None:

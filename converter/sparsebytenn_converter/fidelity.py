@@ -1,0 +1,125 @@
+"""The measure-fidelity stage: does the converted model still give the dense model's answers?
+
+Stock MNN runs the input model and the converted bytes on held-out inputs (never
+used for calibration): a share of the user's calibration images, else inputs the
+caller passes (the CLI passes the installed photos for zoo-like models), else 1/f
+noise -- the report says which. Measured on the first output, per input: top-1
+agreement, top-5 overlap, cosine and relative error of the outputs; and per pruned
+layer the relative error of its output tensor (channels put back in the dense
+order where rearrangement permuted them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .calibration import Probe, input_name
+from .errors import ModelError
+from .model import Model
+from .noise import pink_noise
+from .schema import OpType
+from .work import Work
+
+HOLDOUT_SHARE = 5          # every 5th calibration input is held out (when there are >= 5)
+NOISE_SAMPLES = 16
+WARN_AGREEMENT = 0.9       # below these the report warns and says what to do
+WARN_COSINE = 0.9
+
+
+@dataclass
+class HeldOut:
+    inputs: np.ndarray     # (N, C, H, W) float32
+    source: str            # what they are, for the report
+
+
+def split_calibration(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(calibration, held out): every HOLDOUT_SHARE-th input is held out, when there are enough."""
+    n = inputs.shape[0]
+    if n < HOLDOUT_SHARE:
+        return inputs, None
+    held = np.arange(n) % HOLDOUT_SHARE == HOLDOUT_SHARE - 1
+    return inputs[~held], inputs[held]
+
+
+def model_input_shape(model: Model) -> tuple[int, int, int] | None:
+    """(C, H, W) of the model's single NCHW input when the file fixes it, else None."""
+    dims = [op.main.array(0, "i32") for op in model.ops
+            if op.type == OpType.Input and op.main is not None]
+    if len(dims) != 1 or dims[0] is None or len(dims[0]) != 4 or min(dims[0][1:]) <= 0:
+        return None
+    return tuple(int(d) for d in dims[0][1:])
+
+
+def noise_inputs(model: Model, like: np.ndarray | None = None) -> HeldOut | None:
+    shape = tuple(like.shape[1:]) if like is not None else model_input_shape(model)
+    if shape is None:
+        return None
+    return HeldOut(pink_noise(NOISE_SAMPLES, shape, seed=1), f"{NOISE_SAMPLES} 1/f noise images "
+                   "(no held-out images: agreement on noise says little about real inputs)")
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    return a.reshape(a.shape[0], -1).astype(np.float64)
+
+
+def output_metrics(dense: np.ndarray, pruned: np.ndarray) -> dict:
+    d, p = _rows(dense), _rows(pruned)
+    nd, np_ = np.linalg.norm(d, axis=1), np.linalg.norm(p, axis=1)
+    cos = np.sum(d * p, axis=1) / np.maximum(nd * np_, 1e-30)
+    rel = np.linalg.norm(p - d, axis=1) / np.maximum(nd, 1e-30)
+    out = {"logit_cosine": float(cos.mean()), "relative_error": float(rel.mean())}
+    if d.shape[1] >= 2:
+        k = min(5, d.shape[1])
+        top_d, top_p = np.argsort(-d, axis=1)[:, :k], np.argsort(-p, axis=1)[:, :k]
+        out["top1_agreement"] = float(np.mean(top_d[:, 0] == top_p[:, 0]))
+        out["top5_overlap"] = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_d, top_p)]))
+    return out
+
+
+def measure_fidelity(work: Work, data: bytes, held: HeldOut, where) -> dict:
+    """Dense vs converted on `held` in stock MNN: output metrics and per-layer errors."""
+    model = work.model
+    if not model.output_names:
+        raise ModelError(f"{where}: the model names no output; cannot measure fidelity")
+    layers = [c for c in work.chosen if c.name in work.counts]
+    tensors = [model.tensor_names[model.ops[c.op_index].outputs[0]] for c in layers]
+    names = [model.output_names[0], *tensors]
+    probe = Probe(input_name(model))
+    err2 = np.zeros(len(layers))
+    ref2 = np.zeros(len(layers))
+    outs_d, outs_p = [], []
+    with probe.open(model.path, names, str(model.path), "held-out inputs") as dense, \
+            probe.open(data, names, str(where), "held-out inputs") as pruned:
+        for start in range(0, held.inputs.shape[0], probe.batch):
+            x = held.inputs[start:start + probe.batch]
+            a, b = dense(x), pruned(x)
+            outs_d.append(a[0])
+            outs_p.append(b[0])
+            for k, c in enumerate(layers):
+                ref = a[1 + k]
+                order = work.out_order.get(c.name)
+                if order is not None:
+                    ref = ref[:, order]
+                err2[k] += float(np.sum((b[1 + k].astype(np.float64) - ref) ** 2))
+                ref2[k] += float(np.sum(ref.astype(np.float64) ** 2))
+    metrics = output_metrics(np.concatenate(outs_d), np.concatenate(outs_p))
+    return {"source": held.source, "samples": int(held.inputs.shape[0]), **metrics,
+            "layers": {c.name: float(np.sqrt(e / r)) if r > 0 else 0.0
+                       for c, e, r in zip(layers, err2, ref2)}}
+
+
+def fidelity_warning(fid: dict) -> str | None:
+    """One line saying what to do when the converted model strays from the dense one."""
+    agree, cos = fid.get("top1_agreement"), fid.get("logit_cosine")
+    low = []
+    if agree is not None and agree < WARN_AGREEMENT:
+        low.append(f"top-1 agreement {agree:.0%} < {WARN_AGREEMENT:.0%}")
+    if cos is not None and cos < WARN_COSINE:
+        low.append(f"output cosine {cos:.2f} < {WARN_COSINE}")
+    if not low:
+        return None
+    return ("warning: the converted model strays from the dense one on "
+            f"{fid['source'].split(' (')[0]} ({', '.join(low)}): calibrate with ~500 of your own "
+            "images (--calibration DIR), use a smaller group (--group 4 or auto), lower --sparsity, "
+            "or fine-tune (python -m sparsebytenn.finetune)")
