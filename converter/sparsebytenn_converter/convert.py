@@ -19,7 +19,7 @@ from .model import read_model
 from .options import ConvertOptions
 from .output_paths import check_outputs, write_all_atomic
 from .prune import detect_groups, plan_sparsity, prune_and_fit
-from .rearrange import rearrange_network
+from .rearrange import rearrange_network, regroup_network
 from .reconstruct import Calibrator
 from .report import Report
 from .work import Work
@@ -51,9 +51,11 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     choice = choose_layers(model, opts)
     work = Work.start(model, choice.chosen, opts.G)
     report = Report(str(in_path), str(out_path), "detect" if opts.detect else "prune", opts.G,
-                    opts.resolved_target, opts.format, bool(opts.rearrange and opts.prunes), opts.sparsity,
+                    opts.resolved_target, opts.format, bool(opts.rearrange), opts.sparsity,
                     skipped=choice.skipped)
     if opts.detect:
+        if opts.rearrange:
+            regroup_network(work, report)
         detect_groups(work, report)
     else:
         calib = None

@@ -115,9 +115,51 @@ def _apply(work, comp, perm: np.ndarray, calib) -> None:
     work.out_permuted.update(p.name for p in comp.producers)
     for k in comp.consumers:
         W[k.name] = W[k.name][:, perm]
+        work.in_order[k.name] = work.in_order.get(k.name, np.arange(len(perm)))[perm]
         work.permuted.add(k.name)
         if calib:
             calib.permute_inputs(k.name, perm)
     for op, vals in comp.constants:
         current = work.const_edits[op.index][1] if op.index in work.const_edits else np.array(vals)
         work.const_edits[op.index] = (op, current[perm])
+
+
+def group_identical_patterns(patterns: np.ndarray, G: int) -> np.ndarray:
+    """A permutation putting output channels with identical zero patterns (rows) next to
+    each other, whole groups of G first: how groups pruned in some other channel order
+    (a model trained with masks) become consecutive again."""
+    clusters: dict[bytes, list[int]] = {}
+    for c, row in enumerate(np.packbits(patterns, axis=1)):
+        clusters.setdefault(row.tobytes(), []).append(c)
+    whole, rest = [], []
+    for members in clusters.values():
+        n = len(members) // G * G
+        whole += members[:n]
+        rest += members[n:]
+    return np.asarray(whole + rest, dtype=np.int64)
+
+
+def regroup_network(work, report) -> None:
+    """The detect mode's rearrangement: make groups that training left scattered consecutive."""
+    from .graph_perm import components
+    from .groups import group_shape
+
+    def shaped(names, perm=None):
+        return sum(group_shape(work.W[n] if perm is None else work.W[n][perm], work.G[n])["group_sparsity"]
+                   * work.W[n].size for n in names)
+
+    chosen = {c.name for c in work.chosen}
+    for comp in components(work.model, chosen):
+        names = [p.name for p in comp.producers if p.name in chosen]
+        info = {"seed": comp.producers[0].name if comp.producers else None, "producers": names}
+        report.components.append(info)
+        if comp.blocked or not names:
+            info["decision"] = f"identity: {comp.blocked or 'no chosen producer'}"
+            continue
+        zero = np.concatenate([~(work.W[n] != 0).any(axis=(2, 3)) for n in names], axis=1)
+        perm = group_identical_patterns(zero, max(work.G[n] for n in names))
+        if shaped(names, perm) <= shaped(names) * (1 + 1e-12):
+            info["decision"] = "identity: no regrouping shapes more zeros"
+            continue
+        info["decision"] = "permuted"
+        _apply(work, comp, perm, None)

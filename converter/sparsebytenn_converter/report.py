@@ -22,6 +22,8 @@ class LayerRecord:
     retained: float           # energy kept in the written model
     permuted: bool = False
     tagged: bool = False
+    out_order: list | None = None     # output channel i of the written layer is channel out_order[i] of IN
+    in_order: list | None = None      # likewise for its input channels (None: unchanged)
 
 
 @dataclass
@@ -71,7 +73,8 @@ class Report:
                 macs_before=int(np.count_nonzero(w0)), macs_after=int(np.count_nonzero(w1)),
                 energy_total=total, retained_identity=work.retained_identity.get(c.name, total),
                 retained=float(np.sum(w1.astype(np.float64) ** 2)),
-                permuted=c.name in work.out_permuted, tagged=c.name in work.tagged))
+                permuted=c.name in work.out_permuted, tagged=c.name in work.tagged,
+                out_order=_listed(work.out_order.get(c.name)), in_order=_listed(work.in_order.get(c.name))))
 
     def totals(self) -> dict:
         w = sum(r.shape[0] * r.shape[1] * r.shape[2] * r.shape[3] for r in self.layers)
@@ -167,6 +170,10 @@ class Report:
         if self.warnings:
             lines += ["", *[f"**{w}**" for w in self.warnings]]
         return "\n".join(lines) + "\n"
+
+
+def _listed(order) -> list | None:
+    return None if order is None else [int(i) for i in order]
 
 
 def _n(r: LayerRecord) -> int:

@@ -29,6 +29,7 @@ class Work:
     out_permuted: set[str] = field(default_factory=set)    # output channels rearranged
     const_edits: dict = field(default_factory=dict)        # op index -> (Const op, permuted values)
     out_order: dict[str, np.ndarray] = field(default_factory=dict)  # output channel i was dense channel order[i]
+    in_order: dict[str, np.ndarray] = field(default_factory=dict)   # likewise for input channels
 
     @classmethod
     def start(cls, model: Model, chosen: list[ConvInfo], G: int) -> "Work":

@@ -14,6 +14,7 @@ from helpers import (build_test_model, exact_conv_weights, json_conv_weights, js
                      partial_groups, rel_err)
 
 from sparsebytenn_converter import convert, read_model
+from sparsebytenn_converter.errors import ModelError
 
 X_SMALL = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
 
@@ -335,3 +336,33 @@ def test_skip_first_and_last_follow_the_graph_not_the_file(tmp_path):
     assert skipped == {by_module["head"], by_module["stem"], by_module["pw2"]}
     only_first = convert(model, tmp_path / "f.mnn", sparsity=0.5, group=4, skip=["first"], progress=False)
     assert {r.name for r in only_first.layers} == {by_module["pw1"], by_module["pw2"]}
+
+
+def test_detect_regroups_groups_trained_in_another_channel_order(small_model, tmp_path):
+    # a model pruned in training with masks in the dense channel order (e.g. groups the
+    # converter chose after rearranging): every group is 4 scattered output channels.
+    # pw1 and pw3 share their output channels (residual add), so one order serves both.
+    rng = np.random.default_rng(1)
+    j = mnn_json(small_model, tmp_path)
+    G, C = 4, 32
+    groups = rng.permutation(C).reshape(-1, G)
+    layers = ("/pw1/Conv_output_0", "/pw3/Conv_output_0")
+    for op in j["oplists"]:
+        if op["name"] in layers:
+            w = np.array(op["main"]["weight"], np.float32).reshape(C, -1)
+            for g in groups:
+                w[np.ix_(g, np.flatnonzero(rng.random(w.shape[1]) < 0.5))] = 0
+            op["main"]["weight"] = w.ravel().tolist()
+    src = json_to_mnn(j, tmp_path / "scattered.mnn")
+    with pytest.raises(ModelError, match="found no layer"):
+        convert(src, tmp_path / "plain.mnn", detect=True, group=G, rearrange=False, progress=False)
+    out = tmp_path / "det.mnn"
+    r = convert(src, out, detect=True, group=G, progress=False)
+    assert {rec.name for rec in r.layers if rec.tagged} == set(layers)
+    assert rel_err(mnn_run(out, X_SMALL), mnn_run(src, X_SMALL)) < 1e-5
+    before, after = exact_conv_weights(src, tmp_path), exact_conv_weights(out, tmp_path)
+    for name in layers:
+        w = after[name]
+        assert partial_groups(w, G) == 0 and (w == 0).mean() > 0.3
+        rec = next(x for x in r.layers if x.name == name)
+        np.testing.assert_array_equal(w, before[name][rec.out_order])

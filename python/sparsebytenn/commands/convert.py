@@ -31,6 +31,9 @@ modes:
   --layer NAME=S exact sparsity for one layer (repeatable; alone or with --sparsity).
   --detect       prune nothing: tag the layers whose zeros already form G-groups (a
                  model pruned in training) and list layers sparse but not group-shaped.
+                 Groups whose channels training left scattered (masks applied in the
+                 dense channel order) are made consecutive by regrouping the output
+                 channels, keeping the network's function (--no-rearrange: keep them).
 
 calibrated pruning (--calibration PATH, with --sparsity or --layer): recommended
 for real models. Weight magnitude alone misjudges layers whose inputs differ in
