@@ -96,20 +96,25 @@ def default_converter():
 
 
 def _code_hash(func) -> str:
-    """Hash of the converter package's sources: a changed converter means new outputs."""
+    """Hash of the sources behind `func`: its package and, for the project's convert
+    (a thin wrapper in sparsebytenn), the converter package it calls. A changed
+    converter means new outputs, so cached conversions must not be reused."""
     import importlib
     import inspect
 
     h = hashlib.sha256()
-    module = importlib.import_module(func.__module__.split(".")[0])
-    files = [Path(getattr(module, "__file__", "") or "")]
-    if files[0].name == "__init__.py":
-        files = sorted(files[0].parent.rglob("*.py"))
-    for f in files:
-        if f.is_file():
-            h.update(f.read_bytes())
-    if not files[0].is_file():
-        h.update(inspect.getsource(func).encode())
+    packages = {func.__module__.split(".")[0]}
+    if packages & {"sparsebytenn", "sparsebytenn_converter"}:
+        packages = {"sparsebytenn_converter"}      # what decides the converted bytes
+    for name in sorted(packages):
+        module = importlib.import_module(name)
+        files = [Path(getattr(module, "__file__", "") or "")]
+        if files[0].name == "__init__.py":
+            files = sorted(files[0].parent.rglob("*.py"))
+        for f in files:
+            if f.is_file():
+                h.update(f.read_bytes())
+    h.update(inspect.getsource(func).encode())
     return h.hexdigest()[:12]
 
 
