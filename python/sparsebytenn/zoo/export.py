@@ -7,7 +7,9 @@ MNN's converter is called in-process through the wheel's `_tools` extension. The
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import struct
 import sys
 import tempfile
 import warnings
@@ -19,6 +21,8 @@ import numpy as np
 from ..errors import SparseByteNNError
 
 ONNX_OPSET = 13
+# Slot of Net.mnn_uuid in MNN's flatbuffer schema (MNN_generated.h, table Net).
+NET_UUID_SLOT = 11
 
 
 @contextlib.contextmanager
@@ -82,22 +86,71 @@ def onnx_to_mnn(src: Path, dst: Path) -> None:
         raise SparseByteNNError(f"{src}: MNN's converter failed (rc={rc}): {tail}")
 
 
-def run_mnn(path: Path, x: np.ndarray) -> np.ndarray:
-    """One forward pass with stock MNN (CPU, 1 thread); returns the single output."""
+def _net_uuid_span(data: bytes) -> tuple[int, int] | None:
+    """(start, length) of the Net.mnn_uuid string's bytes in an .mnn, or None if unset."""
+    try:
+        (table,) = struct.unpack_from("<I", data, 0)
+        (back,) = struct.unpack_from("<i", data, table)
+        vtable = table - back
+        vtable_size, _ = struct.unpack_from("<HH", data, vtable)
+        slot = 4 + 2 * NET_UUID_SLOT
+        if slot + 2 > vtable_size:
+            return None
+        (field,) = struct.unpack_from("<H", data, vtable + slot)
+        if field == 0:
+            return None
+        (rel,) = struct.unpack_from("<I", data, table + field)
+        start = table + field + rel
+        (length,) = struct.unpack_from("<I", data, start)
+    except struct.error:
+        return None
+    if start + 4 + length > len(data):
+        return None
+    return start + 4, length
+
+
+def pin_mnn_uuid(path: Path) -> None:
+    """Replace the random uuid MNN's converter writes with one derived from the file's
+    content, so that the same network always gives the same bytes."""
+    data = bytearray(path.read_bytes())
+    span = _net_uuid_span(bytes(data))
+    if span is None:
+        return
+    start, length = span
+    if length != 36:
+        raise SparseByteNNError(f"{path}: unexpected mnn_uuid of {length} bytes (expected 36)")
+    data[start:start + length] = bytes(length)
+    h = hashlib.sha256(data).hexdigest()
+    data[start:start + length] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}".encode()
+    path.write_bytes(bytes(data))
+
+
+def mnn_runner(path: Path, threads: int = 1):
+    """A function x -> output of the .mnn, stock MNN on the CPU; one session, resized
+    whenever the input shape changes (only for graphs that allow it: a graph exported
+    for batch 1 may hold that batch in a reshape)."""
     MNN = import_mnn()
     interpreter = MNN.Interpreter(str(path))
     with captured_stdio():
-        session = interpreter.createSession({"numThread": 1})
+        session = interpreter.createSession({"numThread": threads})
     inp = interpreter.getSessionInput(session)
-    if tuple(inp.getShape()) != tuple(x.shape):
-        interpreter.resizeTensor(inp, tuple(x.shape))
-        interpreter.resizeSession(session)
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
-    interpreter.runSession(session)
-    out = interpreter.getSessionOutput(session)
-    host = MNN.Tensor(out.getShape(), MNN.Halide_Type_Float,
-                      np.zeros(out.getShape(), np.float32), MNN.Tensor_DimensionType_Caffe)
-    out.copyToHostTensor(host)
-    result = np.array(host.getData(), dtype=np.float32).reshape(out.getShape())
-    return result
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if tuple(inp.getShape()) != tuple(x.shape):
+            interpreter.resizeTensor(inp, tuple(x.shape))
+            interpreter.resizeSession(session)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
+        interpreter.runSession(session)
+        out = interpreter.getSessionOutput(session)
+        host = MNN.Tensor(out.getShape(), MNN.Halide_Type_Float,
+                          np.zeros(out.getShape(), np.float32), MNN.Tensor_DimensionType_Caffe)
+        out.copyToHostTensor(host)
+        return np.array(host.getData(), dtype=np.float32).reshape(out.getShape())
+
+    return run
+
+
+def run_mnn(path: Path, x: np.ndarray) -> np.ndarray:
+    """One forward pass with stock MNN (CPU, 1 thread); returns the single output."""
+    return mnn_runner(path, threads=1)(x)

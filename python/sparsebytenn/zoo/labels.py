@@ -41,14 +41,23 @@ def imagenet_labels() -> list[str]:
     return [name for _, name in imagenet_wnids_and_labels()]
 
 
+def class_names(name: str) -> list[str]:
+    """The class names of model `name`'s outputs (after its label offset)."""
+    if catalog.spec(name).classes == "fashion-mnist":
+        from .fashion_mnist_data import CLASSES
+
+        return list(CLASSES)
+    return imagenet_labels()
+
+
 def top_k(name: str, logits: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
-    """(label, probability) of the k best ImageNet classes from one model output."""
+    """(label, probability) of the k best classes (ImageNet or Fashion-MNIST) from one output."""
     s = catalog.spec(name)
     z = np.asarray(logits, np.float64).reshape(-1)
     if z.size != s.num_classes:
         raise SparseByteNNError(f"{name}: expected {s.num_classes} logits, got {z.size}")
     p = np.exp(z - z.max())
     p /= p.sum()
-    p = p[s.label_offset:s.label_offset + 1000]  # drop the background class, if any
-    labels = imagenet_labels()
+    labels = class_names(name)
+    p = p[s.label_offset:s.label_offset + len(labels)]  # drop the background class, if any
     return [(labels[i], float(p[i])) for i in np.argsort(-p)[:k]]
