@@ -97,3 +97,92 @@ def allocate(units: dict[str, Units], sizes: dict[str, int], sparsity: float, *,
     for n in pool:
         out[n] = _counts(prepared[n][2], counts[n])
     return out
+
+
+def allocate_by_damage(curves: dict, groups, sparsity: float | None, time_model=None,
+                       min_speedup: float | None = None, max_sparsity: float = 0.9,
+                       step: float = 0.025) -> tuple[dict, dict]:
+    """Per layer (G, s) with the least predicted damage (sensitivity.LayerCurves) such that
+    the pool's weight sparsity is `sparsity` (None: free) and the modelled end-to-end
+    speed-up is at least `min_speedup` (None: no floor).
+
+    Lagrangian relaxation: each layer picks argmin damage - alpha * pruned + beta * ms;
+    bisection on alpha for the sparsity, then the smallest beta that meets the speed.
+    Returns (choice {name: (G, s)}, facts {"feasible", "sparsity", "damage", "speedup"}).
+    """
+    names = list(curves)
+    total = sum(curves[n].size for n in names)
+    grid = np.round(np.arange(0.0, max_sparsity + 1e-9, step), 6)
+    opts = {}
+    for n in names:
+        c = curves[n]
+        G_ = np.array([g for g in groups for _ in grid])
+        s_ = np.tile(grid, len(groups))
+        d_ = np.array([c.damage(g, s) for g, s in zip(G_, s_)])
+        t_ = (np.array([time_model.layer_ms(n, g, s) for g, s in zip(G_, s_)]) if time_model is not None
+              else np.zeros(len(G_)))
+        opts[n] = (G_, s_, d_, s_ * c.size, t_)
+
+    def pick(alpha, beta):
+        out = {}
+        for n in names:
+            G_, s_, d_, p_, t_ = opts[n]
+            j = int(np.argmin(d_ - alpha * p_ + beta * t_))
+            out[n] = (int(G_[j]), float(s_[j]))
+        return out
+
+    def spars(ch):
+        return sum(ch[n][1] * curves[n].size for n in names) / total
+
+    def fast_enough(ch):
+        return min_speedup is None or time_model is None or time_model.speedup(ch) >= min_speedup
+
+    def solve(beta):
+        """The choice at time weight beta whose sparsity reaches the target (smallest alpha)."""
+        if sparsity is None:
+            return pick(0.0, beta)
+        lo, hi = -1.0, 1.0
+        while spars(pick(lo, beta)) >= sparsity and lo > -1e12:
+            lo *= 4
+        while spars(pick(hi, beta)) < sparsity:
+            hi *= 4
+            if hi > 1e12:
+                return None
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            if spars(pick(mid, beta)) >= sparsity:
+                hi = mid
+            else:
+                lo = mid
+        return pick(hi, beta)
+
+    best = solve(0.0)
+    if best is None or not fast_enough(best):
+        lo, hi = 0.0, 1e-9
+        while hi < 1e9 and not ((c := solve(hi)) is not None and fast_enough(c)):
+            lo, hi = hi, hi * 4
+        if hi < 1e9:
+            for _ in range(60):
+                mid = (lo + hi) / 2
+                c = solve(mid)
+                if c is not None and fast_enough(c):
+                    hi = mid
+                else:
+                    lo = mid
+        best = solve(hi) if hi < 1e9 else None
+        if best is None:        # infeasible: the fastest choice at the sparsity, said so
+            best = solve(1e9) or pick(0.0, 1e9)
+    facts = {"feasible": fast_enough(best), "sparsity": spars(best),
+             "damage": float(sum(curves[n].damage(*best[n]) for n in names))}
+    if time_model is not None:
+        facts["speedup"] = time_model.speedup(best)
+    return best, facts
+
+
+def counts_of(choice: dict, shapes: dict) -> dict[str, tuple[int, int]]:
+    """(G, s) per layer -> (main groups, tail units) to prune; shapes name -> (O, I, kh, kw)."""
+    out = {}
+    for n, (G, s) in choice.items():
+        O, I = shapes[n][:2]
+        out[n] = (int(round(s * (O // G) * I)), int(round(s * (O % G) * I)))
+    return out

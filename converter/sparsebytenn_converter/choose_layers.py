@@ -129,6 +129,6 @@ def choose_layers(model: Model, opts: ConvertOptions) -> LayerChoice:
     if not chosen:
         raise ModelError(f"{model.path}: every eligible layer is skipped; nothing to convert"
                          + why_none(skipped))
-    if opts.prunes and opts.sparsity is None:
+    if opts.prunes and opts.sparsity is None and opts.target_speedup is None:
         chosen = [c for c in chosen if c.name in opts.overrides]
     return LayerChoice(chosen, eligible, skipped)

@@ -14,13 +14,15 @@ from .calibration import load_calibration
 from .choose_layers import choose_layers
 from .encode import check_round_trip, encode
 from .errors import ModelError
-from .fidelity import HeldOut, fidelity_warning, measure_fidelity, noise_inputs, split_calibration
+from .fidelity import (HeldOut, fidelity_warning, measure_fidelity, model_input_shape, noise_inputs,
+                       split_calibration)
+from .noise import pink_noise
 from .model import read_model
 from .options import ConvertOptions
 from .output_paths import check_outputs, write_all_atomic
 from .prune import detect_groups, plan_sparsity, prune_and_fit
 from .rearrange import rearrange_network, regroup_network
-from .reconstruct import Calibrator
+from .reconstruct import Calibrator, damping_for
 from .report import Report
 from .work import Work
 
@@ -59,9 +61,12 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
         detect_groups(work, report)
     else:
         calib = None
-        if calib_inputs is not None and not opts.rearrange_only:
-            calib = Calibrator(model, work.chosen, calib_inputs, progress=opts.progress)
-        plan_sparsity(work, opts, calib)
+        if not opts.rearrange_only and not opts.plain:
+            x = calibration_or_noise(model, calib_inputs, opts, report)
+            damp = damping_for(x.shape[0], noise=calib_inputs is None)
+            report.calibration["damping"] = damp
+            calib = Calibrator(model, work.chosen, x, damp=damp, progress=opts.progress)
+        plan_sparsity(work, opts, calib, report)
         if opts.rearrange:
             rearrange_network(work, calib, report, opts.progress)
         prune_and_fit(work, opts, calib, report)
@@ -71,7 +76,8 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     check_round_trip(work, data, out_path)
 
     if opts.prunes and not opts.rearrange_only and opts.fidelity:
-        check_fidelity(work, data, held or noise_inputs(model, calib_inputs), opts, report, out_path)
+        check_fidelity(work, data, held or noise_inputs(model, opts.input_range, calib_inputs), opts, report,
+                       out_path)
 
     report.add_layers(work)
     report.input_bytes = model.size
@@ -104,6 +110,21 @@ def read_inputs(opts: ConvertOptions) -> tuple:
         if rest is not None:
             held = HeldOut(rest, f"{rest.shape[0]} of your calibration inputs, held out from calibration")
     return calib, held
+
+
+def calibration_or_noise(model, calib_inputs, opts: ConvertOptions, report):
+    """The user's calibration inputs, else 1/f noise images in the model's input range."""
+    if calib_inputs is not None:
+        report.calibration["source"] = f"{calib_inputs.shape[0]} inputs you gave"
+        return calib_inputs
+    shape = model_input_shape(model)
+    if shape is None:
+        raise ModelError(f"{model.path}: the file does not fix the input shape, so no noise images can be "
+                         "made for data-free calibration; give --calibration images (or --plain)")
+    lo, hi = opts.input_range
+    report.calibration["source"] = (f"{opts.noise_samples} 1/f noise images in [{lo:g}, {hi:g}] (data-free: "
+                                    "calibrate with your own images for better accuracy)")
+    return pink_noise(opts.noise_samples, shape, seed=0, low=lo, high=hi)
 
 
 def check_fidelity(work: Work, data: bytes, held: HeldOut | None, opts: ConvertOptions, report,

@@ -23,6 +23,7 @@ from .work import Work
 
 HOLDOUT_SHARE = 5          # every 5th calibration input is held out (when there are >= 5)
 NOISE_SAMPLES = 16
+NOISE_SEED = 1_000_003     # held-out noise; calibration noise uses seed 0
 WARN_AGREEMENT = 0.9       # below these the report warns and says what to do
 WARN_COSINE = 0.9
 
@@ -51,12 +52,15 @@ def model_input_shape(model: Model) -> tuple[int, int, int] | None:
     return tuple(int(d) for d in dims[0][1:])
 
 
-def noise_inputs(model: Model, like: np.ndarray | None = None) -> HeldOut | None:
+def noise_inputs(model: Model, input_range, like: np.ndarray | None = None) -> HeldOut | None:
+    """Held-out noise, never the calibration noise (another seed)."""
     shape = tuple(like.shape[1:]) if like is not None else model_input_shape(model)
     if shape is None:
         return None
-    return HeldOut(pink_noise(NOISE_SAMPLES, shape, seed=1), f"{NOISE_SAMPLES} 1/f noise images "
-                   "(no held-out images: agreement on noise says little about real inputs)")
+    lo, hi = input_range
+    return HeldOut(pink_noise(NOISE_SAMPLES, shape, seed=NOISE_SEED, low=lo, high=hi),
+                   f"{NOISE_SAMPLES} 1/f noise images (no held-out images: agreement on noise says little "
+                   "about real inputs)")
 
 
 def _rows(a: np.ndarray) -> np.ndarray:

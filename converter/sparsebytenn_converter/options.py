@@ -17,6 +17,11 @@ GROUPS = (1, 2, 4, 8, 16)
 # Default G per target: the fp32 SIMD width the kernels there use (arm64 NEON and
 # wasm SIMD128: 4 floats; x86 AVX2: 8 floats; MNN packs channels by 4 / 8 there).
 TARGET_G = {"arm64": 4, "wasm": 4, "x86": 8}
+# The group sizes --group auto chooses from, per target (the kernels' fast ones).
+AUTO_GROUPS = {"x86": (16, 8, 4, 2), "arm64": (8, 4, 2), "wasm": (8, 4, 2)}
+# --group auto keeps at least this modelled end-to-end speed-up unless --target-speedup says
+# otherwise: below it sparsity does not pay off.
+AUTO_MIN_SPEEDUP = 1.3
 
 
 def host_target() -> str:
@@ -29,7 +34,9 @@ class ConvertOptions:
     """What to convert and how (see `sparsebytenn convert --help` for each option)."""
 
     sparsity: float | None = None
-    group: int | None = None             # G; None: the target's default
+    group: int | str | None = None       # G; "auto": per layer from AUTO_GROUPS; None: the target's default
+    target_speedup: float | None = None  # modelled end-to-end speed-up to reach (at least)
+    speed_table: str | Path | None = None  # kernel speeds (bench speed-table); None: the shipped one
     target: str = "auto"                 # arm64, wasm, x86 or auto (this machine)
     per_layer: bool = False
     min_keep: float = 0.1
@@ -40,7 +47,11 @@ class ConvertOptions:
     rearrange: bool = True
     rearrange_only: bool = False         # permute only: the output computes the input's function
     compact: bool = True                 # drop the replaced dense weights from OUT
-    calibration: object = None           # images, a folder, an .npy/.npz or an NCHW array
+    calibration: object = None           # images, a folder, an .npy/.npz or an NCHW array; None:
+                                         #   1/f noise images (data-free), unless plain
+    plain: bool = False                  # magnitude pruning, no calibration (fast, breaks most real models)
+    input_range: tuple = (-1.0, 1.0)     # value range of the model's inputs, for the noise images
+    noise_samples: int = 128             # noise images for data-free calibration
     preprocess: Callable | None = None   # image path -> (1, C, H, W) float32, for calibration images
     fidelity: bool = True                # measure dense vs converted on held-out inputs when pruning
     holdout: object = None               # held-out inputs (like calibration); None: a share of the
@@ -53,6 +64,7 @@ class ConvertOptions:
     # resolved by check(): the target and G actually used, the per-layer overrides
     resolved_target: str = field(default="", init=False)
     G: int = field(default=0, init=False)
+    groups: tuple = field(default=(), init=False)   # the G each layer may get
     overrides: dict = field(default_factory=dict, init=False)
 
     @classmethod
@@ -67,14 +79,35 @@ class ConvertOptions:
     def prunes(self) -> bool:
         return not self.detect
 
+    @property
+    def by_damage(self) -> bool:
+        """Per-layer sparsity (and G) from measured damage under a speed floor (allocate_by_damage)."""
+        return self.group == "auto" or self.target_speedup is not None
+
+    @property
+    def min_speedup(self) -> float | None:
+        return self.target_speedup if self.target_speedup is not None else (
+            AUTO_MIN_SPEEDUP if self.group == "auto" else None)
+
     def check(self) -> "ConvertOptions":
         """Validate and resolve; a typo costs nothing (no file is read yet)."""
         if self.target not in ("auto", *TARGET_G):
             raise ModelError(f"--target {self.target!r}: unknown target; use arm64, wasm, x86 or auto")
         self.resolved_target = host_target() if self.target == "auto" else self.target
-        self.G = TARGET_G[self.resolved_target] if self.group is None else self.group
-        if self.G not in GROUPS:
-            raise ModelError(f"--group {self.group!r}: G must be one of {', '.join(map(str, GROUPS))}")
+        if self.group == "auto":
+            self.groups = AUTO_GROUPS[self.resolved_target]
+            self.G = TARGET_G[self.resolved_target]
+        else:
+            self.G = TARGET_G[self.resolved_target] if self.group is None else self.group
+            if self.G not in GROUPS:
+                raise ModelError(f"--group {self.group!r}: G must be one of {', '.join(map(str, GROUPS))} "
+                                 "or auto")
+            self.groups = (self.G,)
+        if self.target_speedup is not None and not 1.0 <= self.target_speedup <= 20:
+            raise ModelError(f"--target-speedup {self.target_speedup}: use a factor from 1 to 20, e.g. 1.3")
+        if self.by_damage and self.plain:
+            raise ModelError("--group auto and --target-speedup choose by measured damage: do not combine them "
+                             "with --plain")
         if self.format not in ("sparse", "dense"):
             raise ModelError(f"--format {self.format!r}: use sparse or dense")
         s = self.sparsity
@@ -89,10 +122,17 @@ class ConvertOptions:
         self.overrides = parse_layer_overrides(self.layers)
         if self.detect and (s is not None or self.overrides):
             raise ModelError("--detect prunes nothing: do not combine it with --sparsity or --layer")
+        if self.plain and self.calibration is not None:
+            raise ModelError("--plain prunes by magnitude alone: do not combine it with --calibration")
+        lo, hi = self.input_range
+        if not lo < hi:
+            raise ModelError(f"--input-range {lo},{hi}: the low end must be below the high end")
         if self.detect and self.calibration is not None:
             raise ModelError("--detect prunes nothing: do not combine it with --calibration")
-        if not self.detect and s is None and not self.overrides:
-            raise ModelError("nothing to do: give --sparsity S, --layer NAME=S or --detect")
+        if not self.detect and s is None and not self.overrides and self.target_speedup is None:
+            raise ModelError("nothing to do: give --sparsity S, --target-speedup X, --layer NAME=S or --detect")
+        if self.by_damage and self.detect:
+            raise ModelError("--detect prunes nothing: do not combine it with --group auto or --target-speedup")
         if self.skip is None:
             self.skip = () if self.detect else ("first", "last")
         self.skip = tuple(self.skip)

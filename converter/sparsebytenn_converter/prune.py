@@ -8,25 +8,105 @@ already form groups.
 """
 from __future__ import annotations
 
-from .allocate import allocate
+from .allocate import allocate, allocate_by_damage, counts_of
 from .encode import encode_dense
 from .errors import ModelError
 from .groups import Units, group_shape, prune_mask
 from .options import ConvertOptions
+from .progress import bar as progress_bar
 from .work import Work
 
 DETECT_MIN_GROUP_SPARSITY = 0.05   # below this a layer is not worth tagging
 DETECT_MIN_SHAPED = 0.9            # share of a layer's zeros that must lie in whole groups
 
 
-def plan_sparsity(work: Work, opts: ConvertOptions, calib) -> None:
-    """work.counts: (main groups, tail units) to prune in each chosen layer."""
+def plan_sparsity(work: Work, opts: ConvertOptions, calib, report) -> None:
+    """work.counts: (main groups, tail units) to prune in each chosen layer (and work.G)."""
+    if opts.by_damage:
+        plan_by_damage(work, opts, calib, report)
+        return
     units = {c.name: (calib.units if calib else _plain_units)(c.name, work.W[c.name], work.G[c.name])
              for c in work.chosen}
     sizes = {c.name: work.W[c.name].size for c in work.chosen}
     work.counts = allocate(units, sizes, opts.sparsity or 0.0, per_layer=opts.per_layer,
                            min_keep=opts.min_keep, overrides=opts.overrides)
     work.retained_identity = {n: Units.of(work.W[n], work.G[n]).retained(*k) for n, k in work.counts.items()}
+
+
+def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
+    """Per-layer (G, sparsity) with the least measured damage at the sparsity, above the speed floor."""
+    from . import sensitivity as sens
+
+    if calib is None:
+        raise ModelError("--group auto / --target-speedup measure damage on calibration inputs: "
+                         "do not combine them with --rearrange-only")
+    calib.capture_dense(encode_dense(work))
+    pool = [c for c in work.chosen if c.name not in opts.overrides]
+    probe_s = opts.sparsity if opts.sparsity else 0.3
+    curves = {}
+    for c in progress_bar(pool, opts.progress, "measuring sensitivity", "layer"):
+        w, b, x = work.W[c.name], work.B[c.name], calib.layers[c.name].x_dense
+        lc = sens.layer_curves(c.name, w, b, x, opts.groups, calib.damp)
+        lc.probe = (max(opts.groups), probe_s)
+
+        def run_with(wp, bp, name=c.name):
+            saved = work.W[name], work.B[name]
+            work.W[name], work.B[name] = wp, (bp if bp is not None else saved[1])
+            work.counts[name] = (1, 0)           # mark it changed so encode writes it
+            try:
+                return calib.output_damage(encode_dense(work), sens.PROBE_SAMPLES)
+            finally:
+                work.W[name], work.B[name] = saved
+                del work.counts[name]
+
+        lc.probe_damage = sens.probe_damage(lc, w, b, x, calib.damp, run_with)
+        curves[c.name] = lc
+    tm = time_model(work, opts, calib, pool)
+    choice, facts = allocate_by_damage(curves, opts.groups, opts.sparsity, tm, opts.min_speedup,
+                                       max_sparsity=1.0 - opts.min_keep)
+    shapes = {n: work.W[n].shape for n in choice}
+    work.counts = counts_of(choice, shapes)
+    for n, (G, _) in choice.items():
+        work.G[n] = G
+    for name, s in opts.overrides.items():
+        work.counts[name] = counts_of({name: (work.G[name], s)}, {name: work.W[name].shape})[name]
+    work.retained_identity = {n: Units.of(work.W[n], work.G[n]).retained(*k) for n, k in work.counts.items()}
+    report.allocation = {
+        "method": "measured damage (sensitivity.py) under a modelled speed floor",
+        "groups": list(opts.groups), "min_speedup": opts.min_speedup,
+        "speed_table": tm.table.source, "speed_table_cpu": tm.table.cpu_model,
+        "stock_ms": round(tm.stock_total, 3),
+        "modelled_speedup": round(facts["speedup"], 3), "predicted_damage": facts["damage"],
+        "layers": {n: {"G": G, "sparsity": s, "probe_damage": curves[n].probe_damage}
+                   for n, (G, s) in choice.items()}}
+    if not facts["feasible"]:
+        report.warnings.append(
+            f"warning: no choice of groups reaches the modelled speed-up {opts.min_speedup:g}x at sparsity "
+            f"{opts.sparsity:g} (fastest: {facts['speedup']:.2f}x): raise --sparsity or lower --target-speedup")
+
+
+def time_model(work: Work, opts: ConvertOptions, calib, pool):
+    from .fidelity import model_input_shape
+    from .speed_model import SpeedTable, TimeModel, default_table, host_isa, stock_profile
+
+    if opts.speed_table is not None:
+        table = SpeedTable.load(opts.speed_table)
+    else:
+        isa, cpu = host_isa()
+        table = default_table(isa, cpu) if opts.resolved_target == "x86" else None
+        if table is None:
+            raise ModelError(f"--group auto / --target-speedup need the kernels' speeds for target "
+                             f"{opts.resolved_target}: measure them there with `sparsebytenn bench speed-table "
+                             "--json FILE` and pass --speed-table FILE")
+    shape = model_input_shape(work.model) or tuple(calib.inputs.shape[1:])
+    stock = stock_profile(work.model.path, shape)
+    macs, hw = {}, {}
+    for c in pool:
+        oh, ow = calib.output_size(c)
+        O, I, kh, kw = work.W[c.name].shape
+        macs[c.name] = O * I * kh * kw * oh * ow
+        hw[c.name] = int(round((oh * ow) ** 0.5))
+    return TimeModel(table, stock, macs, hw)
 
 
 def _plain_units(name: str, w, G: int) -> Units:
@@ -38,9 +118,9 @@ def prune_and_fit(work: Work, opts: ConvertOptions, calib, report) -> None:
     if opts.rearrange_only:
         return
     if calib:
-        report.calibration = {"samples": int(calib.inputs.shape[0]),
-                              "layers": calib.reconstruct(work.W, work.B, work.counts, work.G,
-                                                          lambda W, B: encode_dense(work))}
+        report.calibration.update(samples=int(calib.inputs.shape[0]),
+                                  layers=calib.reconstruct(work.W, work.B, work.counts, work.G,
+                                                           lambda W, B: encode_dense(work)))
     else:
         for c in work.chosen:
             mask = prune_mask(work.W[c.name], work.G[c.name], *work.counts[c.name])

@@ -41,34 +41,39 @@ def _greedy_groups(profile: np.ndarray, strength: np.ndarray, G: int) -> np.ndar
     return np.asarray(order, dtype=np.int64)
 
 
-def retained(weights: list[np.ndarray], G: int, counts: list[tuple[int, int]], perm=None) -> float:
+def retained(weights: list[np.ndarray], G, counts: list[tuple[int, int]], perm=None) -> float:
+    """Energy kept by the producers at their counts; G one size for all or one per producer."""
+    Gs = G if isinstance(G, (list, tuple)) else [G] * len(weights)
     total = 0.0
-    for w, (n_main, n_tail) in zip(weights, counts):
-        total += Units.of(w if perm is None else w[perm], G).retained(n_main, n_tail)
+    for w, g, (n_main, n_tail) in zip(weights, Gs, counts):
+        total += Units.of(w if perm is None else w[perm], g).retained(n_main, n_tail)
     return total
 
 
-def choose_permutation(weights: list[np.ndarray], G: int, counts: list[tuple[int, int]]):
-    """weights: the pruned producers of one component (same output channels).
+def choose_permutation(weights: list[np.ndarray], G, counts: list[tuple[int, int]]):
+    """weights: the pruned producers of one component (same output channels); G one size
+    or one per producer (groups are formed for the largest: its groups hold whole smaller ones).
 
     Returns (perm or None for identity, retained energy with it, with identity).
     """
     base = retained(weights, G, counts)
+    Gs = G if isinstance(G, (list, tuple)) else [G] * len(weights)
+    G = max(Gs)
     if G == 1 or weights[0].shape[0] < 2 * G or all(m == 0 and t == 0 for m, t in counts):
         return None, base, base
     energies = [channel_energy(w) for w in weights]          # each (C, I_l)
     strength = sum(e.sum(axis=1) for e in energies)
     candidates = [np.concatenate([np.sqrt(e) for e in energies], axis=1)]
     masks = []
-    for e, w, (n_main, n_tail) in zip(energies, weights, counts):
-        pruned = (n_main * G + n_tail) / max(e.size, 1)
+    for e, w, g, (n_main, n_tail) in zip(energies, weights, Gs, counts):
+        pruned = (n_main * g + n_tail) / max(e.size, 1)
         thr = np.quantile(e, min(max(pruned, 0.0), 1.0)) if e.size else 0.0
         masks.append((e > thr).astype(np.float64))
     candidates.append(np.concatenate(masks, axis=1))
     best, best_val = None, base
     for profile in candidates:
         perm = _greedy_groups(profile, strength, G)
-        val = retained(weights, G, counts, perm)
+        val = retained(weights, Gs, counts, perm)
         if val > best_val * (1 + 1e-12):
             best, best_val = perm, val
     return best, best_val, base
@@ -93,9 +98,9 @@ def rearrange_network(work, calib, report, progress: bool) -> None:
             info["decision"] = f"identity: {comp.blocked}"
             continue
         pruned = [p for p in comp.producers if p.name in work.counts]
-        G = max(work.G[p.name] for p in pruned)
         weights = [calib.scaled(p.name, work.W[p.name]) if calib else work.W[p.name] for p in pruned]
-        perm, val, base = choose_permutation(weights, G, [work.counts[p.name] for p in pruned])
+        perm, val, base = choose_permutation(weights, [work.G[p.name] for p in pruned],
+                                             [work.counts[p.name] for p in pruned])
         info.update(retained=val, retained_identity=base)
         if perm is None:
             info["decision"] = "identity: no grouping retains more energy"

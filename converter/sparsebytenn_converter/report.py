@@ -49,6 +49,7 @@ class Report:
     compaction_note: str = ""     # why not compacted
     calibration: dict = field(default_factory=dict)  # calibrated pruning: samples, per-layer output errors
     fidelity: dict = field(default_factory=dict)     # dense vs converted on held-out inputs (fidelity.py)
+    allocation: dict = field(default_factory=dict)   # --group auto / --target-speedup: what was chosen, why
     warnings: list = field(default_factory=list)     # one line each: results the user probably does not want
     seconds: float = 0.0
 
@@ -110,7 +111,7 @@ class Report:
             lines.append(fmt.format(name, *r[1:]))
         lines.append("(* = output channels rearranged; MACs per output pixel; depthwise convolutions "
                      "stay dense)")
-        lines += self._fidelity_lines()
+        lines += self._how_lines() + self._fidelity_lines()
         for s in self.skipped:
             lines.append(f"not pruned: {s['name']}: {s['reason']}")
         for s in self.not_group_shaped:
@@ -142,6 +143,18 @@ class Report:
                      f"{t['retained_identity_fraction']:.2%}", "", f"{t['tagged']} tagged"))
         return head, rows
 
+    def _how_lines(self) -> list[str]:
+        out = []
+        if self.calibration.get("source"):
+            out.append(f"calibration: {self.calibration['source']}")
+        a = self.allocation
+        if a:
+            gs = sorted({v["G"] for v in a["layers"].values()}, reverse=True)
+            out.append(f"allocation: G and sparsity per layer by measured damage (G in {a['groups']}, chose "
+                       f"{gs}); modelled end-to-end speed-up {a['modelled_speedup']:.2f}x over stock MNN "
+                       f"({a['stock_ms']:.1f} ms measured here; kernel table: {a['speed_table_cpu']})")
+        return out
+
     def _fidelity_lines(self) -> list[str]:
         f = self.fidelity
         if not f:
@@ -162,7 +175,7 @@ class Report:
                  f"- sparsity of the pruned layers: {t['sparsity_before']:.1%} -> {t['sparsity_after']:.1%} "
                  f"({t['tagged']} of {t['layers']} layers tagged sparse)",
                  f"- file size: {self.input_bytes:,} -> {self.output_bytes:,} bytes"]
-        lines += [f"- {x}" for x in self._fidelity_lines()]
+        lines += [f"- {x}" for x in self._how_lines() + self._fidelity_lines()]
         lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
         if self.skipped:

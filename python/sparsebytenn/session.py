@@ -119,7 +119,7 @@ class Session:
     def profile(self, inputs, runs: int = 5) -> dict[str, float]:
         """MNN's per-op timing of this session: op name -> median ms over `runs`
         inferences (the tagged convolutions are timed inside the bridge like any op)."""
-        from .op_profile import profile_ops
+        from sparsebytenn_converter.op_profile import profile_ops
 
         with self._lock:
             self._set_inputs(inputs)

@@ -29,8 +29,8 @@ def zoo_models(tmp_path_factory):
         if key not in cache:
             src = zoo.get(name, progress=False)
             sparse, dense = folder / f"{name}-{sparsity}.mnn", folder / f"{name}-{sparsity}.dense.mnn"
-            report = convert(str(src), str(sparse), sparsity=sparsity, progress=False)
-            convert(str(src), str(dense), sparsity=sparsity, progress=False, format="dense")
+            report = convert(str(src), str(sparse), sparsity=sparsity, plain=True, progress=False)
+            convert(str(src), str(dense), sparsity=sparsity, plain=True, progress=False, format="dense")
             tagged = sum(1 for layer in report.layers if layer.tagged)
             info = zoo.info(name)
             cache[key] = (sparse, dense, tagged, info)

@@ -89,21 +89,21 @@ def assert_same_for_mnn(a_path, b_path, x, tmp_path):
 def test_compacted_file_is_the_same_model(small_model, tmp_path, G, rearrange):
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     full, small = tmp_path / "full.mnn", tmp_path / "small.mnn"
-    rf = convert(small_model, full, sparsity=0.6, group=G, rearrange=rearrange, compact=False, progress=False)
-    rs = convert(small_model, small, sparsity=0.6, group=G, rearrange=rearrange, progress=False)
+    rf = convert(small_model, full, sparsity=0.6, group=G, rearrange=rearrange, compact=False, plain=True, progress=False)
+    rs = convert(small_model, small, sparsity=0.6, group=G, rearrange=rearrange, plain=True, progress=False)
     assert not rf.compacted and rs.compacted
     assert rs.output_bytes == small.stat().st_size == full.stat().st_size - rs.reclaimed_bytes
     assert rs.output_bytes < rf.output_bytes
     assert_same_for_mnn(full, small, X_SMALL, tmp_path)
     assert_same_model_bitwise(full, small)
     de = tmp_path / "de.mnn"
-    convert(small_model, de, sparsity=0.6, group=G, rearrange=rearrange, format="dense", progress=False)
+    convert(small_model, de, sparsity=0.6, group=G, rearrange=rearrange, format="dense", plain=True, progress=False)
     assert rel_err(mnn_run(small, X_SMALL), mnn_run(de, X_SMALL)) < 1e-5
 
 
 def test_untouched_parts_stay_bit_exact(small_model, tmp_path):
     out = tmp_path / "o.mnn"
-    r = convert(small_model, out, sparsity=0.5, group=4, rearrange=False, progress=False)
+    r = convert(small_model, out, sparsity=0.5, group=4, rearrange=False, plain=True, progress=False)
     assert r.compacted
     a, b = read_model(small_model), read_model(out)
     tagged = {x.name for x in r.layers if x.tagged}
@@ -140,8 +140,8 @@ def test_refuses_a_field_it_does_not_know(small_model, tmp_path):
     odd = tmp_path / "odd.mnn"
     odd.write_bytes(bytes(data))
     assert np.array_equal(mnn_run(odd, X_SMALL), mnn_run(small_model, X_SMALL))  # MNN reads it
-    r = convert(odd, tmp_path / "o.mnn", sparsity=0.6, group=4, progress=False)
-    f = convert(odd, tmp_path / "f.mnn", sparsity=0.6, group=4, compact=False, progress=False)
+    r = convert(odd, tmp_path / "o.mnn", sparsity=0.6, group=4, plain=True, progress=False)
+    f = convert(odd, tmp_path / "f.mnn", sparsity=0.6, group=4, compact=False, plain=True, progress=False)
     assert not r.compacted and "slot 12" in r.compaction_note
     assert (tmp_path / "o.mnn").read_bytes() == (tmp_path / "f.mnn").read_bytes()
     assert f.output_bytes > len(data)
@@ -150,15 +150,15 @@ def test_refuses_a_field_it_does_not_know(small_model, tmp_path):
 def test_refuses_an_input_with_unreachable_data(small_model, tmp_path):
     """Dead bytes in IN (here: a --no-compact output) could hide references: nothing is removed."""
     full = tmp_path / "full.mnn"
-    convert(small_model, full, sparsity=0.5, group=4, compact=False, progress=False)
-    r = convert(full, tmp_path / "again.mnn", sparsity=0.6, group=4, progress=False)
+    convert(small_model, full, sparsity=0.5, group=4, compact=False, plain=True, progress=False)
+    r = convert(full, tmp_path / "again.mnn", sparsity=0.6, group=4, plain=True, progress=False)
     assert not r.compacted and "not reachable" in r.compaction_note
     assert np.isfinite(mnn_run(tmp_path / "again.mnn", X_SMALL)).all()  # a valid model all the same
 
 
 def test_corrupted_buffers_are_refused_or_compacted_consistently(small_model, tmp_path):
     full = tmp_path / "full.mnn"
-    convert(small_model, full, sparsity=0.5, group=4, compact=False, progress=False)
+    convert(small_model, full, sparsity=0.5, group=4, compact=False, plain=True, progress=False)
     data = full.read_bytes()
     rng = np.random.default_rng(5)
     outcomes = {"refused": 0, "compacted": 0}
@@ -183,9 +183,9 @@ def test_zoo_compaction_is_lossless(name, tmp_path):
     src = zoo_path(name)
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     full, small, de = tmp_path / "full.mnn", tmp_path / "small.mnn", tmp_path / "de.mnn"
-    convert(src, full, sparsity=0.5, compact=False, progress=False)
-    r = convert(src, small, sparsity=0.5, progress=False)
-    convert(src, de, sparsity=0.5, format="dense", progress=False)
+    convert(src, full, sparsity=0.5, compact=False, plain=True, progress=False)
+    r = convert(src, small, sparsity=0.5, plain=True, progress=False)
+    convert(src, de, sparsity=0.5, format="dense", plain=True, progress=False)
     assert r.compacted and r.seconds < 30
     assert_same_for_mnn(full, small, X_224, tmp_path)
     assert_same_model_bitwise(full, small)
@@ -223,8 +223,8 @@ def test_zoo_sizes_follow_the_coding(tmp_path):
     base = src.stat().st_size
     for S in (0.5, 0.3):
         out, de = tmp_path / f"sp{S}.mnn", tmp_path / f"de{S}.mnn"
-        r = convert(src, out, sparsity=S, progress=False)
-        convert(src, de, sparsity=S, format="dense", progress=False)
+        r = convert(src, out, sparsity=S, plain=True, progress=False)
+        convert(src, de, sparsity=S, format="dense", plain=True, progress=False)
         ours = out.stat().st_size
         counts = _tagged_counts(mnn_json(out, tmp_path))
         assert len(counts) == sum(x.tagged for x in r.layers) == 13

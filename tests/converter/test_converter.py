@@ -52,7 +52,7 @@ def test_inspect_json_matches_mnn_json_dump(small_model, tmp_path):
 
 def test_inspect_sees_sparse_metadata_and_zero_fraction(small_model, tmp_path):
     out = tmp_path / "s.mnn"
-    convert(small_model, out, sparsity=0.6, group=4, progress=False)
+    convert(small_model, out, sparsity=0.6, group=4, plain=True, progress=False)
     got = json.loads(cli("inspect", out, "--json").stdout)
     ref = json_conv_weights(mnn_json(out, tmp_path))      # MNN decodes its own sparse coding
     tagged = [op for op in got["ops"] if op["sparse"]]
@@ -92,8 +92,8 @@ def test_inspect_real_mobilenet(tmp_path):
 @pytest.mark.parametrize("rearrange", [False, True])
 def test_sparse_file_runs_in_stock_mnn_like_dense(small_model, tmp_path, G, rearrange):
     sp, de = tmp_path / "sp.mnn", tmp_path / "de.mnn"
-    rs = convert(small_model, sp, sparsity=0.5, group=G, rearrange=rearrange, progress=False)
-    rd = convert(small_model, de, sparsity=0.5, group=G, rearrange=rearrange, format="dense", progress=False)
+    rs = convert(small_model, sp, sparsity=0.5, group=G, rearrange=rearrange, plain=True, progress=False)
+    rd = convert(small_model, de, sparsity=0.5, group=G, rearrange=rearrange, format="dense", plain=True, progress=False)
     assert rel_err(mnn_run(sp, X_SMALL), mnn_run(de, X_SMALL)) < 1e-5
     # the dense file carries no sparse metadata; the sparse one tags every pruned layer
     assert all(c.sparse is None for c in read_model(de).convs)
@@ -113,8 +113,8 @@ def test_sparse_file_runs_in_stock_mnn_like_dense(small_model, tmp_path, G, rear
 def test_fully_connected_layer_is_pruned_in_groups_and_runs_in_stock_mnn(small_model, tmp_path):
     # MNN stores the FC (Gemm) as a 1x1 convolution: keep only the first conv dense
     sp, de = tmp_path / "sp.mnn", tmp_path / "de.mnn"
-    rs = convert(small_model, sp, sparsity=0.5, group=4, skip=["first"], progress=False)
-    convert(small_model, de, sparsity=0.5, group=4, skip=["first"], format="dense", progress=False)
+    rs = convert(small_model, sp, sparsity=0.5, group=4, skip=["first"], plain=True, progress=False)
+    convert(small_model, de, sparsity=0.5, group=4, skip=["first"], format="dense", plain=True, progress=False)
     assert rel_err(mnn_run(sp, X_SMALL), mnn_run(de, X_SMALL)) < 1e-5
     got = {op["name"]: op for op in json.loads(cli("inspect", sp, "--json").stdout)["ops"]}
     fc = got["logits__matmul_converted"]
@@ -147,7 +147,7 @@ def test_rearrangement_preserves_function_and_raises_energy(small_model, tmp_pat
     a = json_conv_weights(mnn_json(out, tmp_path))
     b = json_conv_weights(mnn_json(small_model, tmp_path))
     assert any(not np.array_equal(a[k], b[k]) for k in a)
-    p = convert(small_model, tmp_path / "p.mnn", sparsity=0.7, group=4, progress=False)
+    p = convert(small_model, tmp_path / "p.mnn", sparsity=0.7, group=4, plain=True, progress=False)
     for rec in p.layers:
         assert rec.retained >= rec.retained_identity * (1 - 1e-9), rec.name
     assert p.totals()["retained"] > p.totals()["retained_identity"]
@@ -155,7 +155,7 @@ def test_rearrangement_preserves_function_and_raises_energy(small_model, tmp_pat
 
 def test_everything_else_survives(small_model, tmp_path):
     out = tmp_path / "o.mnn"
-    convert(small_model, out, sparsity=0.5, progress=False)
+    convert(small_model, out, sparsity=0.5, plain=True, progress=False)
     a, b = mnn_json(small_model, tmp_path), mnn_json(out, tmp_path / "..")
     for k in a:
         if k != "oplists":
@@ -202,14 +202,14 @@ def test_detect_finds_exactly_numpy_pruned_layers(small_model, tmp_path):
 
 def test_options(small_model, tmp_path):
     names = [c.name for c in read_model(small_model).convs if c.type != "ConvolutionDepthwise"]
-    r = convert(small_model, tmp_path / "a.mnn", sparsity=0.5, per_layer=True, group=4, progress=False,
+    r = convert(small_model, tmp_path / "a.mnn", sparsity=0.5, per_layer=True, group=4, plain=True, progress=False,
                 layers=[f"{names[1]}=0.8"], skip=["first", names[2]])
     by = {rec.name: rec for rec in r.layers}
     assert names[0] not in by and names[2] not in by and names[-1] in by
     assert by[names[1]].sparsity_after == pytest.approx(0.8, abs=0.03)
     for n in names[3:]:
         assert by[n].sparsity_after == pytest.approx(0.5, abs=0.06)
-    r = convert(small_model, tmp_path / "b.mnn", sparsity=0.95, min_keep=0.5, group=4, progress=False)
+    r = convert(small_model, tmp_path / "b.mnn", sparsity=0.95, min_keep=0.5, group=4, plain=True, progress=False)
     assert all(rec.sparsity_after <= 0.5 + 1e-6 for rec in r.layers)
     rep = tmp_path / "r.json"
     cli("convert", small_model, tmp_path / "c.mnn", "--sparsity", "0.3", "--report", rep)
@@ -330,11 +330,11 @@ def test_skip_first_and_last_follow_the_graph_not_the_file(tmp_path):
     names = [c.name for c in read_model(model).convs]     # MNN names a conv by its output
     assert len(names) == 4 and names[0] == "out2"          # the head comes first in the file
     by_module = dict(zip(("head", "stem", "pw1", "pw2"), names))
-    rep = convert(model, tmp_path / "o.mnn", sparsity=0.5, group=4, progress=False)
+    rep = convert(model, tmp_path / "o.mnn", sparsity=0.5, group=4, plain=True, progress=False)
     assert [r.name for r in rep.layers] == [by_module["pw1"]]
     skipped = {s["name"] for s in rep.skipped if s["reason"] == "skipped (--skip)"}
     assert skipped == {by_module["head"], by_module["stem"], by_module["pw2"]}
-    only_first = convert(model, tmp_path / "f.mnn", sparsity=0.5, group=4, skip=["first"], progress=False)
+    only_first = convert(model, tmp_path / "f.mnn", sparsity=0.5, group=4, skip=["first"], plain=True, progress=False)
     assert {r.name for r in only_first.layers} == {by_module["pw1"], by_module["pw2"]}
 
 

@@ -26,8 +26,8 @@ def test_zoo_sparse_equals_pruned_dense(name, S, tmp_path):
     src = zoo_path(name)
     for rearrange in (False, True):
         sp, de = tmp_path / f"sp{rearrange}.mnn", tmp_path / f"de{rearrange}.mnn"
-        r = convert(src, sp, sparsity=S, rearrange=rearrange, progress=False)
-        convert(src, de, sparsity=S, rearrange=rearrange, format="dense", progress=False)
+        r = convert(src, sp, sparsity=S, rearrange=rearrange, plain=True, progress=False)
+        convert(src, de, sparsity=S, rearrange=rearrange, format="dense", plain=True, progress=False)
         assert rel_err(mnn_run(sp, X), mnn_run(de, X)) < 1e-5
         m = read_model(sp)
         tagged = [c for c in m.convs if c.sparse]
@@ -68,7 +68,7 @@ def test_pruned_groups_are_the_weakest_by_numpy(per_layer, tmp_path):
     src, S, G = zoo_path("mobilenet-v1"), 0.5, 8
     out = tmp_path / "pruned.mnn"
     convert(src, out, sparsity=S, group=G, rearrange=False, per_layer=per_layer, format="dense",
-            progress=False)
+            plain=True, progress=False)
     before = exact_conv_weights(src, tmp_path)
     after = exact_conv_weights(out, tmp_path)
     changed = [n for n in before if not np.array_equal(before[n], after[n])]
@@ -113,7 +113,7 @@ def test_inspect_and_mnn_agree_on_groups_and_rearrangement_keeps_more_energy(nam
     kept = {}
     for rearrange in (False, True):
         out = tmp_path / f"r{int(rearrange)}.mnn"
-        convert(src, out, sparsity=S, group=G, rearrange=rearrange, progress=False)
+        convert(src, out, sparsity=S, group=G, rearrange=rearrange, plain=True, progress=False)
         r = subprocess.run([sys.executable, "-m", "sparsebytenn", "inspect", str(out), "--json"],
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
@@ -152,7 +152,7 @@ def test_zoo_rewrite_is_lossless_outside_the_pruned_layers(name, tmp_path):
 
     src = zoo_path(name)
     out = tmp_path / "o.mnn"
-    r = convert(src, out, sparsity=0.5, rearrange=False, progress=False)
+    r = convert(src, out, sparsity=0.5, rearrange=False, plain=True, progress=False)
     tagged = {x.name for x in r.layers if x.tagged}
     assert len(tagged) >= 12
     a, b = mnn_json(src, tmp_path), mnn_json(out, tmp_path / "..")

@@ -128,7 +128,7 @@ def mobilenet():
 
 
 def first_pruned_layer(model, tmp_path):
-    rep = convert(model, tmp_path / "first.mnn", sparsity=0.5, rearrange=False, fidelity=False,
+    rep = convert(model, tmp_path / "first.mnn", sparsity=0.5, rearrange=False, fidelity=False, plain=True,
                   progress=False)
     (tmp_path / "first.mnn").unlink()
     return rep.layers[0].name
@@ -139,14 +139,15 @@ def test_min_agreement_refuses_and_writes_nothing(tmp_path):
     # held-out inputs for a zoo model): refused, and not one file written
     src = mobilenet()
     out, rep, md = tmp_path / "o.mnn", tmp_path / "r.json", tmp_path / "r.md"
-    r = cli("convert", src, out, "--sparsity", "0.5", "--min-agreement", "0.5", "--report", rep,
+    r = cli("convert", src, out, "--sparsity", "0.5", "--plain", "--min-agreement", "0.5", "--report", rep,
             "--markdown", md, "-q")
     assert r.returncode == 1
     err = [line for line in r.stderr.splitlines() if line.startswith("sparsebytenn: error")]
     assert len(err) == 1 and "below --min-agreement" in err[0] and "installed photos" not in err[0]
     assert list(tmp_path.iterdir()) == []
 
-    ok = cli("convert", src, out, "--layer", f"{first_pruned_layer(src, tmp_path)}=0.05", "--min-agreement", "0.9",
+    ok = cli("convert", src, out, "--layer", f"{first_pruned_layer(src, tmp_path)}=0.05", "--plain",
+             "--min-agreement", "0.9",
              "--report", rep, "--markdown", md, "-q")
     assert ok.returncode == 0, ok.stderr
     got = json.loads(rep.read_text())["fidelity"]
@@ -157,15 +158,16 @@ def test_min_agreement_refuses_and_writes_nothing(tmp_path):
 
 def test_warning_says_what_to_do_only_when_needed(tmp_path):
     src = mobilenet()
-    bad = convert(src, tmp_path / "bad.mnn", sparsity=0.5, progress=False)
+    bad = convert(src, tmp_path / "bad.mnn", sparsity=0.5, plain=True, progress=False)
     assert bad.fidelity["top1_agreement"] < 0.9 or bad.fidelity["logit_cosine"] < 0.9
     assert len(bad.warnings) == 1 and "--calibration" in bad.warnings[0] and "--group" in bad.warnings[0]
     assert bad.warnings[0] in bad.table()
-    r = cli("convert", src, tmp_path / "bad2.mnn", "--sparsity", "0.5", "-q")
+    r = cli("convert", src, tmp_path / "bad2.mnn", "--sparsity", "0.5", "--plain", "-q")
     assert r.returncode == 0                  # a warning, not an error; the CLI prints it on stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "installed photos" in warnings[0]
-    good = convert(src, tmp_path / "good.mnn", layers={first_pruned_layer(src, tmp_path): 0.05}, progress=False)
+    good = convert(src, tmp_path / "good.mnn", layers={first_pruned_layer(src, tmp_path): 0.05}, plain=True,
+                   progress=False)
     assert good.fidelity["top1_agreement"] >= 0.9 and good.fidelity["logit_cosine"] >= 0.9
     assert good.warnings == []
 

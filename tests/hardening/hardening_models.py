@@ -69,5 +69,5 @@ def build_sparse(dense: Path, out: Path) -> Path:
     """The project's converter output: every conv pruned 50 % in groups of 4 and tagged."""
     from sparsebytenn_converter import convert
 
-    convert(dense, out, sparsity=0.5, group=4, target="arm64", skip=["none"], progress=False, force=True)
+    convert(dense, out, sparsity=0.5, group=4, target="arm64", skip=["none"], plain=True, progress=False, force=True)
     return out

@@ -106,7 +106,7 @@ def test_valid_corpus_file_gives_correct_results(tiny, tmp_path, name):
     ran = _same_as_stock_mnn(model, tmp_path)
     out = tmp_path / "converted.mnn"
     proc = subprocess.run([sys.executable, "-m", "sparsebytenn", "convert", str(model), str(out),
-                           "--sparsity", "0.5", "--skip", "none", "-q"], capture_output=True, text=True,
+                           "--sparsity", "0.5", "--plain", "--skip", "none", "-q"], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     if proc.returncode == 0:

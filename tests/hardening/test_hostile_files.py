@@ -21,8 +21,8 @@ COMMANDS = {
     "run": lambda m, out: ["run", m, "--repeats", "1", "--save-output", f"{out}/y.npy"],
     "bench": lambda m, out: ["bench", m, "--quick", "--sparsity", "0.5", "--engines", "mnn-dense",
                              "--no-progress", "--json", f"{out}/b.json"],
-    "eval": lambda m, out: ["eval", m, "--like", "mobilenet-v1", "--sparsity", "0.5", "--patterns", "group",
-                            "--train", "20", "--test", "10", "-q", "--json", f"{out}/e.json"],
+    "eval": lambda m, out: ["eval", m, "--like", "mobilenet-v1-fmnist", "--sparsity", "0.5", "--methods",
+                            "default", "--test", "10", "-q", "--json", f"{out}/e.json"],
 }
 MODEL_CASES = ["truncated-at-4", "truncated-at-12", "truncated-at-q1", "truncated-at-q2", "truncated-at-q3",
                "truncated-at-end-8", "root-offset-past-end", "oplists-offset-bit-flip", "op-vtable-outside",

@@ -19,7 +19,7 @@ def test_mnn_tagged_file_reads_with_mnns_values(tiny, tmp_path):
 
     dense, _ = tiny
     pruned = tmp_path / "pruned.mnn"
-    convert(dense, pruned, sparsity=0.7, group=4, skip=["none"], format="dense", progress=False)
+    convert(dense, pruned, sparsity=0.7, group=4, skip=["none"], format="dense", plain=True, progress=False)
     cfg, tagged, dump = tmp_path / "prune.json", tmp_path / "mnn-tagged.mnn", tmp_path / "mnn-tagged.json"
     cfg.write_text(json.dumps(PRUNE))
     bridge_models.mnnconvert("-f", "MNN", "--modelFile", pruned, "--MNNModel", tagged, "--detectSparseSpeedUp",

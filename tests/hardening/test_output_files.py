@@ -150,6 +150,6 @@ def test_unwritable_report_leaves_no_output(tiny, tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     with pytest.raises(ModelError, match="No space left"):
-        convert_mod.convert(sparse, work / "o.mnn", sparsity=0.5, report_path=work / "r.json", progress=False)
+        convert_mod.convert(sparse, work / "o.mnn", sparsity=0.5, report_path=work / "r.json", plain=True, progress=False)
     assert [p.name for p in calls] == ["o.mnn", "r.json"]
     assert sorted(p.name for p in work.iterdir()) == []

@@ -61,7 +61,7 @@ class MNNRunner:
 
     def profile(self, runs: int = 5) -> dict[str, float]:
         """MNN's own per-op timing (runSessionWithCallBackInfo): op name -> median ms."""
-        from ..op_profile import profile_ops
+        from sparsebytenn_converter.op_profile import profile_ops
 
         for tensor, host, _ in self._inputs:
             tensor.copyFromHostTensor(host)

@@ -12,7 +12,7 @@ from .layout import Layout, layout_of
 
 # name -> how often an input is made from it
 WEIGHTS = {"mobilenet-v1": 0.3, "efficientnet-lite0": 0.25, "mobilenet-v1.sparse": 0.35, "raw": 0.1}
-SPARSE_OPTIONS = dict(sparsity=0.5, group=4, target="arm64")
+SPARSE_OPTIONS = dict(sparsity=0.5, group=4, target="arm64", plain=True)
 
 
 @dataclass

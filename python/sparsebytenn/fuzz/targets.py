@@ -97,7 +97,7 @@ def convert_target(data: bytes, label: str, tmp: Path, rng, seed: str = "") -> t
         try:
             # fidelity=False: the fidelity check runs stock MNN on the file, which the run
             # target fuzzes (with the crash-isolating preflight the CLI uses)
-            convert(src, out, sparsity=0.5, rearrange=rearrange, progress=False, fidelity=False)
+            convert(src, out, sparsity=0.5, rearrange=rearrange, plain=True, progress=False, fidelity=False)
         except SparseByteNNError:
             if out.exists():
                 raise Outcome("data-loss", f"failed convert left {out}") from None

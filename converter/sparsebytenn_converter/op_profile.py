@@ -1,0 +1,36 @@
+"""MNN's per-op timing of a session (runSessionWithCallBackInfo): op name -> median ms.
+
+Used for stock sessions and bridge sessions alike: the bridge's convolutions are
+ops of the same MNN session, so two profiles of one model compare op by op.
+The callbacks cost a few microseconds per op, the same for every engine.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .errors import ModelError
+
+
+def profile_ops(interp, session, runs: int = 5) -> dict[str, float]:
+    """Median over `runs` inferences of each op's time; inputs must already be set."""
+    per_run = []
+    for _ in range(max(1, int(runs))):
+        start: dict[str, float] = {}
+        ms: dict[str, float] = {}
+
+        def begin(tensors, op):
+            start[op.getName()] = time.perf_counter()
+            return True
+
+        def end(tensors, op):
+            name = op.getName()
+            ms[name] = ms.get(name, 0.0) + (time.perf_counter() - start[name]) * 1e3
+            return True
+
+        status = interp.runSessionWithCallBackInfo(session, begin, end)
+        if status not in (0, None, True):
+            raise ModelError(f"stock MNN could not run the session to profile it (status {status})")
+        per_run.append(ms)
+    return {name: float(np.median([r.get(name, 0.0) for r in per_run])) for name in per_run[0]}

@@ -1,0 +1,205 @@
+"""--group auto / --target-speedup and the data-free default, against independent references:
+numpy's FFT for the noise spectrum, brute-force Optimal-Brain-Surgeon costs for the error
+curves, exhaustive search for the allocator, hand arithmetic for the time model, and stock
+MNN for what the converted models compute."""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+
+import numpy as np
+import pytest
+
+from sbnn_testing import require
+from helpers import build_test_model, mnn_run
+
+from sparsebytenn_converter import convert
+from sparsebytenn_converter.allocate import allocate_by_damage, counts_of
+from sparsebytenn_converter.errors import ModelError
+from sparsebytenn_converter.noise import pink_noise
+from sparsebytenn_converter.sensitivity import LayerCurves, error_curve
+from sparsebytenn_converter.speed_model import SpeedTable, TimeModel
+
+
+# ---------------------------------------------------------------- 1/f noise
+
+def test_pink_noise_has_a_one_over_f_spectrum_and_stays_in_range():
+    x = pink_noise(6, (3, 128, 128), seed=2, low=-2.0, high=3.0)
+    assert x.shape == (6, 3, 128, 128) and x.dtype == np.float32
+    assert x.min() >= -2.0 and x.max() <= 3.0 and x.std() > 0.1
+    np.testing.assert_array_equal(x, pink_noise(6, (3, 128, 128), seed=2, low=-2.0, high=3.0))
+    # radially averaged amplitude spectrum of the luminance: slope between -1.6 and -0.8 in log-log
+    lum = x.mean(axis=1) - x.mean(axis=(1, 2, 3))[:, None, None]
+    amp = np.abs(np.fft.fft2(lum)).mean(axis=0)
+    f = np.sqrt(np.add.outer(np.fft.fftfreq(128) ** 2, np.fft.fftfreq(128) ** 2))
+    band = (f > 0.02) & (f < 0.3)          # away from DC and from the clipping-flattened top
+    slope = np.polyfit(np.log(f[band]), np.log(amp[band]), 1)[0]
+    assert -1.6 < slope < -0.8, slope
+    # colour channels are correlated like a photo's, not independent like white noise
+    c = np.corrcoef(x[:, 0].ravel(), x[:, 2].ravel())[0, 1]
+    assert c > 0.5
+
+
+# ---------------------------------------------------------------- error curves
+
+def test_error_curve_starts_with_the_exact_single_unit_costs():
+    rng = np.random.default_rng(0)
+    O, I, G = 8, 6, 4
+    w = rng.standard_normal((O, I, 1, 1))
+    x = rng.standard_normal((I, 300)) * rng.uniform(0.2, 3, (I, 1))
+    damp = 0.1
+    removed, err = error_curve(w, None, x, G, damp)
+    # brute force: remove one unit (G rows x 1 input), re-fit the rest of those rows exactly
+    h = x @ x.T
+    lam = damp * np.mean(np.diag(h))
+    a = h + lam * np.eye(I)
+    t = w[:, :, 0, 0] @ x
+    energy = np.sum((t - t.mean(axis=1, keepdims=True)) ** 2)
+
+    def cost(g, i):
+        total = 0.0
+        keep = [j for j in range(I) if j != i]
+        for o in range(g * G, (g + 1) * G):
+            rhs = x @ t[o] + lam * w[o, :, 0, 0]
+            sol = np.linalg.solve(a[np.ix_(keep, keep)], rhs[keep])
+            full = np.zeros(I)
+            full[keep] = sol
+            total += np.sum((t[o] - full @ x) ** 2) + lam * np.sum((full - w[o, :, 0, 0]) ** 2)
+        return total / energy       # the unpruned optimum (the dense weights) costs 0
+
+    costs = sorted(cost(g, i) for g in range(O // G) for i in range(I))
+    assert removed[1] == pytest.approx(G / (O * I))
+    assert err[1] == pytest.approx(costs[0], rel=1e-6)
+    assert np.all(np.diff(err) >= 0)                  # cheapest first: the curve only rises
+    # smaller groups can only do better: every G=4 unit is two G=2 units
+    assert np.interp(0.5, *error_curve(w, None, x, 2, damp)) <= np.interp(0.5, removed, err) + 1e-12
+
+
+# ---------------------------------------------------------------- time model
+
+def _table():
+    rows = [{"engine": "sparsebytenn", "hw": hw, "G": G, "sparsity": s, "gflops": g}
+            for hw, scale in ((56, 1.0), (14, 0.8))
+            for G, base in ((8, 100.0), (2, 60.0))
+            for s, g in ((0.0, base * scale), (0.5, base * scale * 0.9), (0.9, base * scale * 0.5))]
+    return SpeedTable("test", "cpu", "avx512", rows)
+
+
+def test_speed_table_interpolates_and_time_model_adds_up():
+    t = _table()
+    assert t.gflops(8, 56, 0.25) == pytest.approx(95.0)          # halfway between 100 and 90
+    assert t.gflops(8, 7, 0.5) == pytest.approx(72.0)            # nearest size: 14
+    assert t.gflops(4, 56, 0.0) in (100.0, 60.0)                 # nearest G in the table
+    assert t.layer_ms(10**6, 8, 56, 0.5) == pytest.approx(2e6 * 0.5 / 90e9 * 1e3)      # ms
+    tm = TimeModel(t, {"a": 3.0, "b": 1.0, "rest": 6.0}, {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14})
+    choice = {"a": (8, 0.5), "b": (2, 0.0)}
+    expected = 6.0 + 2e6 * 0.5 / 90e9 * 1e3 + 4e6 / 48e9 * 1e3     # rest + a + b, ms
+    assert tm.total(choice) == pytest.approx(expected)
+    assert tm.speedup(choice) == pytest.approx(10.0 / expected)
+
+
+# ---------------------------------------------------------------- the allocator
+
+def _curves():
+    """Three layers with made-up damage curves (convex in s, larger for larger G)."""
+    out = {}
+    for name, size, k in (("a", 1000, 1.0), ("b", 4000, 0.2), ("c", 2000, 3.0)):
+        xs = np.linspace(0, 1, 41)
+        lc = LayerCurves(name, size, {8: (xs, k * xs ** 2), 2: (xs, 0.4 * k * xs ** 2)}, probe=(8, 0.5))
+        lc.probe_damage = k * 0.25
+        out[name] = lc
+    return out
+
+
+def test_allocator_meets_both_constraints_and_is_close_to_exhaustive():
+    curves = _curves()
+    t = _table()
+    tm = TimeModel(t, {"a": 2.0, "b": 2.0, "c": 2.0, "rest": 4.0}, {"a": 30000, "b": 120000, "c": 60000},
+                   {"a": 56, "b": 14, "c": 56})
+    for floor in (1.0, 1.2, 1.4):
+        choice, facts = allocate_by_damage(curves, (8, 2), 0.3, tm, floor, max_sparsity=0.9, step=0.1)
+        assert facts["feasible"], floor
+        assert tm.speedup(choice) >= floor - 1e-9
+        assert facts["sparsity"] == pytest.approx(0.3, abs=0.05)
+        # exhaustive search over the same grid
+        grid = [(G, s) for G in (8, 2) for s in np.round(np.arange(0, 0.91, 0.1), 6)]
+        best = None
+        for combo in itertools.product(grid, repeat=3):
+            ch = dict(zip("abc", combo))
+            sp = sum(ch[n][1] * curves[n].size for n in ch) / 7000
+            if sp < 0.3 - 1e-9 or tm.speedup(ch) < floor:
+                continue
+            d = sum(curves[n].damage(*ch[n]) for n in ch)
+            best = d if best is None else min(best, d)
+        assert facts["damage"] <= best * 1.25 + 1e-9, (floor, facts["damage"], best)
+    # an impossible floor is reported, not hidden
+    _, facts = allocate_by_damage(curves, (8, 2), 0.3, tm, 50.0, step=0.1)
+    assert not facts["feasible"]
+
+
+def test_counts_of_turns_sparsity_into_units():
+    got = counts_of({"a": (8, 0.5), "b": (2, 0.25)}, {"a": (20, 10, 1, 1), "b": (7, 4, 3, 3)})
+    assert got == {"a": (10, 20), "b": (3, 1)}   # 2 groups of 8 x 10 inputs, 4 tail rows x 10; 3 pairs x 4, 1 x 4
+
+
+# ---------------------------------------------------------------- whole models
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    require(importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None,
+            "torch and onnx (scripts/setup.sh installs them) to build the test model")
+    return build_test_model(tmp_path_factory.mktemp("auto") / "small.mnn")
+
+
+def test_data_free_default_beats_plain_pruning(small_model, tmp_path):
+    rng = np.random.default_rng(5)
+    held = [rng.uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32) for _ in range(6)]
+    plain = convert(small_model, tmp_path / "p.mnn", sparsity=0.5, group=4, plain=True, progress=False)
+    free = convert(small_model, tmp_path / "f.mnn", sparsity=0.5, group=4, progress=False)
+    assert "noise" in free.calibration["source"] and free.calibration["samples"] > 0
+    assert plain.calibration == {}
+
+    def err(path):
+        return np.mean([np.linalg.norm(mnn_run(path, x) - d) / np.linalg.norm(d)
+                        for x, d in ((x, mnn_run(small_model, x)) for x in held)])
+
+    assert err(tmp_path / "f.mnn") < err(tmp_path / "p.mnn")
+
+
+def test_options_are_checked(small_model, tmp_path):
+    with pytest.raises(ModelError, match="--plain"):
+        convert(small_model, tmp_path / "o.mnn", sparsity=0.5, group="auto", plain=True)
+    with pytest.raises(ModelError, match="--target-speedup 0.5"):
+        convert(small_model, tmp_path / "o.mnn", sparsity=0.5, target_speedup=0.5)
+    with pytest.raises(ModelError, match="G must be one of"):
+        convert(small_model, tmp_path / "o.mnn", sparsity=0.5, group="fast")
+    with pytest.raises(ModelError, match="--input-range"):
+        convert(small_model, tmp_path / "o.mnn", sparsity=0.5, input_range=(1, -1))
+    with pytest.raises(ModelError, match="speed-table"):
+        convert(small_model, tmp_path / "o.mnn", sparsity=0.5, group="auto", speed_table=tmp_path / "none.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_group_auto_lowers_the_output_error_of_a_zoo_model(tmp_path):
+    # issue 13: at the same sparsity, --group auto must beat fixed G=8 in measured output error
+    from sparsebytenn import zoo
+    from sparsebytenn.fidelity import photo_protocol as pp
+
+    require(zoo.is_cached("mobilenet-v1") or not zoo.missing_requirements("mobilenet-v1"), "mobilenet-v1")
+    src = zoo.get("mobilenet-v1", progress=False)
+    a, b = pp.folds(pp.installed_photos())
+    calib = pp.augmented_crops("mobilenet-v1", a, 24, 0)
+    held = np.concatenate([pp.ten_crop("mobilenet-v1", p)[4:5] for p in b])      # other fold, centres
+    fixed = convert(src, tmp_path / "g8.mnn", sparsity=0.3, group=8, calibration=calib, holdout=held,
+                    progress=False)
+    auto = convert(src, tmp_path / "auto.mnn", sparsity=0.3, group="auto", calibration=calib, holdout=held,
+                   progress=False)
+    assert auto.totals()["sparsity_after"] == pytest.approx(0.3, abs=0.02)
+    assert {r.G for r in auto.layers} <= {16, 8, 4, 2}
+    assert auto.allocation["modelled_speedup"] >= 1.3
+    dense = np.stack([mnn_run(src, x[None]).ravel() for x in held])
+    errs = {}
+    for name in ("g8", "auto"):
+        got = np.stack([mnn_run(tmp_path / f"{name}.mnn", x[None]).ravel() for x in held])
+        errs[name] = np.mean(np.linalg.norm(got - dense, axis=1) / np.linalg.norm(dense, axis=1))
+    assert errs["auto"] < errs["g8"], errs
