@@ -30,7 +30,8 @@ inputs:  MODEL is a .mnn file (an .onnx next to it is used for onnxruntime) or a
 outputs: a table on stdout; --json, --markdown, --plot files on request.
 
 `sparsebytenn bench kernels ...` runs the kernel micro-benchmarks instead
-(`sparsebytenn bench kernels --help`).
+(`sparsebytenn bench kernels --help`); `sparsebytenn bench speed-table --json FILE`
+measures the kernels per group size for `convert --group auto --speed-table FILE`.
 """
 
 EXAMPLES = """\
@@ -102,9 +103,10 @@ def register(subparsers) -> None:
     parse_known = p.parse_known_args
 
     def parse_known_args(args=None, namespace=None):
-        if args and args[0] == "kernels":
+        if args and args[0] in ("kernels", "speed-table"):
             ns = namespace if namespace is not None else argparse.Namespace()
-            ns.func, ns.kernel_argv = run_kernels, list(args[1:])
+            ns.func = run_kernels if args[0] == "kernels" else run_speed_table
+            ns.kernel_argv = list(args[1:])
             return ns, []
         return parse_known(args, namespace)
 
@@ -121,6 +123,11 @@ def run_kernels(args) -> int:
                                 f"build ({exc.name} is missing); build the package with "
                                 "`pip install -e . --no-build-isolation`") from None
     return int(kernel_bench.main(args.kernel_argv) or 0)
+
+
+def run_speed_table(args) -> int:
+    from ..bench.speed_table import main
+    return int(main(args.kernel_argv) or 0)
 
 
 def config_from_args(args):

@@ -1,11 +1,11 @@
-"""Fidelity: what group pruning and rearrangement cost in accuracy, on real models and data.
+"""Fidelity: what pruning costs in accuracy (and buys in speed), on real models and data.
 
     from sparsebytenn.fidelity import EvalConfig, evaluate
-    result = evaluate(EvalConfig("mobilenet-v1", sparsities=[0.3, 0.5], train=2000, test=2000))
+    result = evaluate(EvalConfig("mobilenet-v1-fmnist", sparsities=[0.3, 0.5], groups=[8, "auto"]))
 
-See evaluate.py for the protocol (Fashion-MNIST linear probe on MNN features,
-agreement on real photos) and `sparsebytenn eval --help`.
+See evaluate.py for the protocols (a Fashion-MNIST model's test accuracy; ImageNet
+agreement on held-out photos, photo_protocol.py) and `sparsebytenn eval --help`.
 """
-from .evaluate import PATTERNS, EvalConfig, evaluate
+from .evaluate import METHODS, EvalConfig, evaluate
 
-__all__ = ["PATTERNS", "EvalConfig", "evaluate"]
+__all__ = ["METHODS", "EvalConfig", "evaluate"]

@@ -1,116 +1,104 @@
-"""Present an evaluation: a text table, the JSON file and the accuracy-vs-sparsity plot.
+"""Present an evaluation: a text table, the JSON file and the accuracy/speed plot.
 
-Files are written to a temporary name in the destination folder and renamed, so
-a reader never sees half a file and an interrupted run leaves the old one intact.
+Files go through the converter's one output rule (a temporary file renamed at the end).
 """
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from ..errors import SparseByteNNError
-
-
-def variant_label(row: dict) -> str:
-    p = row["pattern"]
-    if p in ("group", "group-calibrated"):
-        p = f"group G={row['G']}" + (" +rearr" if row["rearranged"] else " no-rearr")
-    if p == "unstructured-calibrated":
-        p = "unstructured"
-    if row.get("calibrated"):
-        p += " +calib"
-    if row.get("bias_corrected"):
-        p += " +bias-corr"
-    return p
+from sparsebytenn_converter.output_paths import write_all_atomic
 
 
 def _fmt(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _ci(lo_hi, scale=100, spec="5.1f") -> str:
+    return f"[{lo_hi[0] * scale:{spec}},{lo_hi[1] * scale:{spec}}]"
+
+
 def table(result: dict) -> str:
-    head = (f"{'variant':<28} {'sparsity':>8} {'probe acc % [95% CI]':>22} {'drop pt [95% CI]':>22} "
-            f"{'feat cos':>8} {'top1 agr':>8} {'top5 ovl':>8} {'logit cos':>9} {'rel err':>7}")
-    lines = [f"model {result['model']}: Fashion-MNIST linear probe, {result['protocol']['train']} train / "
-             f"{result['protocol']['test']} test at {result['protocol']['size_px']} px; "
-             f"photos: {len(result['protocol']['photos'])}", head, "-" * len(head)]
+    task = result["task"] == "fashion-mnist"
+    p = result["protocol"]
+    if task:
+        title = (f"model {result['model']}: Fashion-MNIST test accuracy on {p['test_images']:,} images; "
+                 f"calibration: {p['calibration']}")
+        head = (f"{'row':<26} {'sparsity':>8} {'acc % [95% CI]':>21} {'drop pt [95% CI]':>22} "
+                f"{'top1 agr':>8} {'cos':>6} {'speed-up':>8}")
+    else:
+        title = f"model {result['model']}: {p['dataset']} ({p['caveat']})"
+        head = (f"{'row':<26} {'sparsity':>8} {'top1 agr [95% CI]':>20} {'top5 ovl':>8} {'cos':>6} "
+                f"{'speed-up':>8}")
+    lines = [title, head, "-" * len(head)]
     for r in result["results"]:
-        acc = f"{r['probe_accuracy'] * 100:6.2f} [{r['probe_accuracy_ci95'][0] * 100:5.1f},{r['probe_accuracy_ci95'][1] * 100:5.1f}]"
-        drop = f"{r['probe_drop_pt']:6.2f} [{r['probe_drop_ci95_pt'][0]:5.1f},{r['probe_drop_ci95_pt'][1]:5.1f}]"
-        sp = "0" if r["pattern"] == "dense" else f"{r['achieved_sparsity']:.3f}"
-        lines.append(f"{variant_label(r):<28} {sp:>8} {acc:>22} {drop:>22} {_fmt(r['feature_cosine'], '8.3f')} "
-                     f"{_fmt(r['top1_agreement'], '8.2f')} {_fmt(r['top5_overlap'], '8.2f')} "
-                     f"{_fmt(r['logit_cosine'], '9.3f')} {_fmt(r['logit_rel_err'], '7.3f')}")
+        sp = "0" if r.get("achieved_sparsity") is None else f"{r['achieved_sparsity']:.3f}"
+        speed = _fmt(r.get("speedup_vs_mnn_dense"), "7.2f") + ("x" if "speedup_vs_mnn_dense" in r else "")
+        if r.get("speed_error"):
+            speed = "failed"
+        if task:
+            acc = f"{r['accuracy'] * 100:6.2f} {_ci(r['accuracy_ci95'])}"
+            drop = f"{r['drop_pt']:6.2f} [{r['drop_ci95_pt'][0]:5.2f},{r['drop_ci95_pt'][1]:5.2f}]"
+            lines.append(f"{r['label']:<26} {sp:>8} {acc:>21} {drop:>22} {r['top1_agreement']:8.3f} "
+                         f"{r['logit_cosine']:6.3f} {speed:>8}")
+        else:
+            ci = r.get("top1_agreement_ci95")
+            agr = f"{r['top1_agreement'] * 100:5.1f}" + (f" {_ci(ci)}" if ci else "")
+            lines.append(f"{r['label']:<26} {sp:>8} {agr:>20} {r['top5_overlap']:8.3f} "
+                         f"{r['logit_cosine']:6.3f} {speed:>8}")
+    m = p.get("machine", {})
+    lines.append(f"machine: {m.get('cpu_model', '?')}; kernels: {m.get('kernels_isa', '?')}; "
+                 f"speed-up = plugin on the row's model vs stock MNN on the dense model, "
+                 f"{'median of per-round ratios' if any('speedup_vs_mnn_dense' in r for r in result['results']) else 'not measured (--speed)'}")
     return "\n".join(lines)
 
 
-def _atomic(path: Path, write) -> None:
-    path = Path(path)
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise SparseByteNNError(f"{path}: folder {parent} does not exist")
-    if path.is_dir():
-        raise SparseByteNNError(f"{path}: is a directory; give a file name")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SparseByteNNError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_json(result: dict, path: Path) -> None:
-    def w(tmp):
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
-            f.write("\n")
-    _atomic(path, w)
+    write_all_atomic([(Path(path), (json.dumps(result, indent=1) + "\n").encode())])
+
+
+def _quality(result: dict, r: dict) -> float:
+    """The y of a row: accuracy drop in points (task) or top-1 agreement in % (photos)."""
+    return r["drop_pt"] if result["task"] == "fashion-mnist" else r["top1_agreement"] * 100
 
 
 def write_plot(result: dict, path: Path) -> None:
-    if Path(path).suffix.lower() != ".png":
-        raise SparseByteNNError(f"--plot {path}: give a .png file name")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = result["results"]
-    dense = next(r for r in rows if r["pattern"] == "dense")
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    lo, hi = dense["probe_accuracy_ci95"]
-    ax.axhspan(lo * 100, hi * 100, color="0.85", label="dense (95 % CI)")
-    ax.axhline(dense["probe_accuracy"] * 100, color="0.4", lw=1)
-    series: dict[str, list] = {}
+    task = result["task"] == "fashion-mnist"
+    rows = [r for r in result["results"] if r["method"] != "dense"]
+    timed = all("speedup_vs_mnn_dense" in r for r in rows) and rows
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    markers = {"default": "s", "calibrated": "o", "file": "D"}
+    colors = {}
     for r in rows:
-        if r["pattern"] != "dense":
-            series.setdefault(variant_label(r), []).append(r)
-    for label, rs in series.items():
-        rs = sorted(rs, key=lambda r: r["sparsity"])
-        x = [r["achieved_sparsity"] * 100 for r in rs]
-        y = [r["probe_accuracy"] * 100 for r in rs]
-        err = [[(r["probe_accuracy"] - r["probe_accuracy_ci95"][0]) * 100 for r in rs],
-               [(r["probe_accuracy_ci95"][1] - r["probe_accuracy"]) * 100 for r in rs]]
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
-    p = result["protocol"]
-    ax.set_xlabel("sparsity of the pruned layers (%)")
-    ax.set_ylabel("probe top-1 accuracy (%)")
-    ax.set_title(f"{result['model']}: one-shot pruning, Fashion-MNIST linear probe\n"
-                 f"({p['train']} train / {p['test']} test, {p['size_px']} px; error bars: Wilson 95 %)",
-                 fontsize=9)
+        key = f"{r['method']} G={r['group']}" if r["method"] != "file" else r["label"]
+        c = colors.setdefault(key, f"C{len(colors)}")
+        x = r["speedup_vs_mnn_dense"] if timed else (r.get("achieved_sparsity") or 0) * 100
+        y = _quality(result, r)
+        ax.scatter([x], [y], marker=markers.get(r["method"], "o"), color=c,
+                   label=key if key not in ax.get_legend_handles_labels()[1] else None)
+        if r.get("sparsity") is not None:
+            ax.annotate(f"{r['sparsity']:.0%}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    if task:
+        ax.axhline(0, color="0.4", lw=1)
+        ax.set_ylabel("test-accuracy drop vs dense (pt, lower is better)")
+        ax.invert_yaxis()
+    else:
+        ax.set_ylabel("top-1 agreement with the dense model (%, ten-crop, held out)")
+    ax.set_xlabel("end-to-end speed-up over stock MNN dense (plugin, measured)" if timed
+                  else "sparsity of the pruned layers (%)")
+    m = result["protocol"].get("machine", {})
+    ax.set_title(f"{result['model']}: what pruning costs and buys\n({m.get('cpu_model', '?')}; "
+                 f"labels: target sparsity)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
-
-    def w(tmp):
-        fig.savefig(tmp, format="png")
-    try:
-        _atomic(path, w)
-    finally:
-        plt.close(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    write_all_atomic([(Path(path), buf.getvalue())])

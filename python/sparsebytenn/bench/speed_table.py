@@ -1,0 +1,77 @@
+"""`sparsebytenn bench speed-table`: the kernels' speed per group size, for the converter.
+
+The converter's --group auto and --target-speedup model a pruned layer's time from
+a table of the plugin kernels' effective GFLOP/s per group size G, layer shape and
+sparsity (converter/sparsebytenn_converter/speed_model.py). This measures one on
+this machine with the kernel benchmark (1 thread, the ISA the kernels dispatch to,
+MobileNet-V1's 1x1 shapes) and writes it as JSON; `convert --speed-table FILE`
+uses it, and the tables shipped in speed_tables/ were made this way.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+GROUPS = (16, 8, 4, 2, 1)
+SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.9)
+LAYER_SHAPES = {"112x112_32-64": (112, 32, 64), "56x56_128-128": (56, 128, 128), "28x28_256-256": (28, 256, 256),
+                "14x14_512-512": (14, 512, 512), "7x7_1024-1024": (7, 1024, 1024)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sparsebytenn bench speed-table", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="examples:\n  sparsebytenn bench speed-table --json my-cpu.json\n"
+                                       "  sparsebytenn convert in.mnn out.mnn --sparsity 0.3 --group auto "
+                                       "--speed-table my-cpu.json\n")
+    p.add_argument("--json", metavar="FILE", required=True, help="where to write the table")
+    p.add_argument("--groups", default=",".join(map(str, GROUPS)), help="group sizes (default 16,8,4,2,1)")
+    p.add_argument("--rounds", type=int, default=9, help="interleaved rounds per group size (default 9)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    return p
+
+
+def main(argv=None) -> int:
+    from sparsebytenn_converter.output_paths import check_outputs, write_all_atomic
+    from sparsebytenn_converter.speed_model import host_isa
+
+    from ..errors import SparseByteNNError
+    from .. import kernel_bench
+
+    args = build_parser().parse_args(argv)
+    try:
+        groups = [int(g) for g in args.groups.split(",") if g.strip()]
+    except ValueError:
+        raise SparseByteNNError(f"--groups {args.groups!r}: expected comma-separated integers") from None
+    check_outputs([("--json", args.json, ".json")], force=args.force)
+    isa, cpu = host_isa()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sbnn-speed-table-") as tmp:
+        for G in groups:
+            out = Path(tmp) / f"g{G}.json"
+            print(f"== G={G}", file=sys.stderr, flush=True)
+            code = kernel_bench.main(["--engines", "sparsebytenn", "--isa", isa, "--threads", "1",
+                                      "--group", str(G), "--sparsity", ",".join(map(str, SPARSITIES)),
+                                      "--rounds", str(args.rounds), "--json", str(out)])
+            if code:
+                raise SparseByteNNError(f"the kernel benchmark failed for G={G} (exit {code})")
+            for r in json.loads(out.read_text()):
+                if r.get("engine") != "sparsebytenn" or r.get("max_rel_err", 1) > 1e-3:
+                    continue
+                hw, cin, cout = LAYER_SHAPES[r["layer"]]
+                rows.append({"engine": "sparsebytenn", "layer": r["layer"], "hw": hw, "cin": cin, "cout": cout,
+                             "G": G, "sparsity": r["sparsity"], "gflops": round(r["gflops_effective"], 2),
+                             "median_ms": r["median_ms"], "iqr_ms": r["iqr_ms"], "variant": r.get("variant")})
+    import os
+
+    table = {"kind": "sparsebytenn kernel speed table", "version": 1, "cpu_model": cpu, "isa": isa,
+             "threads": 1, "date": datetime.date.today().isoformat(),
+             "load_average": [round(x, 2) for x in os.getloadavg()],
+             "command": "sparsebytenn bench speed-table " + " ".join(argv or sys.argv[1:]), "rows": rows}
+    write_all_atomic([(Path(args.json), (json.dumps(table, indent=1) + "\n").encode())])
+    print(f"wrote {args.json}: {len(rows)} rows ({cpu}, {isa})")
+    return 0
