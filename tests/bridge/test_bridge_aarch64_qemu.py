@@ -71,7 +71,7 @@ def test_bridge_inside_aarch64_mnn_under_qemu(bridge, small_models, tmp_path):
     try:
         from sparsebytenn import zoo
         mb = tmp_path / "mobilenet-v1-0.5.mnn"
-        report = convert(str(zoo.get("mobilenet-v1", plain=True, progress=False)), str(mb), sparsity=0.5, progress=False)
+        report = convert(str(zoo.get("mobilenet-v1", progress=False)), str(mb), sparsity=0.5, plain=True, progress=False)
         zoo_expect = sum(1 for layer in report.layers if layer.tagged)
         models.append((str(mb), list(zoo.info("mobilenet-v1")["input_shape"])))
     except ImportError:

@@ -128,7 +128,7 @@ def test_fully_connected_layer_is_pruned_in_groups_and_runs_in_stock_mnn(small_m
 @pytest.mark.parametrize("target,G", [("arm64", 4), ("wasm", 4), ("x86", 8)])
 def test_target_picks_its_group_size(small_model, tmp_path, target, G):
     out = tmp_path / "t.mnn"
-    r = cli("convert", small_model, out, "--sparsity", "0.5", "--target", target, "-q")
+    r = cli("convert", small_model, out, "--sparsity", "0.5", "--target", target, "--plain", "-q")
     assert r.returncode == 0, r.stderr
     tagged = [op for op in json.loads(cli("inspect", out, "--json").stdout)["ops"] if op["sparse"]]
     assert tagged and all(op["sparse"]["sbnn"]["group"] == G and op["sparse"]["sbnn"]["target"] == target
@@ -136,6 +136,21 @@ def test_target_picks_its_group_size(small_model, tmp_path, target, G):
     w = json_conv_weights(mnn_json(out, tmp_path))
     for op in tagged:  # MNN's own dump: whole G-groups
         assert partial_groups(w[op["name"]], G) == 0, op["name"]
+
+
+def test_x86_default_chooses_the_group_per_layer(small_model, tmp_path):
+    # with calibration (the default, data-free) on x86 the group size is chosen per layer
+    import platform
+
+    require(platform.machine() in ("x86_64", "AMD64"), "an x86-64 host")
+    out = tmp_path / "a.mnn"
+    r = convert(small_model, out, sparsity=0.5, progress=False)
+    assert r.allocation and r.allocation["groups"] == [16, 8, 4, 2]
+    written = {op["name"]: op for op in json.loads(cli("inspect", out, "--json").stdout)["ops"] if op["sparse"]}
+    assert set(written) == {x.name for x in r.layers}
+    for x in r.layers:
+        assert x.G in (16, 8, 4, 2) and written[x.name]["sparse"]["sbnn"]["group"] == x.G
+    assert r.totals()["sparsity_after"] == pytest.approx(0.5, abs=0.03)
 
 
 def test_rearrangement_preserves_function_and_raises_energy(small_model, tmp_path):

@@ -25,7 +25,7 @@ def main() -> int:
     out_dir = lib.parent
     model = out_dir / "mobilenet-v1.sparse50.mnn"
     if not model.is_file():
-        convert(zoo.get("mobilenet-v1", plain=True, progress=False), model, sparsity=0.5, progress=False, force=True)
+        convert(zoo.get("mobilenet-v1", progress=False), model, sparsity=0.5, plain=True, progress=False, force=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         backend = plugin.enable()
