@@ -1,19 +1,25 @@
-"""Fine-tuning with the converter's group masks (PyTorch), for users who can train.
+"""Fine-tuning that recovers what pruning cost (PyTorch), for users who can train.
 
-One-shot pruning costs accuracy; a short fine-tune that keeps the pruned groups at
-zero wins it back. The masks come from a model the converter wrote, so the groups
-are exactly the ones the kernels skip, and the fine-tuned model, exported and
-converted with `--detect`, is tagged layer for layer:
+The converter chooses the groups (calibrated, channels rearranged across the
+network); the torch model is pruned toward them gradually, in its own channel
+order, with knowledge distillation from the dense model; exported and tagged with
+`convert --detect` (which regroups the scattered groups), the result runs on the
+plugin layer for layer:
 
-    from sparsebytenn.finetune import group_masks, MaskedTraining
-    masks = group_masks("pruned.mnn", torch_model)     # {module name: bool mask}
-    keep = MaskedTraining(torch_model, masks)          # zeroes them now, and after every step
-    ... train: loss.backward(); opt.step(); keep.apply() ...
+    from sparsebytenn.finetune import converter_masks, fine_tune, Recipe
+    report = convert(dense_mnn, pruned_mnn, sparsity=0.5, calibration=x)
+    masks = converter_masks(pruned_mnn, report, torch_model)   # [LayerMask], torch order
+    fine_tune(student, teacher, TrainingData(name), Recipe(), masks)
 
-`python -m sparsebytenn.finetune` runs the whole path on EfficientNet-Lite0 and
-Fashion-MNIST (see --help).
+`python -m sparsebytenn.finetune` runs the whole path on a zoo user model and
+compares it with honest references (see --help).
 """
-from .masks import conv_modules, group_masks
-from .train import MaskedTraining, accuracy, train
+from .data import TrainingData
+from .distill import kd_loss
+from .masked import MaskedWeights
+from .masks import LayerMask, conv_modules, converter_masks, to_torch_order, zero_groups
+from .recipe import Recipe
+from .train import fine_tune
 
-__all__ = ["conv_modules", "group_masks", "MaskedTraining", "accuracy", "train"]
+__all__ = ["TrainingData", "kd_loss", "MaskedWeights", "LayerMask", "conv_modules", "converter_masks",
+           "to_torch_order", "zero_groups", "Recipe", "fine_tune"]

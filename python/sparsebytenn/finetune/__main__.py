@@ -1,186 +1,135 @@
-"""`python -m sparsebytenn.finetune`: one-shot pruning, then a group-masked fine-tune,
-on the real EfficientNet-Lite0 backbone and Fashion-MNIST, converted back with --detect."""
+"""`python -m sparsebytenn.finetune`: prune a user's dense model to the converter's
+groups gradually, with knowledge distillation, and measure what it recovered."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import SparseByteNNError
+from .machine import auto_threads
+from .recipe import BN_MODES, MASK_SCHEDULES, STARTS, Recipe
 
-MODEL = "efficientnet-lite0"
+R = Recipe()
 
 DESCRIPTION = f"""\
-The fine-tuning path, end to end on {MODEL} (real ImageNet weights, PyTorch):
+Fine-tuning that recovers what pruning costs, measured honestly, per --sparsity S:
 
-  1. convert the zoo model at --sparsity with G-groups (no rearrangement, so the
-     torch model's channel order stays valid) and read the pruned groups back as masks,
-  2. put a 10-class head on the backbone and train on Fashion-MNIST, three ways with
-     the same steps and data: dense backbone + head only (the reference), pruned
-     backbone + head only (one-shot pruning), pruned backbone fine-tuned whole with the
-     masks held (pruned groups stay exactly zero),
-  3. export the fine-tuned model (ONNX -> MNN's converter), tag it with
-     `sparsebytenn convert --detect` (it must find exactly the masked layers) and
-     classify the test images with stock MNN and with the plugin.
+  1. the converter prunes the dense user model at S with G-groups, calibrated on the
+     512 training images the model never saw (kept weights re-fit), rearranging
+     channels across the network; its groups, mapped back to the torch model's
+     channel order through the report's out_order/in_order, are the masks,
+  2. the torch model starts from the converter's re-fit weights (--start
+     calibrated; or from the dense model, pruned on a cubic schedule: --start dense
+     --schedule nested|converter) and is fine-tuned, all layers, with the masks
+     held at zero, on its own training images with knowledge distillation from
+     the dense model (loss = alpha * T^2 * KL(teacher || student at temperature T)
+     + (1 - alpha) * cross-entropy),
+  3. it is exported (ONNX -> MNN's converter) and tagged with `convert --detect`,
+     which regroups the masked channels and must tag exactly the masked layers,
+  4. test accuracy in stock MNN on all 10,000 Fashion-MNIST test images, with 95 %
+     Wilson intervals and paired-bootstrap drops, of: the dense model as is, the
+     dense model fine-tuned by the same recipe and budget (same steps, data,
+     teacher), one-shot calibrated pruning without fine-tuning, and the result;
+     the plugin is checked against stock MNN on the first --plugin-check images.
 
-Needs the zoo extras (torch, efficientnet-lite-pytorch) and Debian's
-dataset-fashion-mnist. Takes a few minutes on 2 cores with the defaults.
-outputs (--out DIR): pruned.mnn, finetuned.mnn, finetuned.sparse.mnn, finetune.json.
+Outputs per sparsity, in --out: MODEL-s50.sparse.mnn (fine-tuned, tagged) and
+MODEL-s50.finetune.json (accuracies, intervals, drops, recipe, seconds, CPU).
+The user model is built into the zoo's cache first if needed (minutes).
+Needs torch, onnx and MNN (pip install -e '.[zoo]') and Debian's dataset-fashion-mnist.
 """
 
-EXAMPLES = """\
+EXAMPLES = f"""\
 examples:
-  python -m sparsebytenn.finetune
-  python -m sparsebytenn.finetune --sparsity 0.7 --steps 600 --out /tmp/ft
-  python -m sparsebytenn.finetune --steps 20 --train 256 --test 200     # a quick look
+  python -m sparsebytenn.finetune                                  # 50 % and 70 %, {R.steps} steps each
+  python -m sparsebytenn.finetune --sparsity 0.7 --minutes 15 --out /tmp/ft
+  python -m sparsebytenn.finetune --sparsity 0.5 --steps 20 --test 500 --plugin-check 20   # a quick look
+
+Budget: the dense reference and each sparsity train for the same --steps; with
+--minutes the steps that fit are timed first. Threads: torch on a busy machine is
+much slower with more threads than idle cores, so the default uses the idle ones.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sparsebytenn.finetune", description=DESCRIPTION,
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sparsity", type=float, default=0.5, help="one-shot sparsity of the converter (default 0.5)")
-    p.add_argument("--group", type=int, default=None, help="G (default: the converter's for this machine)")
-    p.add_argument("--steps", type=int, default=300, help="training steps per run (default 300)")
-    p.add_argument("--batch", type=int, default=32, help="images per step (default 32)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--train", type=int, default=2000, help="Fashion-MNIST training images (default 2000)")
-    p.add_argument("--test", type=int, default=1000, help="test images (default 1000)")
-    p.add_argument("--size", type=int, default=96, help="image size fed to the model (default 96)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="sparsebytenn-finetune", help="output folder (default ./sparsebytenn-finetune)")
+    p.add_argument("--model", default="mobilenet-v1-fmnist",
+                   help="the user model (zoo name; default mobilenet-v1-fmnist)")
+    p.add_argument("--from", dest="source", type=Path, default=None, metavar="DIR",
+                   help="use the build of --model in DIR (sparsebytenn.zoo.build_variant) instead of the zoo's cache")
+    p.add_argument("--sparsity", type=float, nargs="+", default=[0.5, 0.7], metavar="S",
+                   help="target sparsities of the pruned layers (default 0.5 0.7)")
+    p.add_argument("--group", type=int, default=None, metavar="G",
+                   help="G, output channels per group (default: this machine's, 8 on x86)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, default=R.steps, help=f"training steps per fine-tune (default {R.steps})")
+    budget.add_argument("--minutes", type=float, default=None,
+                        help="wall-time budget per fine-tune instead of --steps (timed on this machine)")
+    p.add_argument("--batch", type=int, default=R.batch, help=f"images per step (default {R.batch})")
+    p.add_argument("--lr", type=float, default=R.lr, help=f"peak SGD learning rate, cosine to 0 (default {R.lr})")
+    p.add_argument("--temperature", type=float, default=R.temperature, metavar="T",
+                   help=f"KD temperature (default {R.temperature})")
+    p.add_argument("--alpha", type=float, default=R.alpha,
+                   help=f"KD weight; 1 - alpha goes to cross-entropy (default {R.alpha})")
+    p.add_argument("--schedule", choices=MASK_SCHEDULES, default=R.schedule,
+                   help="nested: cubic ramp, the weakest of the converter's final groups first; oneshot: "
+                        "all masks at step 0; converter: cubic ramp, the converter run on the model at each "
+                        f"stage (slower) (default {R.schedule})")
+    p.add_argument("--start", choices=STARTS, default=R.start,
+                   help="dense: prune the user model on the schedule; calibrated: begin from the converter's "
+                        f"re-fit weights, all masks on (needs --schedule oneshot) (default {R.start})")
+    p.add_argument("--prune-until", type=float, default=R.prune_until, metavar="F",
+                   help=f"share of the run over which sparsity ramps up (default {R.prune_until})")
+    p.add_argument("--stages", type=int, default=R.stages, help=f"mask updates on the ramp (default {R.stages})")
+    p.add_argument("--bn", choices=BN_MODES, default=R.bn,
+                   help="batch norm while training: train (batch statistics), frozen (running ones), "
+                        f"recal (frozen, re-estimated after each stage and at the end) (default {R.bn})")
+    p.add_argument("--test", type=int, default=None, metavar="N",
+                   help="test images to measure on (default: all 10,000)")
+    p.add_argument("--train-images", type=int, default=None, metavar="N",
+                   help="use only the first N training images (default: all 59,488 the model was trained on)")
+    p.add_argument("--calibration", type=int, default=512, metavar="N",
+                   help="reserved training images the converter calibrates on (default: all 512)")
+    p.add_argument("--plugin-check", type=int, default=500, metavar="N",
+                   help="test images run through the plugin and stock MNN to compare (default 500; 0: none)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the idle cores, at least 1)")
+    p.add_argument("--seed", type=int, default=R.seed, help="data order, augmentation (default 0)")
+    p.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="output folder (default .)")
+    p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 
 
-def _replace_classifier(model, classes: int):
-    import torch.nn as nn
+def options_from(args):
+    from .pipeline import Options
 
-    from .masks import conv_modules
-
-    name, last = conv_modules(model)[-1]
-    if not isinstance(last, nn.Linear):
-        raise SparseByteNNError(f"{MODEL}: the last layer {name!r} is not a Linear classifier")
-    parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
-    setattr(parent, name.rpartition(".")[2], nn.Linear(last.in_features, classes))
-    return getattr(parent, name.rpartition(".")[2])
-
-
-def _head_only(model, head):
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in head.parameters():
-        p.requires_grad_(True)
-    return list(head.parameters())
-
-
-def _mnn_accuracy(path: Path, x: np.ndarray, y: np.ndarray, plugin: bool) -> tuple[float, np.ndarray, int]:
-    from ..session import Session
-
-    sess = Session(path, plugin=plugin, threads=1)
-    logits = np.concatenate([next(iter(sess.run(x[i:i + 1]).values())).reshape(1, -1) for i in range(len(x))])
-    return float(np.mean(logits.argmax(1) == y)), logits, sess.stats()["plugin_convs"]
-
-
-def run(args) -> dict:
-    import torch
-
-    from .. import zoo
-    from ..fidelity import data as fdata
-    from ..zoo import efficientnet_lite0, export
-    from sparsebytenn_converter import convert
-    from .masks import group_masks
-    from .train import MaskedTraining, accuracy, train
-
-    if not 0 < args.sparsity < 1:
-        raise SparseByteNNError(f"--sparsity {args.sparsity}: must be in (0, 1)")
-    if min(args.steps, args.batch, args.train, args.test, args.size) < 1:
-        raise SparseByteNNError("--steps, --batch, --train, --test and --size must be >= 1")
-    missing = zoo.missing_requirements(MODEL)
-    if missing:
-        raise SparseByteNNError(f"{MODEL}: needs {', '.join(missing)} (pip install -e '.[zoo]')")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    progress = not args.quiet
-    torch.set_num_threads(2)
-
-    print(f"== 1. convert {MODEL} at {args.sparsity:.0%}, no rearrangement", flush=True)
-    src = zoo.get(MODEL, progress=progress)
-    pruned = out / "pruned.mnn"
-    report = convert(src, pruned, sparsity=args.sparsity, group=args.group, rearrange=False, progress=False,
-                     force=True)
-    tagged = [ly.name for ly in report.layers if ly.tagged]
-    G = report.layers[0].G if report.layers else None
-    print(f"   {len(tagged)} layers pruned in groups of G={G}, sparsity {report.totals()['sparsity_after']:.3f}")
-
-    model, _ = efficientnet_lite0.build()
-    masks = group_masks(pruned, model)
-    if len(masks) != len(tagged):
-        raise SparseByteNNError(f"{pruned}: {len(tagged)} tagged layers but {len(masks)} masks")
-
-    norm = fdata.Normalisation(tuple(zoo.info(MODEL)["preprocessing"]["mean"]),
-                               tuple(zoo.info(MODEL)["preprocessing"]["std"]))
-    tr_img, y_tr = fdata.load_fashion_mnist("train", args.train, args.seed)
-    te_img, y_te = fdata.load_fashion_mnist("test", args.test, args.seed + 1)
-    x_tr = norm.apply(fdata.resize_gray_to_rgb(tr_img, args.size))
-    x_te = norm.apply(fdata.resize_gray_to_rgb(te_img, args.size))
-
-    print(f"== 2. train on {args.train} Fashion-MNIST images, {args.steps} steps each", flush=True)
-    results = {}
-    for label, prune, whole in (("dense, head only", False, False), ("pruned, head only", True, False),
-                                ("pruned, masked fine-tune", True, True)):
-        m, _ = efficientnet_lite0.build()
-        keep = MaskedTraining(m, masks) if prune else None
-        torch.manual_seed(args.seed)
-        head = _replace_classifier(m, 10)
-        params = list(m.parameters()) if whole else _head_only(m, head)
-        losses = train(m, x_tr, y_tr, steps=args.steps, batch=args.batch, lr=args.lr, params=params,
-                       keep=keep, seed=args.seed, progress=progress)
-        acc = accuracy(m, x_te, y_te)
-        results[label] = {"test_accuracy": acc, "final_loss": float(np.mean(losses[-10:]))}
-        print(f"   {label:28s} test accuracy {acc:6.1%}   loss {results[label]['final_loss']:.3f}", flush=True)
-        finetuned = m
-
-    print("== 3. export the fine-tuned model, convert --detect, run in MNN", flush=True)
-    onnx_path, mnn_path, tagged_path = out / "finetuned.onnx", out / "finetuned.mnn", out / "finetuned.sparse.mnn"
-    export.torch_to_onnx(finetuned, (1, 3, args.size, args.size), onnx_path, "input", "logits")
-    export.onnx_to_mnn(onnx_path, mnn_path)
-    detect = convert(mnn_path, tagged_path, detect=True, group=G, progress=False, force=True)
-    detected = [ly.name for ly in detect.layers if ly.tagged]
-    print(f"   --detect tagged {len(detected)} layers (masked: {len(masks)})")
-    acc_stock, logits_stock, _ = _mnn_accuracy(tagged_path, x_te, y_te, plugin=False)
-    acc_plugin, logits_plugin, plugin_convs = _mnn_accuracy(tagged_path, x_te, y_te, plugin=True)
-    rel = float(np.abs(logits_plugin - logits_stock).max() / max(np.abs(logits_stock).max(), 1e-30))
-    print(f"   stock MNN {acc_stock:6.1%}   plugin {acc_plugin:6.1%} ({plugin_convs} convs on the plugin, "
-          f"max rel. difference {rel:.1e})")
-    summary = {
-        "model": MODEL, "sparsity": args.sparsity, "G": G, "steps": args.steps, "batch": args.batch,
-        "lr": args.lr, "train": args.train, "test": args.test, "size": args.size, "seed": args.seed,
-        "masked_layers": len(masks), "detected_layers": len(detected), "runs": results,
-        "mnn": {"stock_accuracy": acc_stock, "plugin_accuracy": acc_plugin, "plugin_convs": plugin_convs,
-                "plugin_vs_stock_rel_err": rel},
-        "files": {"pruned": str(pruned), "finetuned": str(mnn_path), "tagged": str(tagged_path)},
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    tmp = out / ".finetune.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(out / "finetune.json")
-    print(f"   wrote {out / 'finetune.json'}")
-    return summary
+    if args.threads is not None and args.threads < 1:
+        raise SparseByteNNError(f"--threads {args.threads}: must be >= 1")
+    recipe = Recipe().with_changes(
+        steps=args.steps, batch=args.batch, lr=args.lr, temperature=args.temperature, alpha=args.alpha,
+        schedule=args.schedule, start=args.start, prune_until=args.prune_until, stages=args.stages, bn=args.bn,
+        seed=args.seed)
+    return Options(model=args.model, sparsities=args.sparsity, group=args.group, recipe=recipe,
+                   minutes=args.minutes, out=args.out, threads=args.threads or auto_threads(),
+                   test_images=args.test, train_images=args.train_images, calibration=args.calibration,
+                   plugin_check=args.plugin_check, source=args.source, force=args.force,
+                   progress=not args.quiet)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        run(args)
+        from .pipeline import run
+
+        run(options_from(args))
     except SparseByteNNError as exc:
         print(f"sparsebytenn.finetune: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("sparsebytenn.finetune: interrupted; nothing more written", file=sys.stderr)
+        return 130
     return 0
 
 
