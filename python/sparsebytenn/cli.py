@@ -12,7 +12,7 @@ import sys
 from .errors import SparseByteNNError
 
 # name -> module under sparsebytenn.commands; order is the order in --help.
-COMMANDS = ["zoo", "inspect", "convert", "run", "bench", "eval", "demo"]
+COMMANDS = ["zoo", "inspect", "convert", "run", "bench", "eval", "finetune", "demo"]
 
 EPILOG = """\
 typical use:

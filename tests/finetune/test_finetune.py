@@ -419,12 +419,16 @@ def _cli(*args, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_cli_help_explains():
-    r = _cli("--help")
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "sparsebytenn.finetune"],
+                                     [sys.executable, "-m", "sparsebytenn", "finetune"]])
+def test_cli_help_explains(command):
+    r = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0
     for word in ("--sparsity", "--minutes", "--steps", "--group", "--out", "--seed", "out_order",
                  "distillation", "dense model fine-tuned by the same recipe", "one-shot", "--detect", "Wilson"):
         assert word in r.stdout, word
+    bad = subprocess.run([*command, "--sparsity", "1.5", "-q"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "must be in (0, 1)" in bad.stderr and bad.stderr.count("\n") == 1
 
 
 def test_cli_errors_are_one_line(tmp_path):

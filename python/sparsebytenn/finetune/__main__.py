@@ -54,6 +54,12 @@ much slower with more threads than idle cores, so the default uses the idle ones
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sparsebytenn.finetune", description=DESCRIPTION,
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options, shared by `python -m sparsebytenn.finetune` and `sparsebytenn finetune`."""
     p.add_argument("--model", default="mobilenet-v1-fmnist",
                    help="the user model (zoo name; default mobilenet-v1-fmnist)")
     p.add_argument("--from", dest="source", type=Path, default=None, metavar="DIR",
@@ -99,7 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="output folder (default .)")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    return p
 
 
 def options_from(args):
