@@ -91,7 +91,8 @@ def register(subparsers) -> None:
     p.add_argument("--sparsity", type=_floats, default=[0.3, 0.5, 0.7], metavar="S,S,...",
                    help="target sparsities of the pruned layers (default 0.3,0.5,0.7)")
     p.add_argument("--group", type=_groups, default=[None], metavar="G,G,...",
-                   help="group sizes: 1, 2, 4, 8, 16, auto, or target (the target's default; the default)")
+                   help="group sizes: 1, 2, 4, 8, 16, auto, or target (whatever `convert` does without --group: "
+                        "auto on x86 when it calibrates, the target's G otherwise; the default)")
     p.add_argument("--methods", type=_names, default=["default", "calibrated"], metavar="M,M",
                    help="default, calibrated (default: both)")
     p.add_argument("--model", dest="extra", type=_model_file, action="append", default=[],

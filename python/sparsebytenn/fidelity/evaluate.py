@@ -41,7 +41,7 @@ CALIBRATION_IMAGES = 512
 class EvalConfig:
     model: str
     sparsities: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
-    groups: list = field(default_factory=lambda: [None])     # None: the target's G; ints; "auto"
+    groups: list = field(default_factory=lambda: [None])     # None: convert's default; ints; "auto"
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     extra: dict = field(default_factory=dict)                # label -> .mnn file, evaluated as is
     test: int | None = None                                  # test images (None: the whole split)
