@@ -153,6 +153,11 @@ class Report:
             out.append(f"allocation: G and sparsity per layer by measured damage (G in {a['groups']}, chose "
                        f"{gs}); modelled end-to-end speed-up {a['modelled_speedup']:.2f}x over stock MNN "
                        f"({a['stock_ms']:.1f} ms measured here; kernel table: {a['speed_table_cpu']})")
+        small = [r.name for r in self.layers if r.tagged and r.G <= 2]
+        if small:
+            out.append(f"stock MNN: {len(small)} tagged layer(s) with G <= 2 run correctly but on its element-wise "
+                       "sparse kernel, slower than its dense conv below ~60 % sparsity; the plugin runs them fast "
+                       "(docs/FORMAT.md)")
         return out
 
     def _fidelity_lines(self) -> list[str]:

@@ -153,6 +153,18 @@ def test_x86_default_chooses_the_group_per_layer(small_model, tmp_path):
     assert r.totals()["sparsity_after"] == pytest.approx(0.5, abs=0.03)
 
 
+@pytest.mark.parametrize("G,said", [(2, True), (8, False)])
+def test_report_says_when_stock_mnn_runs_a_layer_slowly(small_model, tmp_path, G, said):
+    # stock MNN's own sparse path handles G <= 2 with its element-wise kernel (docs/FORMAT.md)
+    r = cli("convert", small_model, tmp_path / "g.mnn", "--sparsity", "0.5", "--group", str(G), "--plain")
+    assert r.returncode == 0, r.stderr
+    line = [x for x in (r.stdout + r.stderr).splitlines() if x.startswith("stock MNN:")]
+    assert bool(line) == said, line
+    if said:
+        tagged = [op for op in json.loads(cli("inspect", tmp_path / "g.mnn", "--json").stdout)["ops"] if op["sparse"]]
+        assert f"{len(tagged)} tagged layer(s) with G <= 2" in line[0]
+
+
 def test_rearrangement_preserves_function_and_raises_energy(small_model, tmp_path):
     out = tmp_path / "perm.mnn"
     r = convert(small_model, out, sparsity=0.7, group=4, rearrange_only=True, format="dense", progress=False)
