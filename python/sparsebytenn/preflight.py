@@ -6,7 +6,7 @@ on), and MNN 3.6.1 crashes the whole process on some of those instead of
 returning an error. `check(path, ...)` turns such a crash -- or a run-away
 allocation, bounded by an address-space limit -- into a SparseByteNNError.
 
-    python -m sparsebytenn.preflight MODEL PLUGIN(0|1) THREADS [INPUT.npy]   (the child)
+    python -m sparsebytenn.preflight MODEL PLUGIN(0|1) THREADS [[NAME=]INPUT.npy ...]   (the child)
 """
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from .errors import SparseByteNNError
 _PREFIX = "preflight-error: "
 
 
-def check(path: Path, plugin: bool, threads: int, input_path: Path | None = None, timeout: float = 600) -> None:
+def check(path: Path, plugin: bool, threads: int, inputs: list[str] | None = None, timeout: float = 600) -> None:
+    """inputs: `--input` values of `sparsebytenn run` (FILE.npy or NAME=FILE.npy); random data for the rest."""
     args = [sys.executable, "-m", "sparsebytenn.preflight", str(path), "1" if plugin else "0", str(threads),
-            str(input_path or "")]
+            *(inputs or [])]
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -43,23 +44,17 @@ def check(path: Path, plugin: bool, threads: int, input_path: Path | None = None
 def _child(argv: list[str]) -> int:
     import resource
 
-    import numpy as np
-
-    path, plugin, threads, input_path = Path(argv[0]), argv[1] == "1", int(argv[2]), argv[3] if len(argv) > 3 else ""
+    path, plugin, threads, specs = Path(argv[0]), argv[1] == "1", int(argv[2]), [a for a in argv[3:] if a]
     limit = (8 << 30) + 16 * path.stat().st_size  # a hostile shape must not exhaust the machine
     _, hard = resource.getrlimit(resource.RLIMIT_AS)  # only the soft limit: a lower inherited hard one stays
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    from . import run_inputs
     from .session import Session
 
     try:
         sess = Session(path, plugin=plugin, threads=threads)
-        if input_path:
-            x = np.load(input_path, allow_pickle=False).astype(np.float32)
-        else:
-            shape = sess._interp.getSessionInput(sess._session).getShape()
-            x = np.random.default_rng(0).standard_normal(tuple(max(1, d) for d in shape)).astype(np.float32)
-        sess.run(x)
+        sess.run(run_inputs.build(sess, run_inputs.parse(specs)))
     except SparseByteNNError as exc:
         print(_PREFIX + str(exc), file=sys.stderr)
         return 1

@@ -19,6 +19,12 @@ from . import plugin as _plugin
 from .errors import SparseByteNNError
 
 
+# MNN's ErrorCode values a session can return (the names MNN uses), for messages.
+MNN_STATUS = {1: "out of memory", 2: "not supported", 3: "compute size error", 4: "no execution",
+              5: "invalid value", 10: "input data error", 11: "stopped by a callback",
+              20: "tensor not supported", 21: "tensor needs divide"}
+
+
 class Session:
     def __init__(self, path, plugin: bool = True, threads: int = 1, precision: str | None = None):
         path = Path(path)
@@ -75,10 +81,22 @@ class Session:
                 resized = True
             arrays[name] = arr
         if resized:
-            self._interp.resizeSession(self._session)
+            with _plugin._quiet_stdout():
+                self._interp.resizeSession(self._session)
         for name, arr in arrays.items():
             tensor = self._interp.getSessionInput(self._session, name)
             tensor.copyFrom(mnn.Tensor(list(arr.shape), mnn.Halide_Type_Float, arr, mnn.Tensor_DimensionType_Caffe))
+
+    def _check(self, status) -> None:
+        """MNN returns a status and keeps the previous outputs on failure: never hand those back."""
+        status = int(status or 0)
+        if status:
+            shapes = ", ".join(f"{n} {tuple(self._interp.getSessionInput(self._session, n).getShape())}"
+                               for n in self.input_names)
+            raise SparseByteNNError(
+                f"{self.path}: MNN could not run the model with input {shapes} (status {status}: "
+                f"{MNN_STATUS.get(status, 'unknown')}); the model may fix its batch or size -- give inputs of "
+                f"the shape it was exported with")
 
     def _get_outputs(self) -> dict[str, np.ndarray]:
         mnn = self._mnn
@@ -96,7 +114,8 @@ class Session:
         with self._lock:
             self._set_inputs(inputs)
             before, before_threads = _plugin.thread_conv_runs(), _plugin.thread_conv_threads()
-            self._interp.runSession(self._session)
+            with _plugin._quiet_stdout():
+                self._check(self._interp.runSession(self._session))
             self._last_plugin_convs = _plugin.thread_conv_runs() - before
             self._last_plugin_threads = _plugin.thread_conv_threads() - before_threads
             return self._get_outputs()
@@ -107,13 +126,15 @@ class Session:
 
         with self._lock:
             self._set_inputs(inputs)
-            for _ in range(warmup):
-                self._interp.runSession(self._session)
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                self._interp.runSession(self._session)
-                times.append((time.perf_counter() - t0) * 1e3)
+            times, status = [], 0
+            with _plugin._quiet_stdout():
+                for _ in range(warmup):
+                    status = status or self._interp.runSession(self._session)
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    status = status or self._interp.runSession(self._session)
+                    times.append((time.perf_counter() - t0) * 1e3)
+            self._check(status)
             return times
 
     def profile(self, inputs, runs: int = 5) -> dict[str, float]:
@@ -140,7 +161,8 @@ class Session:
                 def after(tensors, info):
                     return True
 
-                self._interp.runSessionWithCallBackInfo(self._session, before, after)
+                with _plugin._quiet_stdout():
+                    self._check(self._interp.runSessionWithCallBackInfo(self._session, before, after))
                 self._ops = dict(sorted(counts.items()))
             per_conv = self._last_plugin_threads / self._last_plugin_convs if self._last_plugin_convs else None
             return {"plugin_convs": self._last_plugin_convs, "plugin_convs_created": self.plugin_convs_created,

@@ -16,6 +16,7 @@ examples:
   sparsebytenn run model.sparse.mnn                       # random input, plugin on, 1 thread
   sparsebytenn run model.sparse.mnn --no-plugin           # the same with stock MNN
   sparsebytenn run model.sparse.mnn --threads 2 --input x.npy --save-output y.npy
+  sparsebytenn run two_inputs.mnn --input image=x.npy     # other inputs: random data of their shape
   sparsebytenn run model.sparse.mnn --json                # machine-readable summary
 
 output: one line per model output (name and shape), the number of convolutions the
@@ -36,8 +37,9 @@ def register(subparsers) -> None:
                    help="run tagged convolutions with the SparseByteNN bridge (default)")
     p.add_argument("--no-plugin", dest="plugin", action="store_false", help="stock MNN CPU only")
     p.add_argument("--threads", type=int, default=1, help="MNN numThread (default 1)")
-    p.add_argument("--input", type=Path, help=".npy float32 input (single-input models); default: random "
-                   "normal data of the model's input shape")
+    p.add_argument("--input", action="append", metavar="[NAME=]FILE.npy",
+                   help="float32 .npy data for an input: FILE.npy for a single-input model, NAME=FILE.npy for "
+                        "any input (repeatable); inputs not given get random normal data of their own shape")
     p.add_argument("--save-output", type=Path, help="write the first output to this .npy file")
     p.add_argument("--force", action="store_true", help="replace the --save-output file if it exists")
     p.add_argument("--repeats", type=int, default=10, help="timed runs for median_ms (default 10)")
@@ -45,22 +47,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
-def _load_input(path: Path):
-    import numpy as np
-
-    if not path.is_file():
-        raise SparseByteNNError(f"{path}: no such input file")
-    try:
-        return np.load(path, allow_pickle=False).astype(np.float32)
-    except (ValueError, OSError) as exc:
-        raise SparseByteNNError(f"{path}: not a readable .npy array ({exc})") from None
-
-
 def main(args) -> int:
     import numpy as np
 
     from sparsebytenn_converter import read_model
 
+    from .. import run_inputs
     from ..session import Session
 
     if not args.model.is_file():
@@ -70,12 +62,14 @@ def main(args) -> int:
         raise SparseByteNNError("--threads and --repeats must be >= 1")
     from sparsebytenn_converter.output_paths import check_outputs
 
-    check_outputs([("--save-output", args.save_output, None)], inputs=[args.model, args.input], force=args.force)
+    specs = run_inputs.parse(args.input)
+    check_outputs([("--save-output", args.save_output, None)], inputs=[args.model, *(p for _, p in specs)],
+                  force=args.force)
     from .. import preflight
 
     read_model(args.model)  # a malformed file: one clean error, before any process is started
-    if args.input is not None:
-        _load_input(args.input)
+    for _, path in specs:
+        run_inputs.load(path)
     preflight.check(args.model, args.plugin, args.threads, args.input)  # MNN crashes in a child, not here
     try:
         sess = Session(args.model, plugin=args.plugin, threads=args.threads)
@@ -83,11 +77,7 @@ def main(args) -> int:
         raise
     except Exception as exc:  # MNN's own loader errors
         raise SparseByteNNError(f"{args.model}: MNN cannot load this model ({exc})") from None
-    if args.input is not None:
-        x = _load_input(args.input)
-    else:
-        shape = sess._interp.getSessionInput(sess._session).getShape()
-        x = np.random.default_rng(0).standard_normal(tuple(max(1, d) for d in shape)).astype(np.float32)
+    x = run_inputs.build(sess, specs)
     outputs = sess.run(x)
     stats = sess.stats()
     times = sess.run_timed(x, repeats=args.repeats)
