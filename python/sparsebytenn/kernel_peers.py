@@ -168,7 +168,9 @@ class MNNConvRunner:
 
     def infer(self):
         MNN = self._mnn
-        self._run()
+        status = self.interp.runSession(self.session)
+        if status != 0:
+            raise RuntimeError(f"MNN could not run the one-conv model (status {status})")
         host = MNN.Tensor(self.shape, MNN.Halide_Type_Float, np.zeros(self.shape, np.float32),
                           MNN.Tensor_DimensionType_Caffe)
         self.out.copyToHostTensor(host)

@@ -349,7 +349,9 @@ def _run_once(mnn, model: Path, config: dict, x: np.ndarray) -> np.ndarray:
     session = interp.createSession(config)
     inp = interp.getSessionInput(session, "input")
     inp.copyFrom(mnn.Tensor(list(x.shape), mnn.Halide_Type_Float, x, mnn.Tensor_DimensionType_Caffe))
-    interp.runSession(session)
+    status = interp.runSession(session)
+    if status != 0:  # the output tensor would still hold zeros: never compare those
+        return np.full(x.shape[:1] + (1,), np.nan, np.float32)
     out = interp.getSessionOutput(session, "output")
     host = mnn.Tensor(out.getShape(), mnn.Halide_Type_Float, np.zeros(out.getShape(), np.float32),
                       mnn.Tensor_DimensionType_Caffe)
@@ -369,6 +371,8 @@ def _probe_in_process(mnn, lib, model: Path) -> dict:
     result = {"pack": None, "errors": {}, "low_precision": False}
     with _quiet_stdout():
         stock = _run_once(mnn, model, {"backend": "CPU", "numThread": 1}, x)
+        if not np.isfinite(stock).all():
+            raise BridgeUnavailable("stock MNN could not run the probe model")
         for pack in _PACK_CANDIDATES:
             lib.sbnn_mnn_set_pack(pack)
             lib.sbnn_mnn_set_armed(1)

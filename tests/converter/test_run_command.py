@@ -129,3 +129,18 @@ def test_session_refuses_to_return_stale_outputs(fixed_batch):
         sess.run(np.ones((4, 3, 4, 4), np.float32))
     with pytest.raises(SparseByteNNError, match="status 3"):
         sess.run_timed(np.ones((4, 3, 4, 4), np.float32), repeats=2)
+
+
+def test_every_mnn_runner_raises_instead_of_returning_stale_outputs(fixed_batch):
+    # the zoo's runner (fine-tuning, the zoo's accuracy) and bench's stock-MNN engine
+    from sparsebytenn.bench.runners import MNNRunner
+    from sparsebytenn.errors import SparseByteNNError
+    from sparsebytenn.zoo.export import mnn_runner
+
+    run = mnn_runner(fixed_batch)
+    run(np.ones((1, 3, 4, 4), np.float32))
+    with pytest.raises(SparseByteNNError, match="status 3"):
+        run(np.ones((4, 3, 4, 4), np.float32))
+    bench = MNNRunner(fixed_batch, 1, {}, {"input": np.ones((4, 3, 4, 4), np.float32)})
+    with pytest.raises(RuntimeError, match="status 3"):
+        bench.infer()

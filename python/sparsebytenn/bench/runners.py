@@ -52,7 +52,9 @@ class MNNRunner:
     def infer(self):
         for tensor, host, _ in self._inputs:
             tensor.copyFromHostTensor(host)
-        self.interp.runSession(self.session)
+        status = self.interp.runSession(self.session)
+        if status != 0:  # MNN leaves the outputs as they were: a wrong result, never a reference
+            raise RuntimeError(f"MNN could not run the model (status {status})")
         out = {}
         for name, tensor, host in self._outputs:
             tensor.copyToHostTensor(host)

@@ -141,7 +141,9 @@ def mnn_runner(path: Path, threads: int = 1):
             interpreter.resizeSession(session)
         x = np.ascontiguousarray(x, dtype=np.float32)
         inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
-        interpreter.runSession(session)
+        status = interpreter.runSession(session)
+        if status != 0:
+            raise SparseByteNNError(f"MNN could not run the model on input {tuple(x.shape)} (status {status})")
         out = interpreter.getSessionOutput(session)
         host = MNN.Tensor(out.getShape(), MNN.Halide_Type_Float,
                           np.zeros(out.getShape(), np.float32), MNN.Tensor_DimensionType_Caffe)
