@@ -151,6 +151,10 @@ def test_x86_default_chooses_the_group_per_layer(small_model, tmp_path):
     for x in r.layers:
         assert x.G in (16, 8, 4, 2) and written[x.name]["sparse"]["sbnn"]["group"] == x.G
     assert r.totals()["sparsity_after"] == pytest.approx(0.5, abs=0.03)
+    # with the user's own images the target's G (8 on x86) stays the default
+    x = np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
+    mine = convert(small_model, tmp_path / "b.mnn", sparsity=0.5, calibration=x, progress=False)
+    assert not mine.allocation and {y.G for y in mine.layers} == {8}
 
 
 @pytest.mark.parametrize("G,said", [(2, True), (8, False)])

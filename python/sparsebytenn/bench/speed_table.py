@@ -4,7 +4,8 @@ The converter's --group auto and --target-speedup model a pruned layer's time fr
 a table of the plugin kernels' effective GFLOP/s per group size G, layer shape and
 sparsity (converter/sparsebytenn_converter/speed_model.py). This measures one on
 this machine with the kernel benchmark (1 thread, the ISA the kernels dispatch to,
-MobileNet-V1's 1x1 shapes) and writes it as JSON; `convert --speed-table FILE`
+MobileNet-V1's 1x1 shapes at 224 and at 96 px input: small images make small tiles,
+where the speed per G differs) and writes it as JSON; `convert --speed-table FILE`
 uses it, and the tables shipped in speed_tables/ were made this way.
 """
 from __future__ import annotations
@@ -18,8 +19,6 @@ from pathlib import Path
 
 GROUPS = (16, 8, 4, 2, 1)
 SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.9)
-LAYER_SHAPES = {"112x112_32-64": (112, 32, 64), "56x56_128-128": (56, 128, 128), "28x28_256-256": (28, 256, 256),
-                "14x14_512-512": (14, 512, 512), "7x7_1024-1024": (7, 1024, 1024)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +41,7 @@ def main(argv=None) -> int:
     from ..errors import SparseByteNNError
     from .. import kernel_bench
 
+    shapes = {name: (hw, cin, cout) for name, hw, cin, cout in kernel_bench.LAYERS + kernel_bench.SMALL_LAYERS}
     args = build_parser().parse_args(argv)
     try:
         groups = [int(g) for g in args.groups.split(",") if g.strip()]
@@ -56,13 +56,14 @@ def main(argv=None) -> int:
             print(f"== G={G}", file=sys.stderr, flush=True)
             code = kernel_bench.main(["--engines", "sparsebytenn", "--isa", isa, "--threads", "1",
                                       "--group", str(G), "--sparsity", ",".join(map(str, SPARSITIES)),
+                                      "--layers", ",".join(shapes),
                                       "--rounds", str(args.rounds), "--json", str(out)])
             if code:
                 raise SparseByteNNError(f"the kernel benchmark failed for G={G} (exit {code})")
             for r in json.loads(out.read_text()):
                 if r.get("engine") != "sparsebytenn" or r.get("max_rel_err", 1) > 1e-3:
                     continue
-                hw, cin, cout = LAYER_SHAPES[r["layer"]]
+                hw, cin, cout = shapes[r["layer"]]
                 rows.append({"engine": "sparsebytenn", "layer": r["layer"], "hw": hw, "cin": cin, "cout": cout,
                              "G": G, "sparsity": r["sparsity"], "gflops": round(r["gflops_effective"], 2),
                              "median_ms": r["median_ms"], "iqr_ms": r["iqr_ms"], "variant": r.get("variant")})
