@@ -79,6 +79,11 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
         "modelled_speedup": round(facts["speedup"], 3), "predicted_damage": facts["damage"],
         "layers": {n: {"G": G, "sparsity": s, "probe_damage": curves[n].probe_damage}
                    for n, (G, s) in choice.items()}}
+    if opts.sparsity and abs(facts["sparsity"] - opts.sparsity) > 0.01:
+        report.warnings.append(
+            f"warning: the pruned layers reached {facts['sparsity']:.1%} sparsity, not {opts.sparsity:.0%}: "
+            "per-layer choices move in whole steps (2.5 % of a layer) and the speed floor may need more; "
+            "give --group G for an exact target")
     if not facts["feasible"]:
         report.warnings.append(
             f"warning: no choice of groups reaches the modelled speed-up {opts.min_speedup:g}x at sparsity "

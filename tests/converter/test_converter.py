@@ -243,9 +243,16 @@ def test_options(small_model, tmp_path):
     r = convert(small_model, tmp_path / "b.mnn", sparsity=0.95, min_keep=0.5, group=4, plain=True, progress=False)
     assert all(rec.sparsity_after <= 0.5 + 1e-6 for rec in r.layers)
     rep = tmp_path / "r.json"
-    cli("convert", small_model, tmp_path / "c.mnn", "--sparsity", "0.3", "--report", rep)
+    cli("convert", small_model, tmp_path / "c.mnn", "--sparsity", "0.3", "--group", "8", "--report", rep)
     d = json.loads(rep.read_text())
     assert d["totals"]["sparsity_after"] == pytest.approx(0.3, abs=0.01) and d["output_bytes"] > 0
+    # the data-free default on x86 chooses G per layer: at least the target, and says so when well above it
+    out = cli("convert", small_model, tmp_path / "d.mnn", "--sparsity", "0.3", "--report", rep, "--force")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(rep.read_text())["totals"]["sparsity_after"]
+    assert 0.3 - 0.01 <= s <= 0.3 + 0.06, s
+    if s > 0.32:
+        assert "reached" in out.stdout + out.stderr, out.stdout[-500:]
 
 
 # ---------------------------------------------------------------- bad input
