@@ -121,8 +121,8 @@ def register(subparsers) -> None:
     p.add_argument("output", metavar="OUT", help="the .mnn model to write")
     p.add_argument("--sparsity", type=float, metavar="S", help="target sparsity, 0 <= S < 1")
     p.add_argument("--group", type=_group, metavar="G",
-                   help="group size 1, 2, 4, 8 or 16 (default: by --target), or auto: per layer, chosen by "
-                        "measured damage against the kernels' measured speed")
+                   help="group size 1, 2, 4, 8 or 16, or auto: per layer, chosen by measured damage against the "
+                        "kernels' measured speed (default: auto on x86 without --calibration, else by --target)")
     p.add_argument("--target-speedup", type=float, metavar="X",
                    help="keep a modelled end-to-end speed-up over stock MNN of at least X (with --group auto the "
                         "default is 1.3); alone, without --sparsity, prune as much as X needs, where it hurts least")

@@ -47,7 +47,7 @@ examples:
   sparsebytenn eval mobilenet-v1-fmnist
   sparsebytenn eval mobilenet-v1-fmnist --sparsity 0.3,0.5 --group 8,auto --speed --json r.json --plot r.png
   sparsebytenn eval mobilenet-v1 --methods default,calibrated --sparsity 0.3 --group auto
-  sparsebytenn eval mobilenet-v1-fmnist --model finetuned-50=ft/finetuned-0.5.sparse.mnn --speed
+  sparsebytenn eval mobilenet-v1-fmnist --model finetuned-50=ft/mobilenet-v1-fmnist-s50.sparse.mnn --speed
   sparsebytenn eval mobilenet-v1-fmnist --test 1000 --sparsity 0.5     # a quick look
   sparsebytenn eval my.mnn --like mobilenet-v1-fmnist
 """
@@ -92,7 +92,7 @@ def register(subparsers) -> None:
                    help="target sparsities of the pruned layers (default 0.3,0.5,0.7)")
     p.add_argument("--group", type=_groups, default=[None], metavar="G,G,...",
                    help="group sizes: 1, 2, 4, 8, 16, auto, or target (whatever `convert` does without --group: "
-                        "auto on x86 when it calibrates, the target's G otherwise; the default)")
+                        "auto on x86 without images, the target's G otherwise; the default)")
     p.add_argument("--methods", type=_names, default=["default", "calibrated"], metavar="M,M",
                    help="default, calibrated (default: both)")
     p.add_argument("--model", dest="extra", type=_model_file, action="append", default=[],
