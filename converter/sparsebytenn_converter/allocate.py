@@ -172,11 +172,41 @@ def allocate_by_damage(curves: dict, groups, sparsity: float | None, time_model=
         best = solve(hi) if hi < 1e9 else None
         if best is None:        # infeasible: the fastest choice at the sparsity, said so
             best = solve(1e9) or pick(0.0, 1e9)
+    if fast_enough(best):
+        best = _refine(best, opts, spars, fast_enough, sparsity)
     facts = {"feasible": fast_enough(best), "sparsity": spars(best),
              "damage": float(sum(curves[n].damage(*best[n]) for n in names))}
     if time_model is not None:
         facts["speedup"] = time_model.speedup(best)
     return best, facts
+
+
+def _refine(choice: dict, opts: dict, spars, fast_enough, sparsity: float | None, rounds: int = 50) -> dict:
+    """Single-layer moves that lower the damage and keep both constraints, best first.
+
+    The Lagrangian moves every layer in whole steps, so it can overshoot the sparsity;
+    and a layer's time jumps where it stops being tagged (groups.MIN_TAG_SPARSITY),
+    which the relaxation cannot see between its grid points."""
+    choice = dict(choice)
+    damage = {n: _damage_of(opts[n], *choice[n]) for n in choice}
+    for _ in range(rounds):
+        gain, move = 1e-12, None
+        for n, (G_, s_, d_, _, _) in opts.items():
+            for j in np.flatnonzero(d_ < damage[n] - 1e-12):
+                trial = dict(choice)
+                trial[n] = (int(G_[j]), float(s_[j]))
+                if (sparsity is None or spars(trial) >= sparsity - 1e-9) and fast_enough(trial) \
+                        and damage[n] - d_[j] > gain:
+                    gain, move = damage[n] - d_[j], (n, trial[n], float(d_[j]))
+        if move is None:
+            return choice
+        n, choice[n], damage[n] = move
+    return choice
+
+
+def _damage_of(opt, G: int, s: float) -> float:
+    G_, s_, d_, _, _ = opt
+    return float(d_[np.flatnonzero((G_ == G) & np.isclose(s_, s))[0]])
 
 
 def counts_of(choice: dict, shapes: dict) -> dict[str, tuple[int, int]]:

@@ -87,6 +87,7 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     report.compacted = rw.compaction.applied
     report.reclaimed_bytes = rw.compaction.removed_bytes
     report.compaction_note = rw.compaction.reason
+    report.warn_on_growth()
     report.seconds = time.perf_counter() - t0
     outputs = [(out_path, data)]
     if opts.report_path:

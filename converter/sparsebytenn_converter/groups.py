@@ -11,6 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# A layer is tagged sparse only when at least this share of its weights lies in
+# whole zero units. Below it the sparse kernel saves under 5 % of the layer's time
+# (its time falls at most in proportion to the kept units: the speed tables' GFLOP/s
+# are flat or lower at higher sparsity), while MNN's sparse coding stores 8 bytes
+# per kept weight instead of 4 and stock MNN switches to its sparse path, slower
+# than its dense one at low sparsity. One rule for pruning and --detect.
+MIN_TAG_SPARSITY = 0.05
+
 
 def channel_energy(w: np.ndarray) -> np.ndarray:
     """(O, I) sum of squares over the taps."""

@@ -11,12 +11,11 @@ from __future__ import annotations
 from .allocate import allocate, allocate_by_damage, counts_of
 from .encode import encode_dense
 from .errors import ModelError
-from .groups import Units, group_shape, prune_mask
+from .groups import MIN_TAG_SPARSITY, Units, group_shape, prune_mask
 from .options import ConvertOptions
 from .progress import bar as progress_bar
 from .work import Work
 
-DETECT_MIN_GROUP_SPARSITY = 0.05   # below this a layer is not worth tagging
 DETECT_MIN_SHAPED = 0.9            # share of a layer's zeros that must lie in whole groups
 
 
@@ -131,7 +130,21 @@ def prune_and_fit(work: Work, opts: ConvertOptions, calib, report) -> None:
             mask = prune_mask(work.W[c.name], work.G[c.name], *work.counts[c.name])
             work.W[c.name][mask] = 0.0
     if opts.format == "sparse":
-        work.tagged = {c.name for c in work.chosen}
+        tag_layers_that_pay(work, report)
+
+
+def tag_layers_that_pay(work: Work, report) -> None:
+    """Tag the pruned layers with at least MIN_TAG_SPARSITY in whole groups; the rest stay dense."""
+    for c in work.chosen:
+        gs = group_shape(work.W[c.name], work.G[c.name])
+        if gs["group_sparsity"] >= MIN_TAG_SPARSITY:
+            work.tagged.add(c.name)
+        else:
+            report.kept_dense.append({"name": c.name, "group_sparsity": gs["group_sparsity"]})
+    if not work.tagged:
+        report.warnings.append(
+            f"warning: no layer reached {MIN_TAG_SPARSITY:.0%} sparsity in whole groups, so none is tagged and "
+            "the output runs as fast as the input: raise --sparsity")
 
 
 def detect_groups(work: Work, report) -> None:
@@ -139,9 +152,9 @@ def detect_groups(work: Work, report) -> None:
     for c in work.chosen:
         G = work.G[c.name]
         gs = group_shape(work.W[c.name], G)
-        if gs["group_sparsity"] >= DETECT_MIN_GROUP_SPARSITY and gs["shaped_fraction"] >= DETECT_MIN_SHAPED:
+        if gs["group_sparsity"] >= MIN_TAG_SPARSITY and gs["shaped_fraction"] >= DETECT_MIN_SHAPED:
             work.tagged.add(c.name)
-        elif gs["zero_fraction"] >= DETECT_MIN_GROUP_SPARSITY:
+        elif gs["zero_fraction"] >= MIN_TAG_SPARSITY:
             report.not_group_shaped.append({"name": c.name, **gs})
     if not work.tagged:
         G = report.G

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+GROWTH_WARNING = 1.25   # output / input size above which the report warns
+
 
 @dataclass
 class LayerRecord:
@@ -39,6 +41,7 @@ class Report:
     layers: list = field(default_factory=list)
     skipped: list = field(default_factory=list)          # [{"name", "reason"}]
     not_group_shaped: list = field(default_factory=list)
+    kept_dense: list = field(default_factory=list)       # pruned too little to tag: [{"name", "group_sparsity"}]
     components: list = field(default_factory=list)       # rearrangement decisions
     input_bytes: int = 0
     output_bytes: int = 0
@@ -114,6 +117,8 @@ class Report:
         lines += self._how_lines() + self._fidelity_lines()
         for s in self.skipped:
             lines.append(f"not pruned: {s['name']}: {s['reason']}")
+        if self.kept_dense:
+            lines.append(self._kept_dense_line())
         for s in self.not_group_shaped:
             lines.append(f"sparse but not group-shaped (G={self.G}): {s['name']}: "
                          f"{s['zero_fraction']:.1%} zeros, {s['group_sparsity']:.1%} in whole groups")
@@ -142,6 +147,22 @@ class Report:
                      f"{t['macs_before']:,}", f"{t['macs_after']:,}", f"{t['retained_fraction']:.2%}",
                      f"{t['retained_identity_fraction']:.2%}", "", f"{t['tagged']} tagged"))
         return head, rows
+
+    def _kept_dense_line(self) -> str:
+        from .groups import MIN_TAG_SPARSITY
+
+        worst = max(r["group_sparsity"] for r in self.kept_dense)
+        return (f"kept dense (not tagged): {len(self.kept_dense)} pruned layer(s) with under "
+                f"{MIN_TAG_SPARSITY:.0%} of their weights in whole zero groups (at most {worst:.1%}): the sparse "
+                "kernel would save too little there to pay for the sparse coding (8 bytes per kept weight)")
+
+    def warn_on_growth(self) -> None:
+        """A warning when the output is much larger than the input (MNN's sparse coding)."""
+        if self.input_bytes and self.output_bytes > GROWTH_WARNING * self.input_bytes:
+            self.warnings.append(
+                f"warning: the output is {self.output_bytes / self.input_bytes:.0%} of the input's size: MNN's "
+                "sparse coding stores 8 bytes (value and index) per kept weight, so a tagged layer below 50 % "
+                "sparsity grows; --format dense keeps the size (and runs dense)")
 
     def _how_lines(self) -> list[str]:
         out = []
@@ -183,6 +204,8 @@ class Report:
         lines += [f"- {x}" for x in self._how_lines() + self._fidelity_lines()]
         lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+        if self.kept_dense:
+            lines += ["", self._kept_dense_line() + ": " + ", ".join(f"`{r['name']}`" for r in self.kept_dense)]
         if self.skipped:
             lines += ["", "Not pruned:", ""] + [f"- `{s['name']}`: {s['reason']}" for s in self.skipped]
         if self.warnings:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .groups import MIN_TAG_SPARSITY
 from .op_profile import profile_ops
 
 TABLES = Path(__file__).parent / "speed_tables"
@@ -121,6 +122,9 @@ class TimeModel:
         return sum(self.stock.values())
 
     def layer_ms(self, name: str, G: int, s: float) -> float:
+        """Below MIN_TAG_SPARSITY a layer is not tagged (prune.py) and stays in stock MNN."""
+        if s < MIN_TAG_SPARSITY and name in self.stock:
+            return self.stock[name]
         return self.table.layer_ms(self.macs[name], G, self.hw[name], s)
 
     def total(self, choice: dict[str, tuple[int, float]]) -> float:

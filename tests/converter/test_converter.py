@@ -110,6 +110,50 @@ def test_sparse_file_runs_in_stock_mnn_like_dense(small_model, tmp_path, G, rear
     assert rd.totals()["sparsity_after"] == pytest.approx(rs.totals()["sparsity_after"])
 
 
+def _group_sparsity(w: np.ndarray, G: int) -> float:
+    """Share of the weights in whole zero units (G-groups; tail rows one by one), by numpy."""
+    O = w.shape[0]
+    pair_zero = (w == 0).all(axis=(2, 3))
+    full = O // G * G
+    main = pair_zero[:full].reshape(-1, G, w.shape[1]).all(axis=1).sum() * G
+    return float((main + pair_zero[full:].sum()) * w.shape[2] * w.shape[3] / w.size)
+
+
+def test_layers_pruned_too_little_stay_dense(small_model, tmp_path):
+    # issue 14.6: --sparsity 0.0001 tagged every layer and nearly doubled the file
+    out = tmp_path / "low.mnn"
+    r = convert(small_model, out, sparsity=0.02, group=4, per_layer=True, layers={"/pw2/Conv_output_0": 0.5},
+                plain=True, progress=False)
+    j = mnn_json(out, tmp_path)
+    tagged = {op["name"] for op in j["oplists"] if op.get("main", {}).get("sparseParameter")}
+    weights = json_conv_weights(j)
+    assert tagged == {"/pw2/Conv_output_0"}
+    for rec in r.layers:     # MNN's own dump: tagged exactly where >= 5 % lies in whole groups
+        assert (rec.name in tagged) == (_group_sparsity(weights[rec.name], 4) >= 0.05), rec.name
+    assert any(0 < _group_sparsity(weights[x.name], 4) < 0.05 for x in r.layers)   # pruned, yet dense
+    assert {x["name"] for x in r.kept_dense} == {x.name for x in r.layers} - tagged
+    assert out.stat().st_size < 1.25 * small_model.stat().st_size
+    assert not any("of the input's size" in w for w in r.warnings)
+    assert rel_err(mnn_run(out, X_SMALL), mnn_run(small_model, X_SMALL)) < 0.5
+
+    # nothing reaches 5 %: nothing tagged, and the CLI says so
+    res = cli("convert", small_model, tmp_path / "none.mnn", "--sparsity", "0.02", "--per-layer", "--group", "4",
+              "--plain")
+    assert res.returncode == 0, res.stderr
+    assert "none is tagged" in res.stdout + res.stderr
+    assert not any(op.get("main", {}).get("sparseParameter") for op in mnn_json(tmp_path / "none.mnn",
+                                                                                  tmp_path)["oplists"])
+
+
+def test_report_warns_when_the_sparse_coding_grows_the_file(small_model, tmp_path):
+    # 8 bytes per kept weight: at 10 % every tagged layer is 1.8x its dense size
+    out = tmp_path / "grow.mnn"
+    r = convert(small_model, out, sparsity=0.1, group=4, per_layer=True, plain=True, progress=False)
+    ratio = out.stat().st_size / small_model.stat().st_size
+    warned = [w for w in r.warnings if "of the input's size" in w]
+    assert ratio > 1.25 and len(warned) == 1 and f"{ratio:.0%}" in warned[0]
+
+
 def test_fully_connected_layer_is_pruned_in_groups_and_runs_in_stock_mnn(small_model, tmp_path):
     # MNN stores the FC (Gemm) as a 1x1 convolution: keep only the first conv dense
     sp, de = tmp_path / "sp.mnn", tmp_path / "de.mnn"
@@ -147,9 +191,13 @@ def test_x86_default_chooses_the_group_per_layer(small_model, tmp_path):
     r = convert(small_model, out, sparsity=0.5, progress=False)
     assert r.allocation and r.allocation["groups"] == [16, 8, 4, 2]
     written = {op["name"]: op for op in json.loads(cli("inspect", out, "--json").stdout)["ops"] if op["sparse"]}
-    assert set(written) == {x.name for x in r.layers}
+    # tagged: the layers auto pruned by 5 % or more (the rest stay dense, said in the report)
+    assert set(written) == {x.name for x in r.layers if x.tagged}
+    assert {d["name"] for d in r.kept_dense} == {x.name for x in r.layers if not x.tagged}
     for x in r.layers:
-        assert x.G in (16, 8, 4, 2) and written[x.name]["sparse"]["sbnn"]["group"] == x.G
+        assert x.G in (16, 8, 4, 2)
+        if x.tagged:
+            assert written[x.name]["sparse"]["sbnn"]["group"] == x.G
     assert r.totals()["sparsity_after"] == pytest.approx(0.5, abs=0.03)
     # with the user's own images the target's G (8 on x86) stays the default
     x = np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
