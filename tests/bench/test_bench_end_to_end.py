@@ -53,7 +53,17 @@ def test_every_engine_at_every_sparsity_with_the_schema(result):
     json.dumps(result)  # serialisable as is
 
 
-def test_stock_mnn_engines_ran_and_were_checked(result):
+def _pointwise_convs(tiny) -> int:
+    """The 1x1 convs of the tiny model (ONNX): the stand-in prunes them, MNN's converter tags them."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(tiny.with_suffix(".onnx"))
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    return sum(n.op_type == "Conv" and inits[n.input[1]].shape[2:] == (1, 1) for n in m.graph.node)
+
+
+def test_stock_mnn_engines_ran_and_were_checked(result, tiny):
     for engine, s in [("mnn-dense", None), ("mnn-pruned-dense", 0.5), ("mnn-sparse", 0.5),
                       ("mnn-sparse", 0.9)]:
         (r,) = rows(result, engine, s)
@@ -64,7 +74,7 @@ def test_stock_mnn_engines_ran_and_were_checked(result):
     # the plugin ran the layers MNN's own converter tagged, and matched stock MNN
     for r in rows(result, "plugin", 0.5) + rows(result, "plugin", 0.9):
         assert r["status"] == "ok", r
-        assert r["max_output_error"] < 1e-3 and r["plugin_convs"] > 0, r
+        assert r["max_output_error"] < 1e-3 and r["plugin_convs"] == _pointwise_convs(tiny) > 0, r
 
 
 def test_speedups_are_medians_of_per_round_ratios(result):
@@ -178,3 +188,19 @@ def test_breakdown_splits_each_engines_profile_into_pruned_layers_and_the_rest(r
         assert r["engine_other_ms"] == pytest.approx(sum(eng.values()) - r["engine_pruned_ms"])
         ideal = sum(dense[n] for n in layers) / sum(dense[n] * (1 - s) for n, s in layers.items())
         assert r["pruned_ideal_speedup"] == pytest.approx(ideal)
+
+
+def test_a_plugin_that_ran_only_some_tagged_convs_is_not_timed():
+    # issue 14.10: only plugin_convs == 0 was refused; 12 of 13 falling back to stock
+    # MNN would have been timed under the plugin's name
+    from types import SimpleNamespace
+
+    from sparsebytenn.bench.harness import _plugin_check
+    from sparsebytenn.bench.measure import Instance
+
+    layers = [{"name": f"c{i}", "tagged": True} for i in range(13)] + [{"name": "d", "tagged": False}]
+    check = _plugin_check({0.5: SimpleNamespace(layers=layers)})
+    for ran, ok in [(13, True), (12, False), (0, False)]:
+        inst = Instance("plugin@50%", "plugin", "x:y", None, 1, 0.5, info={"plugin_convs": ran})
+        why = check(inst)
+        assert (why is None) == ok and (ok or f"ran {ran} of the 13 tagged" in why), why

@@ -44,3 +44,35 @@ def test_notes_name_missing_peers_and_the_wasm_runtime():
 def test_bad_arguments_fail_with_one_line(argv, msg, capsys):
     assert kernel_bench.main(argv) == 1
     assert msg in capsys.readouterr().err
+
+
+def test_an_engine_with_wrong_outputs_is_failed_untimed_and_out_of_the_ratios(tmp_path, capsys, monkeypatch):
+    # issue 14.11: max_rel_err was computed and ignored. Here every engine is handed
+    # weights that differ from the ones the float64 reference used (signs flipped in
+    # one case), i.e. engines that compute the wrong thing.
+    import numpy as np
+
+    real = kernel_bench.make_cases
+
+    def wrong_weights(*a, **kw):
+        cases = real(*a, **kw)
+        bad = next(c for c in cases if c["sparsity"] == 0.5)
+        w = np.load(f"{bad['dir']}/w.npy")
+        np.save(f"{bad['dir']}/w.npy", -w)
+        return cases
+
+    monkeypatch.setattr(kernel_bench, "make_cases", wrong_weights)
+    out = tmp_path / "k.json"
+    rc = kernel_bench.main(["--engines", "sparsebytenn,mnn-dense", "--layers", "7x7_1024-1024", "--sparsity",
+                            "0.3,0.5", "--threads", "1", "--rounds", "1", "--repeats", "1", "--json", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 1 and "FAILED" in captured.err
+    records = [r for r in json.loads(out.read_text()) if r["engine"] != "static-asm"]
+    bad = [r for r in records if r["sparsity"] == 0.5]
+    good = [r for r in records if r["sparsity"] == 0.3]
+    assert bad and all(r["status"] == "failed" and r["max_rel_err"] > 1 and r["median_ms"] is None for r in bad)
+    assert good and all(r["status"] == "ok" and r["max_rel_err"] < 1e-4 and r["median_ms"] > 0 for r in good)
+    table = captured.out.splitlines()
+    row = next(l for l in table if l.startswith("7x7_1024-1024   0.50"))
+    assert "FAILED" in row and not row.rstrip().endswith("x")          # no ratio from a wrong row
+    assert next(l for l in table if l.startswith("7x7_1024-1024   0.30")).rstrip().endswith("x")

@@ -176,7 +176,8 @@ def prepare_variants(model: ModelSource, sparsities, formats: set[str], converte
                 v.error = f"converting {model.path.name} at {s:.0%} ({fmt}) failed: {exc}"
                 break
             setattr(v, fmt, path)
-            v.layers = v.layers or layers
+            if fmt == "sparse" or not v.layers:   # the sparse form's records say what is tagged
+                v.layers = layers
             if progress is not None:
                 progress.update(1)
     return variants

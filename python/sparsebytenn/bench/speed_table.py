@@ -61,7 +61,7 @@ def main(argv=None) -> int:
             if code:
                 raise SparseByteNNError(f"the kernel benchmark failed for G={G} (exit {code})")
             for r in json.loads(out.read_text()):
-                if r.get("engine") != "sparsebytenn" or r.get("max_rel_err", 1) > 1e-3:
+                if r.get("engine") != "sparsebytenn" or r.get("status") != "ok":
                     continue
                 hw, cin, cout = shapes[r["layer"]]
                 rows.append({"engine": "sparsebytenn", "layer": r["layer"], "hw": hw, "cin": cin, "cout": cout,
