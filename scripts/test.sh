@@ -6,4 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
 PY="${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}"; PY="${PY:-$ROOT/.venv/bin/python}"
 cd "$ROOT"
+# A test whose toolchain is missing fails instead of skipping (setup installs them
+# all); CI=false turns that back into a skip for a partial machine.
+export CI="${CI:-true}"
 exec "$PY" -m pytest "$@"

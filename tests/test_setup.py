@@ -90,3 +90,16 @@ def test_every_debian_package_setup_lists_is_installed():
     installed = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("ii")}
     missing = sorted(set(wanted) - installed)
     require(not missing, f"Debian packages {missing} (scripts/setup.sh installs them as root)")
+
+
+@pytest.mark.parametrize("command", ["scripts/test.sh", ".ci/run"])
+def test_readme_and_ci_test_commands_fail_when_a_toolchain_is_missing(command, tmp_path):
+    # issue 14.13: without CI=true `require` skips, so the README's own test command
+    # turned a missing install step into a quiet skip
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("from sbnn_testing import require\n\n\n"
+                     "def test_probe():\n    require(False, 'a probe toolchain')\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    args = [str(probe), "-q", "-p", "no:cacheprovider", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
+    r = _run(["bash", command, *args], timeout=300, env=env)
+    assert r.returncode != 0 and "required for CI but missing: a probe toolchain" in r.stdout, r.stdout[-2000:]

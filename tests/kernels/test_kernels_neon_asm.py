@@ -6,8 +6,7 @@ Deterministic (compiler output), so the bounds are hard."""
 import pytest
 
 from sbnn_testing import require
-
-kernel_asm = pytest.importorskip("sparsebytenn.kernel_asm")
+from sparsebytenn import kernel_asm
 
 
 @pytest.mark.qemu
