@@ -66,8 +66,7 @@ INPUT_SHAPE = (1, 16, 15, 15)
 
 
 def build_onnx(path: Path, sparsity: float, seed: int = 0, g: int = 4) -> list:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(seed)
     nodes, inits, params = [], [], []
@@ -93,14 +92,22 @@ def build_onnx(path: Path, sparsity: float, seed: int = 0, g: int = 4) -> list:
                       numpy_helper.from_array(np.array(6, np.float32), f"{name}_hi")]
             nodes.append(helper.make_node("Clip", [cur, f"{name}_lo", f"{name}_hi"], [f"{name}_clip"]))
             cur = f"{name}_clip"
-    nodes.append(helper.make_node("Identity", [cur], ["output"]))
-    graph = helper.make_graph(nodes, "bridge_test", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                                  list(INPUT_SHAPE))],
+    save_onnx(nodes, inits, cur, INPUT_SHAPE, path)
+    return params
+
+
+def save_onnx(nodes: list, inits: list, last: str, input_shape, path: Path) -> None:
+    """A one-input graph of `nodes` ending in tensor `last` (renamed "output"), opset 13."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = nodes + [helper.make_node("Identity", [last], ["output"])]
+    graph = helper.make_graph(nodes, Path(path).stem, [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                    list(input_shape))],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(path))
-    return params
 
 
 def numpy_forward(params, x: np.ndarray) -> np.ndarray:

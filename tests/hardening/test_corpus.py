@@ -65,8 +65,8 @@ def _materialize(name: str, folder: Path) -> Path:
     return path
 
 
-def _run(model: Path, plugin: bool, out: Path) -> tuple[np.ndarray | None, str]:
-    proc = subprocess.run([sys.executable, "-m", "sparsebytenn", "run", str(model), "--repeats", "1",
+def _run(model: Path, plugin: bool, out: Path, must_run_all: bool = False) -> tuple[np.ndarray | None, str]:
+    proc = subprocess.run([sys.executable, "-m", "sparsebytenn", "run", str(model), "--repeats", "1", "--json",
                            "--save-output", str(out), *([] if plugin else ["--no-plugin"])],
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -74,17 +74,26 @@ def _run(model: Path, plugin: bool, out: Path) -> tuple[np.ndarray | None, str]:
     if proc.returncode:
         assert len(proc.stderr.strip().splitlines()) == 1 and model.name in proc.stderr, proc.stderr
         return None, proc.stderr.strip()
+    if plugin:   # every tagged conv ran in the plugin or fell back saying why (the tests' own reader counts them)
+        import fbedit
+
+        tagged = len(fbedit.FB(model.read_bytes()).sparse_convs())
+        summary = json.loads(proc.stdout)
+        ran, said = summary["plugin_convs"], len(summary["fallbacks"])
+        assert ran + said == tagged and (said == 0 or not must_run_all), \
+            f"{model.name}: {tagged} tagged convs, the plugin ran {ran}, {said} fell back: {summary['fallbacks']}"
     return np.load(out), ""
 
 
-def _same_as_stock_mnn(model: Path, tmp: Path, infinite: bool = False) -> bool:
+def _same_as_stock_mnn(model: Path, tmp: Path, infinite: bool = False, ours: bool = False) -> bool:
     """Plugin vs stock MNN on one file; False when MNN itself cannot run it (a clean error).
 
     infinite: the model has infinite activations, where 0 * inf (a skipped or a
     multiplied zero weight) makes finiteness depend on the kernel; compare the
-    positions both engines compute finite."""
+    positions both engines compute finite. ours: the converter wrote it, so the plugin
+    must run every tagged conv (no fallback)."""
     stock, why = _run(model, False, tmp / f"{model.stem}.stock.npy")
-    mine, why_plugin = _run(model, True, tmp / f"{model.stem}.plugin.npy")
+    mine, why_plugin = _run(model, True, tmp / f"{model.stem}.plugin.npy", must_run_all=ours)
     assert (stock is None) == (mine is None), (why, why_plugin)
     if stock is None:
         return False
@@ -110,7 +119,7 @@ def test_valid_corpus_file_gives_correct_results(tiny, tmp_path, name):
                           timeout=300)
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     if proc.returncode == 0:
-        assert _same_as_stock_mnn(out, tmp_path, infinite=name == "inf-weights") or not ran
+        assert _same_as_stock_mnn(out, tmp_path, infinite=name == "inf-weights", ours=True) or not ran
     else:
         assert not out.exists() and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     if name == "nan-weights":  # the NaN layer is left dense, and the report says why
