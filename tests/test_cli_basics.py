@@ -35,3 +35,21 @@ def test_no_command_prints_help_and_fails():
 
 def test_command_list_is_known():
     assert set(COMMANDS) >= {"zoo", "inspect", "convert", "run", "bench"}
+
+
+def test_every_python_the_package_accepts_has_an_allow_listed_mnn_engine():
+    # issue 14.16: pyproject accepted Python >= 3.10 while the bridge knew only cp311
+    # builds of MNN's engine, so on 3.10/3.12 it quietly fell back to stock MNN
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from packaging.specifiers import SpecifierSet
+
+    from sparsebytenn.plugin import KNOWN_ENGINES
+
+    spec = SpecifierSet(tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+                        ["project"]["requires-python"])
+    accepted = {f"cp3{minor}" for minor in range(6, 20) if f"3.{minor}.0" in spec}
+    known = {re.search(r"\bcp3\d+\b", label).group(0) for label in KNOWN_ENGINES.values()}
+    assert accepted and accepted <= known, (sorted(accepted), sorted(known))

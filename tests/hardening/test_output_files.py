@@ -27,6 +27,14 @@ def test_convert_output_gets_the_usual_file_mode_not_mkstemps_0600(tiny, tmp_pat
     r = _cli("convert", dense, out, "--sparsity", "0.5", "--skip", "none", "-q", preexec=umask_022)
     assert r.returncode == 0, r.stderr
     assert out.stat().st_mode & 0o777 == 0o644
+    # issue 14.18: every command's files, one rule (run and bench kernels wrote mkstemp's 0600)
+    saved, rows = tmp_path / "y.npy", tmp_path / "k.json"
+    r = _cli("run", out, "--repeats", "1", "--save-output", saved, preexec=umask_022)
+    assert r.returncode == 0, r.stderr
+    r = _cli("bench", "kernels", "--engines", "sparsebytenn", "--layers", "7x7_1024-1024", "--sparsity", "0.5",
+             "--threads", "1", "--rounds", "1", "--repeats", "1", "--json", rows, preexec=umask_022)
+    assert r.returncode == 0, r.stderr
+    assert {f.name: f.stat().st_mode & 0o777 for f in (saved, rows)} == {"y.npy": 0o644, "k.json": 0o644}
 
 
 def test_nan_only_model_error_says_why_no_layer_was_left(tiny, tmp_path):
@@ -153,3 +161,14 @@ def test_unwritable_report_leaves_no_output(tiny, tmp_path, monkeypatch):
         convert_mod.convert(sparse, work / "o.mnn", sparsity=0.5, report_path=work / "r.json", plain=True, progress=False)
     assert [p.name for p in calls] == ["o.mnn", "r.json"]
     assert sorted(p.name for p in work.iterdir()) == []
+
+
+def test_eval_save_models_refuses_a_folder_with_files_unless_forced(tiny, tmp_path):
+    dense, _ = tiny
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "mine.mnn").write_bytes(b"the user's model")
+    r = _cli("eval", dense, "--sparsity", "0.5", "--save-models", folder)
+    _refused(r, "--save-models", "--force")
+    assert [p.name for p in folder.iterdir()] == ["mine.mnn"] and (folder / "mine.mnn").read_bytes() == \
+        b"the user's model"

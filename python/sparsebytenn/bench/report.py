@@ -5,8 +5,8 @@ never leaves a half-written result where a previous good one was.
 """
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
 from .breakdown import markdown_breakdown
@@ -59,24 +59,21 @@ def format_markdown(result: dict) -> str:
     return "\n".join([head, ""] + lines + ([""] + tail if tail else []) + (["", where] if where else [])) + "\n"
 
 
-def _atomic_write(path: Path, write) -> Path:
+def _atomic_write(path, data: bytes) -> Path:
+    from sparsebytenn_converter.output_paths import write_all_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_all_atomic([(path, data)])
     return path
 
 
 def write_json(result: dict, path) -> Path:
-    return _atomic_write(path, lambda p: p.write_text(json.dumps(result, indent=1) + "\n"))
+    return _atomic_write(path, (json.dumps(result, indent=1) + "\n").encode())
 
 
 def write_markdown(result: dict, path) -> Path:
-    return _atomic_write(path, lambda p: p.write_text(format_markdown(result)))
+    return _atomic_write(path, format_markdown(result).encode())
 
 
 def write_plot(result: dict, path) -> Path:
@@ -133,6 +130,8 @@ def write_plot(result: dict, path) -> Path:
                  fontsize=10)
     fig.tight_layout()
     try:
-        return _atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        return _atomic_write(path, buf.getvalue())
     finally:
         plt.close(fig)

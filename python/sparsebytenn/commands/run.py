@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
+
+from sparsebytenn_converter.output_paths import write_all_atomic
 
 from ..errors import SparseByteNNError
 
@@ -86,16 +87,9 @@ def main(args) -> int:
                "plugin_convs": stats["plugin_convs"], "backend": stats["backend"], "threads": args.threads,
                "median_ms": round(statistics.median(times), 4), "fallbacks": stats["fallbacks"]}
     if args.save_output is not None:
-        first = outputs[sess.output_names[0]]
-        fd, tmp = tempfile.mkstemp(prefix=f".{args.save_output.name}.", suffix=".npy",
-                                   dir=args.save_output.resolve().parent)
-        os.close(fd)
-        try:
-            np.save(tmp, first)
-            os.replace(tmp, args.save_output)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        buf = io.BytesIO()
+        np.save(buf, outputs[sess.output_names[0]])
+        write_all_atomic([(args.save_output, buf.getvalue())])
     if args.json:
         print(json.dumps(summary))
     else:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sparsebytenn_converter.output_paths import write_all_atomic
+
 from ..errors import SparseByteNNError
 from . import photo_protocol, stats
 from .mnn_runner import MNNRunner, model_io
@@ -236,7 +238,7 @@ def evaluate(cfg: EvalConfig) -> dict:
             row.update(v.facts)
             if cfg.save_models is not None and v.method is not None:
                 kept = Path(cfg.save_models) / f"{subject.label}-{v.method}-G{v.group}-s{v.sparsity:g}.mnn"
-                shutil.copyfile(v.path, kept)
+                write_all_atomic([(kept, v.path.read_bytes())])
                 row["model_file"] = str(kept)
             elif v.path is not None and v.method is None:
                 row["model_file"] = str(v.path)
