@@ -16,8 +16,8 @@ import numpy as np
 
 from .errors import ModelError
 from .flatbuf import FlatBuffer, Table
-from .schema import (CONV2D_OP_TYPES, CONV_TYPES, MAX_PARAM, REQUIRED_PARAM, AttrF, CommonF, Conv2DF, NetF, OpF,
-                     OpType, Param, QuanF, SparseAlgo, SparseF, known_op_type)
+from .schema import (CONV2D_OP_TYPES, CONV_TYPES, MAX_PARAM, REQUIRED_PARAM, AttrF, BlobF, CommonF, Conv2DF,
+                     DataType, NetF, OpF, OpType, Param, QuanF, SparseAlgo, SparseF, known_op_type)
 
 # The project's own keys in SparseCommon.args (docs/FORMAT.md).
 SBNN_KEYS = ("sbnnFormat", "sbnnGroup", "sbnnPattern", "sbnnTarget")
@@ -178,6 +178,13 @@ def read_model(path, data: bytes | None = None) -> Model:
         if not outs:  # MNN indexes an op's outputs without checking
             t.buf.fail(t.what, "has no output tensor")
         main = t.table(OpF.main, f"op {name!r} parameter") if main_type else None
+        if main_type == Param.Blob and typ not in (OpType.Const, _TRAINABLE_PARAM):
+            # MNN takes the output shape of any op with a Blob parameter from it
+            t.buf.fail(t.what, f"{OpType.name(typ)} has a constant's (Blob) parameter")
+        if main is not None and main_type == Param.Blob:
+            _check_blob(main, t.what)
+        if main is not None and main_type == _POOL3D_PARAM:
+            _check_pool3d(main, t.what)
         t.string(_OP_EXTERNAL_PATH)
         ops.append(OpInfo(i, name, typ, ins, outs, t, main_type, main))
 
@@ -281,6 +288,56 @@ def _check_op_param(t: Table, typ: int, main_type: int) -> None:
         t.buf.fail(t.what, f"{OpType.name(typ)} has a convolution parameter")
 
 
+_TRAINABLE_PARAM = 266   # op type: a constant that training updates (its parameter is a Blob)
+
+# Blob.dataType -> (the vector MNN copies a constant's values from, bytes per value);
+# only the types whose storage is certain (others are left to MNN)
+_BLOB_DATA = {DataType.FLOAT: (BlobF.float32s, 4), DataType.INT32: (BlobF.int32s, 4),
+              DataType.UINT8: (BlobF.uint8s, 1), DataType.INT8: (BlobF.int8s, 1),
+              DataType.INT64: (BlobF.int64s, 8)}
+MAX_BLOB_VALUES = 1 << 30
+
+
+def _check_blob(blob: Table, where: str) -> None:
+    """A constant holds as many values as its dims say: MNN copies prod(dims) of them from
+    the data vector without checking (a missing vector crashed it in a memcpy)."""
+    dims = blob.array(BlobF.dims, "i32", f"{where} dims")
+    dims = [] if dims is None else dims.tolist()
+    if any(d < 0 for d in dims):
+        blob.buf.fail(where, f"constant has a negative dimension {dims}")
+    n = 1
+    for d in dims:
+        n = min(n * d, MAX_BLOB_VALUES + 1)
+    if n > MAX_BLOB_VALUES:
+        blob.buf.fail(where, f"constant of shape {dims} holds more than {MAX_BLOB_VALUES:,} values")
+    if n == 0 or blob.field_pos(BlobF.external) is not None:   # empty, or data in an external file
+        return
+    dtype = blob.scalar(BlobF.dataType, "i32", DataType.FLOAT)
+    if not 0 <= dtype <= DataType.LAST:
+        blob.buf.fail(where, f"constant has an unknown data type {dtype}")
+    if dtype not in _BLOB_DATA:
+        return
+    fid, size = _BLOB_DATA[dtype]
+    v = blob.vector(fid, size, f"{where} values")
+    have = 0 if v is None else v[1]
+    if have < n:
+        blob.buf.fail(where, f"constant of shape {dims} holds {have:,} values, {n:,} expected")
+
+
+_POOL3D_PARAM = 79        # Pool3D { strides, kernels, pads: [int]; type; padType; isGlobal: bool }
+
+
+def _check_pool3d(pool: Table, where: str) -> None:
+    """A pooling that is not global needs its kernel and strides (MNN's shape code reads
+    them without checking: a Pool3D table without fields crashed it)."""
+    if pool.scalar(5, "u8", 0):      # isGlobal
+        return
+    kernels, strides = pool.array(1, "i32", f"{where} kernels"), pool.array(0, "i32", f"{where} strides")
+    if kernels is None or strides is None or len(kernels) == 0 or len(kernels) != len(strides) \
+            or (kernels <= 0).any() or (strides <= 0).any():
+        pool.buf.fail(where, "a pooling that is not global needs as many positive strides as kernel sizes")
+
+
 def _indexes(t: Table, fid: int, n_tensors: int, name: str, kind: str) -> list[int]:
     arr = t.array(fid, "i32", f"op {name!r} {kind} indexes")
     if arr is None:
@@ -380,6 +437,10 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
         per_out = max(I // g, 0) if I > 0 else 0
     if bias is not None and len(bias) not in (0, O) and not transposed:
         bad(f"has {len(bias)} bias values for {O} output channels")
+    # MNN's float convs read O bias values without checking (its converter always writes
+    # them, zeros for a conv without bias); an empty one crashed its sparse executor
+    if op.type in (OpType.Convolution, OpType.ConvolutionDepthwise) and (bias is None or len(bias) != O):
+        bad(f"has {0 if bias is None else len(bias)} bias values for {O} output channels")
 
     sparse = _read_sparse(fb, sparse_t, where) if sparse_t else None
     if sparse is not None and storage == "sparse-float":

@@ -76,7 +76,21 @@ class BlobF:  # table Blob (Const op parameter)
     dims = 0
     dataFormat = 1
     dataType = 2
+    uint8s = 3
+    int8s = 4
+    int32s = 5
+    int64s = 6
     float32s = 7
+    external = 9
+
+
+class DataType:  # enum DataType (MNN's Type.fbs)
+    FLOAT = 1
+    INT32 = 3
+    UINT8 = 4
+    INT8 = 6
+    INT64 = 9
+    LAST = 21      # DT_VARIANT: values above it are not MNN data types
 
 
 class Relu6F:
@@ -162,6 +176,8 @@ REQUIRED_PARAM = {
     OpType.BinaryOp: 6, OpType.Concat: 4, OpType.Const: Param.Blob, OpType.Eltwise: 14, 28: 17,  # Flatten
     OpType.Input: 21, OpType.Pooling: 31, 73: 55,  # Reshape
     OpType.UnaryOp: 70, OpType.ConvertTensor: 66, 266: Param.Blob,  # TrainableParam
+    68: 50, 107: 64, 112: 79,  # Reduction, Unsqueeze, and op 112, as every zoo model has them (fuzzing
+                               # found MNN's Reduction shape code crashing on another parameter type)
     **{t: Param.Convolution2D for t in CONV_TYPES},
 }
 

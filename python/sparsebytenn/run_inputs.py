@@ -2,11 +2,16 @@
 data of each input's own shape for the rest."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from .errors import SparseByteNNError
+
+# Random inputs above this many values (256 MiB of float32, e.g. 3 x 4730 x 4730) are
+# more likely a wrong or corrupted input shape than what the user wants timed.
+MAX_RANDOM_VALUES = 1 << 26
 
 
 def parse(specs: list[str] | None) -> list[tuple[str | None, Path]]:
@@ -51,6 +56,10 @@ def build(sess, specs: list[tuple[str | None, Path]]) -> dict[str, np.ndarray]:
         if name in given:
             out[name] = given[name]
         else:
-            shape = sess._interp.getSessionInput(sess._session, name).getShape()
-            out[name] = rng.standard_normal(tuple(max(1, d) for d in shape)).astype(np.float32)
+            shape = tuple(max(1, d) for d in sess._interp.getSessionInput(sess._session, name).getShape())
+            if math.prod(shape) > MAX_RANDOM_VALUES:
+                raise SparseByteNNError(f"{sess.path}: input {name!r} has shape {shape}, {math.prod(shape):,} values; "
+                                        f"more than {MAX_RANDOM_VALUES:,} are not made up at random -- give it with "
+                                        f"--input {name}=FILE.npy")
+            out[name] = rng.standard_normal(shape, dtype=np.float32)
     return out

@@ -25,6 +25,11 @@ MNN_STATUS = {1: "out of memory", 2: "not supported", 3: "compute size error", 4
               20: "tensor not supported", 21: "tensor needs divide"}
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
 class Session:
     def __init__(self, path, plugin: bool = True, threads: int = 1, precision: str | None = None):
         path = Path(path)
@@ -48,14 +53,25 @@ class Session:
         notes_before = _plugin.note_count()
         created_before = _plugin.thread_convs_created()
         with _plugin._quiet_stdout():
-            self._interp = self._mnn.Interpreter(str(path))
-            self._session = self._interp.createSession(config)
+            try:
+                self._interp = self._mnn.Interpreter(str(path))
+            except Exception as exc:  # pymnn raises a plain Exception when MNN's own verifier refuses
+                raise SparseByteNNError(f"{path}: MNN refused to load the file ({_first_line(exc)})") from None
+            try:
+                self._session = self._interp.createSession(config)
+            except Exception as exc:  # pymnn raises a plain Exception when MNN cannot schedule the graph
+                raise SparseByteNNError(f"{path}: MNN could not create a session for this model "
+                                        f"({_first_line(exc)})") from None
         if self._session is None:
             raise SparseByteNNError(f"{path}: MNN could not create a session for this model")
         self.plugin_convs_created = _plugin.thread_convs_created() - created_before
         self.fallbacks = _plugin.notes(notes_before)
-        self.input_names = list(self._interp.getSessionInputAll(self._session).keys())
-        self.output_names = list(self._interp.getSessionOutputAll(self._session).keys())
+        try:
+            self.input_names = list(self._interp.getSessionInputAll(self._session).keys())
+            self.output_names = list(self._interp.getSessionOutputAll(self._session).keys())
+        except (SystemError, UnicodeDecodeError):   # pymnn decodes tensor names as strict UTF-8
+            raise SparseByteNNError(f"{path}: the model's input or output names are not UTF-8, which MNN's "
+                                    "Python API cannot read") from None
         self._lock = threading.Lock()  # one MNN session runs one inference at a time
         self._last_plugin_convs = 0
         self._last_plugin_threads = 0
@@ -85,7 +101,20 @@ class Session:
                 self._interp.resizeSession(self._session)
         for name, arr in arrays.items():
             tensor = self._interp.getSessionInput(self._session, name)
+            self._require_memory(tensor)
             tensor.copyFrom(mnn.Tensor(list(arr.shape), mnn.Halide_Type_Float, arr, mnn.Tensor_DimensionType_Caffe))
+
+    def _require_memory(self, tensor) -> None:
+        """When MNN cannot fit the graph's shapes together it leaves the session unallocated,
+        and copying an input into it crashes the process (MNN does not check): refuse instead."""
+        try:
+            tensor.getHost()
+        except ValueError:   # pymnn: "PyCapsule_New called with null pointer"
+            shapes = ", ".join(f"{n} {tuple(self._interp.getSessionInput(self._session, n).getShape())}"
+                               for n in self.input_names)
+            raise SparseByteNNError(f"{self.path}: MNN could not allocate the model for input {shapes}: the "
+                                    "shapes of its layers do not fit together (the file is corrupted, or the model "
+                                    "does not take inputs of that shape)") from None
 
     def _check(self, status) -> None:
         """MNN returns a status and keeps the previous outputs on failure: never hand those back."""
