@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     p.add_argument("--cpu-limit", type=float, default=2.0, help="CPU seconds per input (default 2)")
     p.add_argument("--memory-mb", type=int, default=3072, help="address space per worker (default 3072)")
     p.add_argument("--convert-share", type=float, default=0.02, help="share of inputs run through convert")
-    p.add_argument("--run-share", type=float, default=0.004, help="share of inputs run through run (MNN)")
+    p.add_argument("--run-share", type=float, default=0.5,
+                   help="share of inputs run in MNN, half without and half with the bridge (default 0.5)")
     p.add_argument("--replay", type=Path, metavar="FILE|DIR", help="run saved recipe(s) and print outcomes")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)

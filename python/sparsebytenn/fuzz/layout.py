@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sparsebytenn_converter.flatbuf import FlatBuffer, Table
-from sparsebytenn_converter.schema import AttrF, CommonF, Conv2DF, NetF, OpF, Param, QuanF, SparseF
+from sparsebytenn_converter.schema import (REQUIRED_PARAM, AttrF, CommonF, Conv2DF, NetF, OpF, OpType, Param,
+                                          QuanF, SparseF)
+
+INPUT_DIMS = 0   # table Input { dims: [int]; ... } in MNN's schema
 
 
 @dataclass
@@ -26,6 +29,11 @@ class Layout:
     optypes: list[int] = field(default_factory=list)     # Op.type i32 positions
     scalars: list[tuple[int, str]] = field(default_factory=list)  # (position, kind) of shape-defining scalars
     ref_vectors: list[tuple[int, int]] = field(default_factory=list)  # (length position, length) of [table]/[string]
+    # for mutations that keep the file well-formed (so the input reaches MNN):
+    floats: list[tuple[int, int]] = field(default_factory=list)       # (first element, count) of weight/bias/alpha
+    conv_scalars: list[tuple[int, str, str]] = field(default_factory=list)  # (position, kind, Common field name)
+    sparse_ints: list[int] = field(default_factory=list)               # positions of sparse Attribute.i values
+    input_dims: list[tuple[int, int]] = field(default_factory=list)    # (first element, count) of Input dims
 
     def to_dict(self) -> dict:
         return {k: len(v) for k, v in self.__dict__.items() if isinstance(v, list)}
@@ -106,6 +114,10 @@ class _Walker:
         main = self.sub(op, OpF.main, f"param{main_type}")
         if main is not None and main_type == Param.Convolution2D:
             self.conv(main)
+        elif main is not None and main_type == REQUIRED_PARAM[OpType.Input]:
+            v = self.vector(main, INPUT_DIMS, 4)
+            if v:
+                self.out.input_dims.append(v)
 
     def conv(self, conv: Table) -> None:
         common = self.sub(conv, Conv2DF.common, "Common")
@@ -115,12 +127,20 @@ class _Walker:
                 p = common.field_pos(fid, 4 if kind == "i32" else 1)
                 if p is not None:
                     self.out.scalars.append((p, kind))
+            for key, (fid, kind, _) in CommonF.SCALARS.items():
+                p = common.field_pos(fid, 4 if kind == "i32" else 1)
+                if p is not None:
+                    self.out.conv_scalars.append((p, kind, key))
             self.vector(common, CommonF.pads, 4)
-        self.vector(conv, Conv2DF.weight, 4)
-        self.vector(conv, Conv2DF.bias, 4)
+        for fid in (Conv2DF.weight, Conv2DF.bias):
+            v = self.vector(conv, fid, 4)
+            if v and v[1]:
+                self.out.floats.append(v)
         quan = self.sub(conv, Conv2DF.quanParameter, "IDSTQuan")
         if quan is not None:
-            self.vector(quan, QuanF.alpha, 4)
+            v = self.vector(quan, QuanF.alpha, 4)
+            if v and v[1]:
+                self.out.floats.append(v)
             self.vector(quan, QuanF.index, 4)
             p = quan.field_pos(QuanF.weightSize)
             if p is not None:
@@ -139,6 +159,7 @@ class _Walker:
                 p = a.field_pos(AttrF.i)
                 if p is not None:
                     self.out.scalars.append((p, "i32"))
+                    self.out.sparse_ints.append(p)
 
 
 def layout_of(data: bytes) -> Layout:

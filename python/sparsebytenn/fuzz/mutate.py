@@ -317,18 +317,71 @@ def _aliased_strings(rng, lay: Layout, n: int) -> list:
     return ["bigstring", target, length], ["alias", lp, count, target]
 
 
-STRATEGIES = [  # (weight, drawer)
+# ---- well-formed mutations: the file stays valid for the reader, so it reaches MNN
+# with values a model may really hold (weights), or parameters that keep every
+# offset and length intact (conv geometry, sparse metadata, input shape).
+
+_FLOATS = (float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e30, -1e30, 3e38, 1e-40, 1e-45, 1.0, -1.0)
+
+
+def _weights(rng, lay: Layout, n: int) -> list:
+    if not lay.floats:
+        return _flips(rng, lay, n)
+    start, count = rng.choice(lay.floats)
+    ops = []
+    for _ in range(rng.choice((1, 1, 2, 8, 64))):
+        pos = start + 4 * rng.randrange(count)
+        x = rng.choice(_FLOATS) if rng.random() < 0.7 else rng.gauss(0.0, 10.0 ** rng.randrange(-3, 4))
+        ops.append(["u32", pos, struct.unpack("<I", struct.pack("<f", x))[0]])
+    return tuple(ops)
+
+
+_SMALL = {"padMode": (0, 1, 2, 3), "relu": (0, 1), "relu6": (0, 1), "hasOutputShape": (0, 1)}
+
+
+def _conv_param(rng, lay: Layout, n: int) -> list:
+    if not lay.conv_scalars:
+        return _scalar(rng, lay, n)
+    pos, kind, key = rng.choice(lay.conv_scalars)
+    if key in _SMALL:
+        return ["u8" if kind == "bool" else kind, pos, rng.choice(_SMALL[key])]
+    return [kind, pos, rng.choice((0, 1, 1, 2, 2, 3, 4, 5, 7, 8, 16, -1))]
+
+
+def _sparse_meta(rng, lay: Layout, n: int) -> list:
+    if not lay.sparse_ints:
+        return _scalar(rng, lay, n)
+    return ["i32", rng.choice(lay.sparse_ints), rng.choice((0, 1, 2, 3, 4, 5, 8, 12, 16, 32, 64, -1,
+                                                             rng.randrange(1 << 16)))]
+
+
+def _input_shape(rng, lay: Layout, n: int) -> list:
+    if not lay.input_dims:
+        return _scalar(rng, lay, n)
+    start, count = rng.choice(lay.input_dims)
+    i = rng.randrange(max(count, 1))
+    # a large batch is valid but only slow (224 images of MobileNet: 3 s): keep it small
+    return ["i32", start + 4 * i, rng.choice((1, 2, 3, 0, -1) if i == 0 else (1, 2, 3, 7, 31, 32, 97, 224, 225, 0, -1))]
+
+
+WELL_FORMED = (_weights, _conv_param, _sparse_meta, _input_shape)
+STRATEGIES = [  # (weight, drawer): about half the inputs stay well-formed
     (10, _uoffset), (6, _soffset), (6, _vtable), (8, _veclen), (6, _scalar), (6, _truncate), (8, _flips),
     (5, _run), (5, _union), (3, _swap), (2, _shift), (2, _string), (1, _alias), (0.3, _aliased_strings),
+    (30, _weights), (20, _conv_param), (10, _sparse_meta), (8, _input_shape),
 ]
 _WEIGHTS = [w for w, _ in STRATEGIES]
 
 
 def generate(rng: random.Random, lay: Layout, n: int) -> list:
-    """1-4 ops for a seed of n bytes with layout `lay`."""
+    """1-4 ops for a seed of n bytes with layout `lay` (all well-formed, or any mix)."""
     ops: list = []
+    well_formed = rng.random() < 0.5
     for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4))):
-        _, draw = rng.choices(STRATEGIES, _WEIGHTS)[0]
+        if well_formed:
+            draw = rng.choices(WELL_FORMED, (30, 20, 10, 8))[0]
+        else:
+            _, draw = rng.choices(STRATEGIES, _WEIGHTS)[0]
         got = draw(rng, lay, n)
         if isinstance(got, tuple):
             ops.extend(got)

@@ -19,7 +19,6 @@ import resource
 import signal
 import tempfile
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -36,7 +35,7 @@ class Config:
     wall_limit: float = 30.0        # backstop for a worker stuck outside Python
     memory_mb: int = 3072           # address-space limit per worker
     p_convert: float = 0.02         # share of inputs through `convert`
-    p_run: float = 0.004            # share through `run` (MNN + bridge)
+    p_run: float = 0.5              # share through `run` and `run-plugin` (half each): MNN itself
     seeds: tuple = tuple(seedmod.WEIGHTS)
 
     @property
@@ -52,7 +51,8 @@ def make_input(cfg: Config, idx: int, seeds: dict) -> dict:
     seed = seeds[name]
     ops = mutate.generate_raw(rng) if seed.layout is None else mutate.generate(rng, seed.layout, len(seed.data))
     r = rng.random()
-    target = "run" if r < cfg.p_run else "convert" if r < cfg.p_run + cfg.p_convert else "inspect"
+    target = ("run" if r < cfg.p_run / 2 else "run-plugin" if r < cfg.p_run else
+              "convert" if r < cfg.p_run + cfg.p_convert else "inspect")
     return {"id": idx, "seed": name, "seed_sha256": seed.sha256, "target": target, "ops": ops,
             "rng": rng.randrange(1 << 30)}
 
@@ -339,15 +339,24 @@ def replay(cfg: Config, recipes: list[dict], jobs: int = 1) -> list[tuple[str, s
     return [results[i] for i in range(len(keyed))]
 
 
+def reached_mnn(state: State) -> dict[str, int]:
+    """Inputs of each run target that got past the reader into MNN."""
+    return {t: sum(state.by_target.get(f"{t} {k}", 0) for k in ("accepted", "mnn-rejected"))
+            for t in ("run", "run-plugin")}
+
+
 def summary_text(state: State, inputs: int) -> str:
     fails = sum(state.outcomes.get(k, 0) for k in FAILURES)
     rate = state.done / state.seconds if state.seconds else 0
     lines = [f"fuzz: {state.done:,} of {inputs:,} inputs in {state.seconds:,.0f} s ({rate:,.0f}/s), "
              f"{fails} failure(s)"]
-    for k in ("accepted", "rejected", *FAILURES):
+    for k in ("accepted", "rejected", "mnn-rejected", *FAILURES):
         if state.outcomes.get(k):
             lines.append(f"  {k:<12} {state.outcomes[k]:>9,}")
     lines.append("  by target: " + ", ".join(f"{k}={v:,}" for k, v in sorted(state.by_target.items())))
+    reach = reached_mnn(state)
+    lines.append("  reached MNN (the reader accepted the file, MNN ran or refused it): "
+                 + ", ".join(f"{k} {n:,} ({n / max(state.done, 1):.1%} of all inputs)" for k, n in reach.items()))
     top = sorted(state.messages.items(), key=lambda kv: -kv[1])[:8]
     if top:
         lines.append("  most common rejections:")

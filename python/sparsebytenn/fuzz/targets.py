@@ -5,19 +5,19 @@ Every target is the real code path of a subcommand that reads a model:
   convert  `sparsebytenn convert IN OUT --sparsity 0.5` on a file; a success must
            write an OUT the reader accepts, a failure must leave no OUT and no temp
            file, and IN must be byte-identical afterwards;
-  run      `sparsebytenn run MODEL` (MNN with or without the bridge) in-process:
-           the project must reject a file before MNN could crash on it.
-Outcomes: "accepted", "rejected" (a SparseByteNNError with a one-line message that
-names the file), or a failure: "exception" (any other type), "bad-message",
-"data-loss", "timeout", "crash" (the worker died), "memory".
+  run      Session(MODEL) on random inputs in stock MNN, in the worker process;
+  run-plugin  the same with the bridge: the reader must reject a file before MNN
+           could crash on it, and a crash kills the worker (a failure, never a rejection).
+Outcomes: "accepted" (for run targets: MNN ran it), "rejected" (a SparseByteNNError
+with a one-line message that names the file), "mnn-rejected" (run targets: the
+reader accepted the file and MNN refused it with an error status), or a failure:
+"exception" (any other type), "bad-message", "data-loss", "timeout", "crash" (the
+worker died: a signal), "memory".
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import os
 import traceback
 from pathlib import Path
 
@@ -118,28 +118,42 @@ def convert_target(data: bytes, label: str, tmp: Path, rng, seed: str = "") -> t
             p.unlink()
 
 
-def run_target(data: bytes, label: str, tmp: Path, rng, seed: str = "") -> tuple[str, str]:
-    from .. import cli
+def _run_in_process(data: bytes, label: str, tmp: Path, plugin: bool) -> tuple[str, str]:
+    """The model through Session (the reader's check, then MNN) in this worker process.
+
+    No crash-isolating child here, unlike `sparsebytenn run`: if MNN crashes on a file
+    the reader accepted, the worker dies and the input counts as a "crash" failure.
+    "mnn-rejected": the reader accepted it and MNN refused it with an error status."""
+    from sparsebytenn_converter import read_model
+
+    from .. import run_inputs
+    from ..session import Session
 
     src = tmp / "model.mnn"
     src.write_bytes(data)
-    argv = ["run", str(src), "--repeats", "1", "--json"] + ([] if rng.random() < 0.5 else ["--no-plugin"])
-    err = io.StringIO()
+    reached = []
 
     def go():
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = cli.main(argv)
-        if code != 0:
-            lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("sparsebytenn: error: ")]
-            if len(lines) != 1:
-                raise Outcome("bad-message", f"exit {code} without one error line: {err.getvalue()[-500:]!r}")
-            raise SparseByteNNError(lines[0].removeprefix("sparsebytenn: error: "))
+        read_model(src)
+        reached.append(True)
+        sess = Session(src, plugin=plugin, threads=1)
+        sess.run(run_inputs.build(sess, []))
 
     try:
-        return classify(go, str(src))
+        kind, detail = classify(go, str(src))
+        return ("mnn-rejected" if kind == "rejected" and reached else kind), detail
     finally:
         for p in tmp.iterdir():
             p.unlink()
 
 
-TARGETS = {"inspect": inspect_target, "convert": convert_target, "run": run_target}
+def run_target(data: bytes, label: str, tmp: Path, rng, seed: str = "") -> tuple[str, str]:
+    return _run_in_process(data, label, tmp, plugin=False)
+
+
+def run_plugin_target(data: bytes, label: str, tmp: Path, rng, seed: str = "") -> tuple[str, str]:
+    return _run_in_process(data, label, tmp, plugin=True)
+
+
+TARGETS = {"inspect": inspect_target, "convert": convert_target, "run": run_target,
+           "run-plugin": run_plugin_target}
