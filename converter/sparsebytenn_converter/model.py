@@ -177,10 +177,17 @@ def read_model(path, data: bytes | None = None) -> Model:
         _check_op_param(t, typ, main_type)
         if not outs:  # MNN indexes an op's outputs without checking
             t.buf.fail(t.what, "has no output tensor")
+        if not ins and typ not in (OpType.Input, OpType.Const, _TRAINABLE_PARAM):  # ... and its inputs
+            t.buf.fail(t.what, f"{OpType.name(typ)} has no input tensor")
         main = t.table(OpF.main, f"op {name!r} parameter") if main_type else None
         if main_type == Param.Blob and typ not in (OpType.Const, _TRAINABLE_PARAM):
             # MNN takes the output shape of any op with a Blob parameter from it
             t.buf.fail(t.what, f"{OpType.name(typ)} has a constant's (Blob) parameter")
+        if main is not None:     # MNN reads parameters it trusts: every field inside its table
+            for fid in main.present_fields():
+                main.field_pos(fid, 1)
+        if main is not None and typ == OpType.Flatten:
+            _check_flatten(main, t.what)
         if main is not None and main_type == Param.Blob:
             _check_blob(main, t.what)
         if main is not None and main_type == _POOL3D_PARAM:
@@ -324,6 +331,15 @@ def _check_blob(blob: Table, where: str) -> None:
         blob.buf.fail(where, f"constant of shape {dims} holds {have:,} values, {n:,} expected")
 
 
+def _check_flatten(flatten: Table, where: str) -> None:
+    """MNN's Flatten indexes the input's dims with axis and endAxis unchecked."""
+    for fid, key in ((0, "axis"), (1, "endAxis")):
+        v = flatten.scalar(fid, "i32", 0)
+        if not -MAX_RANK <= v <= MAX_RANK:
+            flatten.buf.fail(where, f"Flatten {key} = {v} is invalid")
+
+
+MAX_RANK = 8              # MNN's tensors have at most this many dimensions
 _POOL3D_PARAM = 79        # Pool3D { strides, kernels, pads: [int]; type; padType; isGlobal: bool }
 
 
@@ -376,6 +392,9 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
         pad = (int(pads[0]), int(pads[1]), int(pads[0]), int(pads[1]))
     else:
         pad = (c["padY"], c["padX"], c["padY"], c["padX"])
+    if not all(0 <= v <= 1 << 16 for v in (*pad, c["padX"], c["padY"])):
+        # MNN sizes its matrix tiles from them unchecked (a pads offset pointing at weights gave SIGFPE)
+        bad(f"padding {pad} is invalid")
     pad_mode = {0: "CAFFE", 1: "VALID", 2: "SAME"}.get(c["padMode"], f"mode{c['padMode']}")
 
     weight = conv.array(Conv2DF.weight, "f32", where + " weight")
@@ -504,9 +523,11 @@ def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights
 
     args = {a.string(AttrF.key): a.scalar(AttrF.i, "i32", 0)
             for a in sparse_t.tables(SparseF.args, where + " sparse args")}
-    for key in ("NNZElement", "blockNumber", "sparseBlockOC"):
+    for key in ("NNZElement", "blockNumber", "sparseBlockOC", "sparseBlockKernel"):
         if key not in args:
             fb.fail(where, f"sparse metadata lacks the {key} MNN needs")
+    if args["sparseBlockKernel"] != 1:   # MNN writes 1 and its executor only handles 1 (a renamed key crashed it)
+        fb.fail(where, f"sparse metadata sparseBlockKernel = {args['sparseBlockKernel']} is not 1")
     G = args["sparseBlockOC"]
     if not 1 <= G <= 16:
         fb.fail(where, f"sparse metadata sparseBlockOC = {G} is invalid")

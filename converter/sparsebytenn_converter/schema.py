@@ -114,6 +114,7 @@ class OpType:
     Dropout = 21
     Eltwise = 22
     ELU = 23
+    Flatten = 28
     Input = 34
     Pooling = 47
     PReLU = 49
@@ -178,6 +179,7 @@ REQUIRED_PARAM = {
     OpType.UnaryOp: 70, OpType.ConvertTensor: 66, 266: Param.Blob,  # TrainableParam
     68: 50, 107: 64, 112: 79,  # Reduction, Unsqueeze, and op 112, as every zoo model has them (fuzzing
                                # found MNN's Reduction shape code crashing on another parameter type)
+    OpType.ReLU6: Param.Relu6,  # MNN's ReLU6 reads its min/max from it unchecked
     **{t: Param.Convolution2D for t in CONV_TYPES},
 }
 

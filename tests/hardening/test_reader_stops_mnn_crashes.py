@@ -20,6 +20,12 @@ CASES = [
     ("blob-parameter-on-a-slice", "efficientnet-lite0", [["u8", 3638, 7]], "constant's (Blob) parameter"),
     ("pool3d-without-kernels", "efficientnet-lite0", [["u16", 5129016, 4]], "not global needs"),
     ("sparse-conv-without-bias", "mobilenet-v1.sparse", [["u32", 8908552, 0]], "0 bias values"),
+    # from the 100,000-input campaign of 2026-12-06 (docs/results/fuzz-100k.json)
+    ("pads-pointing-at-weights", "mobilenet-v1", [["flip", 10448160, 7]], "padding (4, 512,"),
+    ("relu6-with-a-reduction-parameter", "mobilenet-v1", [["flip", 4106760, 1]], "ReLU6 needs parameter type 52"),
+    ("convert-tensor-without-input", "efficientnet-lite0", [["u32", 4364, 0]], "ConvertTensor has no input"),
+    ("sparse-key-renamed", "mobilenet-v1.sparse", [["bytes", 16898504, "eda080"]], "lacks the sparseBlockKernel"),
+    ("flatten-field-outside-its-table", "mobilenet-v1", [["u16", 2328, 65532]], "lies outside its table"),
 ]
 SEED_SHA = {"efficientnet-lite0": "b896de147807f4ee0aeff711cfedf3c55ec7b8f74300f6d4f180267088265536"}
 
@@ -68,7 +74,8 @@ def test_the_reader_refuses_what_crashed_stock_mnn(seeds, tmp_path, name, seed, 
 # Files the reader accepts and MNN refuses by raising (pymnn's plain Exception) or that ask
 # for absurd random inputs: Session turns each into one clean SparseByteNNError line.
 REFUSED = [
-    ("mnn-verifier-refuses", "mobilenet-v1.sparse", [["u32", 8584384, 391344], ["i32", 8987548, 2]], "MNN refused"),
+    ("mnn-verifier-refuses", "mobilenet-v1.sparse", [["i32", 16898004, 7910490], ["i32", 8955160, 1]], "MNN refused"),
+    ("mnn-cannot-schedule", "efficientnet-lite0", [["u16", 4244, 0]], "could not create a session"),
     ("input-of-97x97x224x224", "efficientnet-lite0", [["i32", 18539408, 97], ["i32", 18539412, 97]],
      "not made up at random"),
 ]
