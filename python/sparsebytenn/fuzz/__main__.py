@@ -8,11 +8,14 @@ from pathlib import Path
 
 DESCRIPTION = """\
 Feed mutated real models (and non-models) to the code of every subcommand that
-reads a model -- inspect (most inputs), convert (--convert-share) and run with and
-without the MNN bridge (--run-share) -- in --jobs worker processes, each input
-limited to --cpu-limit seconds of CPU and --memory-mb of address space. Any crash,
-hang, unexpected exception type, multi-line or file-less error message, or
-half-written output is a failure.
+reads a model -- inspect, convert (--convert-share) and the model run in stock MNN
+without and with the bridge (--run-share; in the worker itself, so a crash of MNN on a
+file the reader accepted is a crash) -- in --jobs worker processes, each input
+limited to --cpu-limit seconds of CPU and --memory-mb of address space. Half the
+inputs stay well-formed (weights, conv parameters, sparse metadata, input dims) so
+that they reach MNN. Any crash, hang, unexpected exception type, multi-line or
+file-less error message, or half-written output is a failure. Outcomes: accepted,
+rejected (by the reader), mnn-rejected (the reader accepted, MNN refused cleanly).
 
 inputs:  the zoo's mobilenet-v1 and efficientnet-lite0 (downloaded/built on first
          use) and mobilenet-v1 converted to group-sparse (made in WORKDIR/seeds)
