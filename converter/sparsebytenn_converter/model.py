@@ -178,7 +178,7 @@ def read_model(path, data: bytes | None = None) -> Model:
         if not outs:  # MNN indexes an op's outputs without checking
             t.buf.fail(t.what, "has no output tensor")
         if not ins and typ not in (OpType.Input, OpType.Const, _TRAINABLE_PARAM):  # ... and its inputs
-            t.buf.fail(t.what, f"{OpType.name(typ)} has no input tensor")
+            t.buf.fail(t.what, f"{OpType.name(typ)} needs inputs and has no input tensor")
         main = t.table(OpF.main, f"op {name!r} parameter") if main_type else None
         if main_type == Param.Blob and typ not in (OpType.Const, _TRAINABLE_PARAM):
             # MNN takes the output shape of any op with a Blob parameter from it

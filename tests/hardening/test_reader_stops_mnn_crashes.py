@@ -23,7 +23,7 @@ CASES = [
     # from the 100,000-input campaign of 2026-12-06 (docs/results/fuzz-100k.json)
     ("pads-pointing-at-weights", "mobilenet-v1", [["flip", 10448160, 7]], "padding (4, 512,"),
     ("relu6-with-a-reduction-parameter", "mobilenet-v1", [["flip", 4106760, 1]], "ReLU6 needs parameter type 52"),
-    ("convert-tensor-without-input", "efficientnet-lite0", [["u32", 4364, 0]], "ConvertTensor has no input"),
+    ("convert-tensor-without-input", "efficientnet-lite0", [["u32", 4364, 0]], "ConvertTensor needs inputs and has no input"),
     ("sparse-key-renamed", "mobilenet-v1.sparse", [["bytes", 16898504, "eda080"]], "lacks the sparseBlockKernel"),
     ("flatten-field-outside-its-table", "mobilenet-v1", [["u16", 2328, 65532]], "lies outside its table"),
 ]
