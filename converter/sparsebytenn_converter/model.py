@@ -331,6 +331,9 @@ def _check_blob(blob: Table, where: str) -> None:
         blob.buf.fail(where, f"constant of shape {dims} holds {have:,} values, {n:,} expected")
 
 
+MAX_RANK = 8              # MNN's tensors have at most this many dimensions
+
+
 def _check_flatten(flatten: Table, where: str) -> None:
     """MNN's Flatten indexes the input's dims with axis and endAxis unchecked."""
     for fid, key in ((0, "axis"), (1, "endAxis")):
@@ -339,7 +342,6 @@ def _check_flatten(flatten: Table, where: str) -> None:
             flatten.buf.fail(where, f"Flatten {key} = {v} is invalid")
 
 
-MAX_RANK = 8              # MNN's tensors have at most this many dimensions
 _POOL3D_PARAM = 79        # Pool3D { strides, kernels, pads: [int]; type; padType; isGlobal: bool }
 
 
