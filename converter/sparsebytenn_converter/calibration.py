@@ -12,9 +12,7 @@ from is exactly what MNN computes, including fused activations and layouts.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -22,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .errors import ModelError
+from .mnn_wheel import import_mnn, quiet
 from .schema import OpType
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -117,31 +116,6 @@ def load_calibration(source, *, preprocess: Callable | None = None, limit: int |
     return arr
 
 
-@contextlib.contextmanager
-def _quiet():
-    """MNN prints a banner to the C-level stdout (fd 1); keep it out of the caller's output."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            sys.stdout.flush()
-            saved = os.dup(1)
-        except (OSError, ValueError):
-            yield
-            return
-        try:
-            with open(os.devnull, "w") as null:
-                os.dup2(null.fileno(), 1)
-                yield
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
-def _mnn():
-    with _quiet():  # `import MNN` prints a banner
-        import MNN
-    return MNN
-
-
 def input_name(model) -> str:
     names = [model.tensor_names[op.outputs[0]] for op in model.ops if op.type == OpType.Input and op.outputs]
     if len(names) != 1:
@@ -161,7 +135,7 @@ class Probe:
     def open(self, model: Path | bytes, names: Sequence[str], where: str, what: str = "calibration inputs"
              ) -> Iterator[Callable[[np.ndarray], list[np.ndarray]]]:
         """Yield forward(x) -> [array per name] for batches of x (any batch size)."""
-        MNN = _mnn()
+        MNN = import_mnn()
         F = MNN.expr
         tmp = None
         if isinstance(model, (bytes, bytearray)):
@@ -172,7 +146,7 @@ class Probe:
         else:
             path = str(model)
         try:
-            with _quiet():
+            with quiet():
                 module = MNN.nn.load_module_from_file(path, [self.input_name], list(names))
             if module is None:
                 raise ModelError(f"{where}: stock MNN could not load the model")
@@ -189,7 +163,7 @@ class Probe:
             def forward(x: np.ndarray) -> list[np.ndarray]:
                 arrays, why = [], None
                 if state["batch"] > 1 and x.shape[0] > 1:
-                    with _quiet():   # a failed batch makes MNN print its shape error
+                    with quiet():   # a failed batch makes MNN print its shape error
                         arrays, why = one_call(x)
                     if not arrays:
                         state["batch"] = 1

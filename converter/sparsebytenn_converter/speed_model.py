@@ -96,10 +96,10 @@ def default_table(isa: str, cpu_model: str) -> SpeedTable | None:
 
 def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> dict[str, float]:
     """Stock MNN's per-op time (ms, median over runs, 1 thread) of the model on one input."""
-    from .calibration import _mnn, _quiet
+    from .mnn_wheel import import_mnn, quiet
 
-    MNN = _mnn()
-    with _quiet():
+    MNN = import_mnn()
+    with quiet():
         interp = MNN.Interpreter(str(model_path))
         session = interp.createSession({"numThread": 1})
     inp = interp.getSessionInput(session)

@@ -181,11 +181,7 @@ def main(argv=None):
             return _fail(f"--layers: unknown {', '.join(unknown)}")
         layers = [l for l in LAYERS + SMALL_LAYERS if l[0] in names]
 
-    try:
-        from tqdm import tqdm
-    except ImportError:  # progress bar is optional
-        def tqdm(it, **_):
-            return it
+    from tqdm import tqdm
 
     missing = {}  # engine label -> why it has no (or fewer) rows; printed under the table
     wasm_path = None

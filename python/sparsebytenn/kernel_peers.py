@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import ctypes
 import json
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+from sparsebytenn_converter.mnn_wheel import mnn_sparse_tag, mnnconvert
 
 from .bench.worker import EngineUnavailable
 
@@ -106,14 +106,7 @@ def build_mnn_conv(path, w, b, hw, workdir):
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     src = Path(workdir) / "conv.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(src))
-    import _tools
-    _tools.mnnconvert(["mnnconvert", "-f", "ONNX", "--modelFile", str(src), "--MNNModel", str(path)])
-
-
-def mnn_convert(src, dst, *extra):
-    """MNN's own converter, in-process (never the console script), MNN -> MNN."""
-    import _tools
-    _tools.mnnconvert(["mnnconvert", "-f", "MNN", "--modelFile", str(src), "--MNNModel", str(dst), *extra])
+    mnnconvert("-f", "ONNX", "--modelFile", src, "--MNNModel", path)
 
 
 def is_tagged_sparse(path):
@@ -123,10 +116,7 @@ def is_tagged_sparse(path):
 
 def tag_sparse_with_mnn(path_dense, path_sparse):
     """MNN's own converter marks the conv for its sparse path (blocks of 4 output channels)."""
-    cfg = Path(str(path_sparse) + ".json")
-    cfg.write_text(json.dumps({"version": "0.0.0", "algo": [{"type": "PRUNE", "prune_params": {
-        "type": "SIMD_OC", "simd_oc_pruner_params": {"oc_blocks": [4]}}}]}))
-    mnn_convert(path_dense, path_sparse, "--detectSparseSpeedUp", "--compressionParamsFile", str(cfg))
+    mnn_sparse_tag(path_dense, path_sparse, oc_block=4)
     return is_tagged_sparse(path_sparse)
 
 

@@ -16,7 +16,6 @@ MNN_FORWARD_CPU (0), so configs built from its return value run stock MNN.
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import hashlib
 import json
@@ -28,6 +27,8 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sparsebytenn_converter.mnn_wheel import import_mnn, mnn_sparse_tag, mnnconvert, quiet
 
 import numpy as np
 
@@ -189,30 +190,6 @@ def find_library() -> Path:
     return Path(found)
 
 
-@contextlib.contextmanager
-def _quiet_stdout():
-    """MNN prints to the C-level stdout; keep it out of the caller's output."""
-    try:
-        sys.stdout.flush()
-        fd = os.dup(1)
-    except (OSError, ValueError):
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(fd, 1)
-        os.close(fd)
-
-
-def import_mnn():
-    with _quiet_stdout():
-        import MNN  # noqa: F401  (prints "The device supports: ..." once)
-    return sys.modules["MNN"]
-
-
 def _declare(lib: ctypes.CDLL) -> None:
     c_int, c_char_p, i64 = ctypes.c_int, ctypes.c_char_p, ctypes.c_int64
     sig = {
@@ -321,17 +298,10 @@ def _probe_model_path(mnn) -> Path:
         conv("probe_conv1x1", 1, 2, w2, b2, 0, False)],
         "tensorName": ["input", "mid", "output"], "outputName": ["output"], "sourceType": "ONNX"}
     with tempfile.TemporaryDirectory() as tmp:
-        js, cfg, tmp_out = Path(tmp) / "probe.json", Path(tmp) / "simd4.json", Path(tmp) / "probe.mnn"
+        js, dense, tmp_out = Path(tmp) / "probe.json", Path(tmp) / "dense.mnn", Path(tmp) / "probe.mnn"
         js.write_text(json.dumps(net))
-        cfg.write_text(json.dumps({"version": "0.0.0", "algo": [{"type": "PRUNE", "prune_params": {
-            "type": "SIMD_OC", "simd_oc_pruner_params": {"oc_blocks": [4]}}}]}))
-        with _quiet_stdout():
-            import _tools
-            dense = Path(tmp) / "dense.mnn"
-            # The sparse tagging pass only runs on MNN input, hence two passes.
-            _tools.mnnconvert(["mnnconvert", "-f", "JSON", "--modelFile", str(js), "--MNNModel", str(dense)])
-            _tools.mnnconvert(["mnnconvert", "-f", "MNN", "--modelFile", str(dense), "--MNNModel", str(tmp_out),
-                               "--detectSparseSpeedUp", "--compressionParamsFile", str(cfg)])
+        mnnconvert("-f", "JSON", "--modelFile", js, "--MNNModel", dense)
+        mnn_sparse_tag(dense, tmp_out, oc_block=4)
         if not tmp_out.is_file():
             raise BridgeUnavailable("MNN's converter did not write the probe model")
         _copy_then_rename(tmp_out, out)
@@ -369,7 +339,7 @@ def _probe_in_process(mnn, lib, model: Path) -> dict:
     """Arms the bridge with each candidate P until the probe matches stock MNN."""
     x = np.random.default_rng(7).standard_normal(_PROBE_SHAPE).astype(np.float32)
     result = {"pack": None, "errors": {}, "low_precision": False}
-    with _quiet_stdout():
+    with quiet():
         stock = _run_once(mnn, model, {"backend": "CPU", "numThread": 1}, x)
         if not np.isfinite(stock).all():
             raise BridgeUnavailable("stock MNN could not run the probe model")

@@ -10,7 +10,6 @@ allocation, bounded by an address-space limit -- into a SparseByteNNError.
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import plugin as _plugin
 from .errors import SparseByteNNError
+from sparsebytenn_converter.mnn_wheel import import_mnn, quiet
 
 
 # MNN's ErrorCode values a session can return (the names MNN uses), for messages.
@@ -44,7 +45,7 @@ class Session:
         read_model(path)
         self.path = path
         self.threads = int(threads)
-        self._mnn = _plugin.import_mnn()
+        self._mnn = import_mnn()
         self.backend = _plugin.enable() if plugin else _plugin.MNN_FORWARD_CPU
         self.plugin = self.backend == _plugin.BRIDGE_TYPE
         config = {"backend": self.backend, "numThread": self.threads}
@@ -52,7 +53,7 @@ class Session:
             config["precision"] = precision
         notes_before = _plugin.note_count()
         created_before = _plugin.thread_convs_created()
-        with _plugin._quiet_stdout():
+        with quiet():
             try:
                 self._interp = self._mnn.Interpreter(str(path))
             except Exception as exc:  # pymnn raises a plain Exception when MNN's own verifier refuses
@@ -97,7 +98,7 @@ class Session:
                 resized = True
             arrays[name] = arr
         if resized:
-            with _plugin._quiet_stdout():
+            with quiet():
                 self._interp.resizeSession(self._session)
         for name, arr in arrays.items():
             tensor = self._interp.getSessionInput(self._session, name)
@@ -143,7 +144,7 @@ class Session:
         with self._lock:
             self._set_inputs(inputs)
             before, before_threads = _plugin.thread_conv_runs(), _plugin.thread_conv_threads()
-            with _plugin._quiet_stdout():
+            with quiet():
                 self._check(self._interp.runSession(self._session))
             self._last_plugin_convs = _plugin.thread_conv_runs() - before
             self._last_plugin_threads = _plugin.thread_conv_threads() - before_threads
@@ -156,7 +157,7 @@ class Session:
         with self._lock:
             self._set_inputs(inputs)
             times, status = [], 0
-            with _plugin._quiet_stdout():
+            with quiet():
                 for _ in range(warmup):
                     status = status or self._interp.runSession(self._session)
                 for _ in range(repeats):
@@ -190,7 +191,7 @@ class Session:
                 def after(tensors, info):
                     return True
 
-                with _plugin._quiet_stdout():
+                with quiet():
                     self._check(self._interp.runSessionWithCallBackInfo(self._session, before, after))
                 self._ops = dict(sorted(counts.items()))
             per_conv = self._last_plugin_threads / self._last_plugin_convs if self._last_plugin_convs else None

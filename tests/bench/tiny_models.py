@@ -8,39 +8,11 @@ harness be tested independently of the project's converter.
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-
-SIMD_OC4 = {"version": "0.0.0", "algo": [{"type": "PRUNE", "prune_params": {
-    "type": "SIMD_OC", "simd_oc_pruner_params": {"oc_blocks": [4]}}}]}
-
-
-@contextlib.contextmanager
-def _quiet():
-    """MNN's converter prints to stdout/stderr from C++: silence the fds."""
-    saved = [os.dup(1), os.dup(2)]
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [null]:
-            os.close(fd)
-
-
-def mnnconvert(*args: str) -> None:
-    import _tools
-
-    with _quiet():
-        _tools.mnnconvert(["mnnconvert", *args])
+from sparsebytenn_converter.mnn_wheel import mnn_sparse_tag, mnnconvert
 
 
 def make_model(folder: Path, seed: int = 0, size: int = 32, width: int = 64) -> Path:
@@ -117,10 +89,6 @@ def stand_in_converter(in_path, out_path, *, sparsity, format="sparse", progress
     if format == "dense":
         dense.replace(out)
     else:
-        cfg = out.with_name(out.name + ".json")
-        cfg.write_text(json.dumps(SIMD_OC4))
-        mnnconvert("-f", "MNN", "--modelFile", str(dense), "--MNNModel", str(out),
-                   "--detectSparseSpeedUp", "--compressionParamsFile", str(cfg))
-        cfg.unlink()
+        mnn_sparse_tag(dense, out, oc_block=4)
         dense.unlink()
     return SimpleNamespace(layers=layers, to_dict=lambda: {"layers": [vars(x) for x in layers]})

@@ -39,21 +39,7 @@ def run_python(code: str, env_extra: dict | None = None, timeout: int = 300) -> 
 
 
 def get_convert():
-    """The converter's convert() (sparsebytenn.convert per the API contract), or None."""
-    import types
+    """The converter's convert()."""
+    from sparsebytenn_converter import convert
 
-    try:
-        import sparsebytenn
-
-        fn = getattr(sparsebytenn, "convert", None)
-        if callable(fn) and not isinstance(fn, types.ModuleType):
-            return fn
-        import sparsebytenn_converter
-
-        fn = sparsebytenn_converter.convert
-        # A lazily imported submodule of the same name can shadow the function.
-        if isinstance(fn, types.ModuleType):
-            fn = fn.convert
-        return fn if callable(fn) else None
-    except ImportError:
-        return None
+    return convert

@@ -3,36 +3,11 @@ ONNX graphs (onnx.helper) with block-pruned weights, converted and sparse-tagged
 by MNN's own converter (`--detectSparseSpeedUp`, SIMD_OC blocks of 4)."""
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
-
-SIMD4 = {"version": "0.0.0", "algo": [{"type": "PRUNE", "prune_params": {
-    "type": "SIMD_OC", "simd_oc_pruner_params": {"oc_blocks": [4]}}}]}
-
-
-@contextlib.contextmanager
-def quiet_fd1():
-    sys.stdout.flush()
-    fd = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(fd, 1)
-        os.close(fd)
-
-
-def mnnconvert(*args: str) -> None:
-    import _tools
-
-    with quiet_fd1():
-        _tools.mnnconvert(["mnnconvert", *map(str, args)])
+from sparsebytenn_converter.mnn_wheel import mnn_sparse_tag, mnnconvert  # noqa: F401  (re-exported)
 
 
 def block_prune(w: np.ndarray, sparsity: float, g: int, rng) -> np.ndarray:
@@ -137,12 +112,10 @@ def numpy_forward(params, x: np.ndarray) -> np.ndarray:
 def build_models(folder: Path, sparsity: float = 0.6, seed: int = 0) -> tuple[Path, Path, list]:
     """(dense-pruned .mnn, sparse-tagged .mnn, weights for numpy_forward)."""
     folder.mkdir(parents=True, exist_ok=True)
-    onnx_path, dense, sparse, cfg = (folder / n for n in ("m.onnx", "dense.mnn", "sparse.mnn", "simd4.json"))
+    onnx_path, dense, sparse = (folder / n for n in ("m.onnx", "dense.mnn", "sparse.mnn"))
     params = build_onnx(onnx_path, sparsity, seed)
     mnnconvert("-f", "ONNX", "--modelFile", onnx_path, "--MNNModel", dense)
-    cfg.write_text(json.dumps(SIMD4))
-    mnnconvert("-f", "MNN", "--modelFile", dense, "--MNNModel", sparse, "--detectSparseSpeedUp",
-               "--compressionParamsFile", cfg)
+    mnn_sparse_tag(dense, sparse, oc_block=4)
     assert dense.is_file() and sparse.is_file()
     return dense, sparse, params
 

@@ -65,17 +65,13 @@ def test_bridge_inside_aarch64_mnn_under_qemu(bridge, small_models, tmp_path):
     lib = _cross_build(tmp_path / "build-aarch64")
     _, sparse, tagged, _ = small_models
     models = [(str(sparse), [1, 16, 15, 15])]
-    zoo_expect = None
+    from sparsebytenn import zoo
+
     convert = get_convert()
-    require(convert is not None, "sparsebytenn.convert for the mobilenet-v1 check")
-    try:
-        from sparsebytenn import zoo
-        mb = tmp_path / "mobilenet-v1-0.5.mnn"
-        report = convert(str(zoo.get("mobilenet-v1", progress=False)), str(mb), sparsity=0.5, plain=True, progress=False)
-        zoo_expect = sum(1 for layer in report.layers if layer.tagged)
-        models.append((str(mb), list(zoo.info("mobilenet-v1")["input_shape"])))
-    except ImportError:
-        require(False, "sparsebytenn.zoo for the mobilenet-v1 check")
+    mb = tmp_path / "mobilenet-v1-0.5.mnn"
+    report = convert(str(zoo.get("mobilenet-v1", progress=False)), str(mb), sparsity=0.5, plain=True, progress=False)
+    zoo_expect = sum(1 for layer in report.layers if layer.tagged)
+    models.append((str(mb), list(zoo.info("mobilenet-v1")["input_shape"])))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(ROOT / d) for d in ("python", "converter")), SPARSEBYTENN_MNN_BRIDGE=str(lib),
                SPARSEBYTENN_HOME=str(tmp_path / "home"), QEMU_LD_PREFIX=str(root))
     r = subprocess.run(["qemu-aarch64", "-L", str(root), str(venv / "bin" / "python"), "-c", CHILD,

@@ -8,7 +8,6 @@ MNN's own converter, as in bridge_models.py; nothing here uses the project's
 converter."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -72,12 +71,10 @@ def build(folder, seed=0):
         layers.append((w, b, (sh, sw), (dh, dw), explicit))
         h = (h + explicit[0] + explicit[2] - (kh - 1) * dh - 1) // sh + 1
         wd = (wd + explicit[1] + explicit[3] - (kw - 1) * dw - 1) // sw + 1
-    onnx_path, dense, sparse, cfg = (folder / n for n in ("g.onnx", "g.dense.mnn", "g.sparse.mnn", "simd4.json"))
+    onnx_path, dense, sparse = (folder / n for n in ("g.onnx", "g.dense.mnn", "g.sparse.mnn"))
     models.save_onnx(nodes, inits, cur, INPUT, onnx_path)
     models.mnnconvert("-f", "ONNX", "--modelFile", onnx_path, "--MNNModel", dense)
-    cfg.write_text(json.dumps(models.SIMD4))
-    models.mnnconvert("-f", "MNN", "--modelFile", dense, "--MNNModel", sparse, "--detectSparseSpeedUp",
-                      "--compressionParamsFile", cfg)
+    models.mnn_sparse_tag(dense, sparse, oc_block=4)
 
     def forward(x):
         y = x

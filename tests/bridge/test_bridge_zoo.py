@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge_helpers import TOL, get_convert, rel_err, require
+from bridge_helpers import TOL, get_convert, rel_err
 
 ZOO = ["mobilenet-v1", "efficientnet-lite0"]
 SPARSITIES = [0.3, 0.5, 0.9]
@@ -14,13 +14,9 @@ SPARSITIES = [0.3, 0.5, 0.9]
 
 @pytest.fixture(scope="session")
 def zoo_models(tmp_path_factory):
+    from sparsebytenn import zoo
+
     convert = get_convert()
-    require(convert is not None and callable(convert), "sparsebytenn.convert (the converter)")
-    try:
-        from sparsebytenn import zoo
-    except ImportError:
-        zoo = None
-    require(zoo is not None, "sparsebytenn.zoo")
     folder = tmp_path_factory.mktemp("bridge_zoo")
     cache = {}
 

@@ -63,7 +63,7 @@ def json_conv_weights(j: dict) -> dict[str, np.ndarray]:
             continue
         p = op["main"]
         c = p["common"]
-        O, kh, kw, g = c["outputCount"], c.get("kernelY", 1), c.get("kernelX", 1), c.get("group", 1)
+        O, kh, kw = c["outputCount"], c.get("kernelY", 1), c.get("kernelX", 1)
         if p.get("weight"):
             w = np.array(p["weight"], np.float32)
         else:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import json
 import struct
 
 import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import _mnnconvert, build_test_model, mnn_json, mnn_run, rel_err
+from helpers import build_test_model, mnn_json, mnn_run, rel_err
+from sparsebytenn_converter.mnn_wheel import mnn_sparse_tag
 
 from sparsebytenn_converter import convert, read_model
 from sparsebytenn_converter.compact import Refused, compact, walk
@@ -235,12 +235,9 @@ def test_zoo_sizes_follow_the_coding(tmp_path):
             assert payload == 0 and ours <= base + PER_LAYER * len(counts) + ONCE
             continue
         # MNN's own converter on the same pruned weights (our dense-format file)
-        cfg = tmp_path / "prune.json"
-        cfg.write_text(json.dumps({"version": "0.0.0", "algo": [{"type": "PRUNE", "prune_params": {
-            "type": "SIMD_OC", "simd_oc_pruner_params": {"oc_blocks": [r.G]}}}]}))
         theirs_path = tmp_path / "mnn.mnn"
-        _mnnconvert(["-f", "MNN", "--modelFile", de, "--MNNModel", theirs_path, "--detectSparseSpeedUp",
-                     "--compressionParamsFile", cfg], theirs_path)
+        mnn_sparse_tag(de, theirs_path, oc_block=r.G)
+        assert theirs_path.is_file(), "MNN's converter wrote nothing"
         theirs = theirs_path.stat().st_size
         theirs_tagged = _tagged_counts(mnn_json(theirs_path, tmp_path))
         assert set(theirs_tagged) <= set(counts)

@@ -192,8 +192,7 @@ def test_group_auto_lowers_the_output_error_of_a_zoo_model(tmp_path):
     a, b = pp.folds(pp.installed_photos())
     calib = pp.augmented_crops("mobilenet-v1", a, 24, 0)
     held = np.concatenate([pp.ten_crop("mobilenet-v1", p)[4:5] for p in b])      # other fold, centres
-    fixed = convert(src, tmp_path / "g8.mnn", sparsity=0.3, group=8, calibration=calib, holdout=held,
-                    progress=False)
+    convert(src, tmp_path / "g8.mnn", sparsity=0.3, group=8, calibration=calib, holdout=held, progress=False)
     auto = convert(src, tmp_path / "auto.mnn", sparsity=0.3, group="auto", calibration=calib, holdout=held,
                    progress=False)
     assert auto.totals()["sparsity_after"] == pytest.approx(0.3, abs=0.02)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,7 +94,7 @@ def test_input_errors_are_one_line(two_inputs, tmp_path):
     for args, message in ((["--input", tmp_path / "x.npy"], "name each one"),
                           (["--input", f"nope={tmp_path / 'x.npy'}"], "no input named 'nope'"),
                           (["--input", f"x={tmp_path / 'missing.npy'}"], "no such input file"),
-                          (["--input", f"=x.npy"], "give NAME=FILE.npy")):
+                          (["--input", "=x.npy"], "give NAME=FILE.npy")):
         r = cli(two_inputs, "--no-plugin", *args)
         assert r.returncode == 1, (args, r.stdout)
         assert message in r.stderr and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr

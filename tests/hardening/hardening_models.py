@@ -6,29 +6,16 @@ MNN's float-sparse weight coding), i.e. the two kinds of file users feed the too
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
+from sparsebytenn_converter.mnn_wheel import mnnconvert
 
 INPUT_SHAPE = (1, 4, 8, 8)
 # (name, in, out, kernel, pad, relu)
 LAYERS = [("conv_a", 4, 8, 3, 1, True), ("conv_b", 8, 16, 1, 0, True), ("conv_c", 16, 8, 1, 0, False)]
 
 
-@contextlib.contextmanager
-def _quiet_fd1():
-    sys.stdout.flush()
-    fd = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(fd, 1)
-        os.close(fd)
 
 
 def build_dense(folder: Path, seed: int = 0) -> Path:
@@ -56,11 +43,7 @@ def build_dense(folder: Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path, out = folder / "tiny.onnx", folder / "tiny.mnn"
     onnx.save(model, str(onnx_path))
-    import _tools
-
-    with _quiet_fd1():
-        _tools.mnnconvert(["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(out),
-                           "--bizCode", "test"])
+    mnnconvert("-f", "ONNX", "--modelFile", onnx_path, "--MNNModel", out, "--bizCode", "test")
     assert out.is_file() and out.stat().st_size > 0, "MNN's converter wrote nothing"
     return out
 

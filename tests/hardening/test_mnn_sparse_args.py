@@ -9,9 +9,6 @@ import sys
 
 import numpy as np
 
-PRUNE = {"version": "0.0.0", "algo": [{"type": "PRUNE", "prune_params": {
-    "type": "SIMD_OC", "simd_oc_pruner_params": {"oc_blocks": [4]}}}]}
-
 
 def test_mnn_tagged_file_reads_with_mnns_values(tiny, tmp_path):
     import bridge_models  # tests/bridge, on the path via conftest
@@ -20,10 +17,8 @@ def test_mnn_tagged_file_reads_with_mnns_values(tiny, tmp_path):
     dense, _ = tiny
     pruned = tmp_path / "pruned.mnn"
     convert(dense, pruned, sparsity=0.7, group=4, skip=["none"], format="dense", plain=True, progress=False)
-    cfg, tagged, dump = tmp_path / "prune.json", tmp_path / "mnn-tagged.mnn", tmp_path / "mnn-tagged.json"
-    cfg.write_text(json.dumps(PRUNE))
-    bridge_models.mnnconvert("-f", "MNN", "--modelFile", pruned, "--MNNModel", tagged, "--detectSparseSpeedUp",
-                             "--compressionParamsFile", cfg)
+    tagged, dump = tmp_path / "mnn-tagged.mnn", tmp_path / "mnn-tagged.json"
+    bridge_models.mnn_sparse_tag(pruned, tagged, oc_block=4)
     bridge_models.mnnconvert("-f", "MNN", "--modelFile", tagged, "--JsonFile", dump)
     theirs = {op["name"]: {a["key"]: a["i"] for a in op["main"]["sparseParameter"]["args"]}
               for op in json.loads(dump.read_text())["oplists"]

@@ -4,7 +4,6 @@ bridge smoke test under them. Green means exit 0 and not one sanitizer report.""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 

@@ -102,7 +102,7 @@ def build_instances(src: ModelSource, variants, threads: int, engines) -> list[I
                 ref = f"{spec.reference}@{_pct(s)}" if spec.reference in engines else None
                 inst = Instance(f"{name}@{_pct(s)}", name, spec.factory, path, threads, s, ref,
                                 error=v.error)
-                if path is None and v.error and not v.unavailable:
+                if path is None and v.error:
                     inst.fail(v.error)  # the conversion itself failed: a failure, not a gap
                 out.append(inst)
     return out

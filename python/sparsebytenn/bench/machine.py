@@ -28,19 +28,13 @@ def _cpuinfo() -> tuple[str, list[str]]:
 
 
 def kernels_isa() -> str | None:
-    """The ISA the SparseByteNN kernels dispatch to here, if the kernels are built."""
+    """The ISA the SparseByteNN kernels dispatch to here (None if the package was
+    installed without its compiled part)."""
     try:
         from .. import _kernels
     except ImportError:
         return None
-    for name in ("default_isa", "isa", "selected_isa"):
-        value = getattr(_kernels, name, None)
-        if value is not None:
-            try:
-                return str(value() if callable(value) else value)
-            except Exception:  # an ISA query must never stop a benchmark
-                return None
-    return None
+    return str(_kernels.default_isa())
 
 
 def _version(dist: str) -> str | None:

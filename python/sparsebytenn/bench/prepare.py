@@ -29,13 +29,12 @@ class ModelSource:
 
 @dataclass
 class Variant:
-    """The converter's outputs for one sparsity (a path is None when unavailable)."""
+    """The converter's outputs for one sparsity (a path is None when its conversion failed)."""
     sparsity: float
     dense: Path | None = None
     sparse: Path | None = None
     layers: list[dict] = field(default_factory=list)  # name, kind, sparsity_before/after, tagged
     error: str = ""
-    unavailable: bool = False  # True: the converter is missing (not a conversion failure)
 
     def pruned_layers(self) -> dict[str, float]:
         return pruned_layers(self.layers)
@@ -47,17 +46,10 @@ def pruned_layers(layers: list[dict]) -> dict[str, float]:
             if ly.get("tagged") or ly["sparsity_after"] > ly.get("sparsity_before", 0.0) + 1e-6}
 
 
-def _zoo():
-    try:
-        from .. import zoo
-        return zoo
-    except ImportError:
-        return None
-
-
 def resolve_model(arg: str, onnx: str | None = None) -> ModelSource:
+    from .. import zoo
+
     p = Path(arg)
-    zoo = _zoo()
     if p.is_file():
         if p.suffix.lower() != ".mnn":
             raise SparseByteNNError(f"{arg}: not an .mnn model (convert it with MNN's converter first)")
@@ -70,7 +62,7 @@ def resolve_model(arg: str, onnx: str | None = None) -> ModelSource:
         else:
             src.onnx_note = f"no ONNX form of {p.name} (looked for {guess.name}; pass --onnx FILE)"
         return src
-    if zoo is not None and arg in zoo.names():
+    if arg in zoo.names():
         path = Path(zoo.get(arg, progress=True))
         src = ModelSource(arg, path, zoo_name=arg,
                           input_shape=tuple(zoo.info(arg).get("input_shape") or ()) or None)
@@ -80,19 +72,14 @@ def resolve_model(arg: str, onnx: str | None = None) -> ModelSource:
         else:
             src.onnx_note = f"the zoo keeps no ONNX form of {arg}"
         return src
-    known = f"; zoo models: {', '.join(zoo.names())}" if zoo is not None else \
-        " (the model zoo is not available in this installation)"
-    raise SparseByteNNError(f"{arg}: unknown model: not a file and not a zoo name{known}")
+    raise SparseByteNNError(f"{arg}: unknown model: not a file and not a zoo name; zoo models: "
+                            f"{', '.join(zoo.names())}")
 
 
 def default_converter():
-    """sparsebytenn.convert, or None while the converter has not landed."""
-    try:
-        import sparsebytenn
-        return getattr(sparsebytenn, "convert", None) or __import__(
-            "sparsebytenn_converter", fromlist=["convert"]).convert
-    except (ImportError, AttributeError):
-        return None
+    from sparsebytenn_converter import convert
+
+    return convert
 
 
 def _code_hash(func) -> str:
@@ -165,10 +152,6 @@ def prepare_variants(model: ModelSource, sparsities, formats: set[str], converte
     variants = {}
     for s in sparsities:
         v = variants[s] = Variant(s)
-        if converter is None:
-            v.error = "the converter is not available yet (sparsebytenn.convert is missing)"
-            v.unavailable = True
-            continue
         for fmt in sorted(formats):
             try:
                 path, layers = convert_cached(model, s, fmt, converter, options or {}, cache_dir)

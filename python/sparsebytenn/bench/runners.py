@@ -74,22 +74,13 @@ class PluginRunner:
     """The converter's sparse output through the SparseByteNN MNN bridge."""
 
     def __init__(self, path, threads, options, inputs):
-        try:
-            import sparsebytenn
-            session_cls = sparsebytenn.Session
-        except (ImportError, AttributeError):
-            raise EngineUnavailable("the MNN bridge is not built yet "
-                                    "(sparsebytenn.Session is missing)") from None
-        self.session = session_cls(str(path), plugin=True, threads=int(threads))
-        names = list(getattr(self.session, "input_names", None) or inputs)
+        from ..session import Session
+
+        self.session = Session(str(path), plugin=True, threads=int(threads))
         self._feed = {k: np.ascontiguousarray(v, dtype=np.float32)
-                      for k, v in _match_names(names, inputs).items()}
+                      for k, v in _match_names(list(self.session.input_names), inputs).items()}
         self.infer()
-        self.info = {}
-        stats = getattr(self.session, "stats", None)
-        if stats is not None:
-            s = stats()
-            self.info["plugin_convs"] = int(s.get("plugin_convs", 0))
+        self.info = {"plugin_convs": int(self.session.stats()["plugin_convs"])}
 
     def profile(self, runs: int = 5) -> dict[str, float]:
         return self.session.profile(self._feed, runs)

@@ -27,13 +27,13 @@ class MNNRunner:
     """One stock-MNN module computing the named outputs for a batch of NCHW inputs."""
 
     def __init__(self, path: Path, input_name: str, outputs: list[str], threads: int = 1):
-        from ..plugin import _quiet_stdout, import_mnn
+        from sparsebytenn_converter.mnn_wheel import import_mnn, quiet
 
         self.mnn = import_mnn()
         self.path = Path(path)
         self.outputs = list(outputs)
         nn = self.mnn.nn
-        with _quiet_stdout():
+        with quiet():
             rt = nn.create_runtime_manager(({"backend": "CPU", "numThread": int(threads)},))
             self.module = nn.load_module_from_file(str(path), [input_name], self.outputs, runtime_manager=rt)
         if self.module is None:

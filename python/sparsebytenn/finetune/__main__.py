@@ -12,7 +12,7 @@ from .recipe import BN_MODES, MASK_SCHEDULES, STARTS, Recipe
 
 R = Recipe()
 
-DESCRIPTION = f"""\
+DESCRIPTION = """\
 Fine-tuning that recovers what pruning costs, measured honestly, per --sparsity S:
 
   1. the converter prunes the dense user model at S with G-groups, calibrated on the

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import time
 
 from .data import TrainingData
 from .recipe import Recipe

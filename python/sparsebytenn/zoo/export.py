@@ -6,54 +6,20 @@ MNN's converter is called in-process through the wheel's `_tools` extension. The
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import struct
-import sys
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
+
+from sparsebytenn_converter.mnn_wheel import captured, import_mnn, mnnconvert
 
 from ..errors import SparseByteNNError
 
 ONNX_OPSET = 13
 # Slot of Net.mnn_uuid in MNN's flatbuffer schema (MNN_generated.h, table Net).
 NET_UUID_SLOT = 11
-
-
-@contextlib.contextmanager
-def captured_stdio() -> Iterator[list[str]]:
-    """Capture what native code writes to fd 1 and 2 (MNN prints there directly)."""
-    out: list[str] = []
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 1)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield out
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            tmp.seek(0)
-            out.append(tmp.read().decode(errors="replace"))
-
-
-def import_mnn():
-    """`import MNN` without its banner ("The device supports: ...") on stdout."""
-    if "MNN" not in sys.modules:
-        with captured_stdio():
-            import MNN  # noqa: F401
-    return sys.modules["MNN"]
 
 
 def torch_to_onnx(model, input_shape, dst: Path, input_name: str, output_name: str) -> None:
@@ -71,19 +37,10 @@ def torch_to_onnx(model, input_shape, dst: Path, input_name: str, output_name: s
 
 
 def onnx_to_mnn(src: Path, dst: Path) -> None:
-    import_mnn()
-    with captured_stdio():
-        import _tools  # the converter; prints the same banner as MNN on import
-
-    args = ["mnnconvert", "-f", "ONNX", "--modelFile", str(src), "--MNNModel", str(dst),
-            "--bizCode", "sparsebytenn"]
-    with captured_stdio() as log:
-        rc = _tools.mnnconvert(args)
-    # _tools.mnnconvert returns True on success (older builds: 0 or None).
-    ok = rc is True or (rc is not False and rc in (None, 0))
+    ok, log = mnnconvert("-f", "ONNX", "--modelFile", src, "--MNNModel", dst, "--bizCode", "sparsebytenn")
     if not ok or not dst.exists() or dst.stat().st_size == 0:
-        tail = " | ".join(log[0].strip().splitlines()[-5:]) if log else ""
-        raise SparseByteNNError(f"{src}: MNN's converter failed (rc={rc}): {tail}")
+        tail = " | ".join(log.strip().splitlines()[-5:])
+        raise SparseByteNNError(f"{src}: MNN's converter failed{'' if ok else ' (it said so)'}: {tail}")
 
 
 def _net_uuid_span(data: bytes) -> tuple[int, int] | None:
@@ -131,7 +88,7 @@ def mnn_runner(path: Path, threads: int = 1):
     for batch 1 may hold that batch in a reshape)."""
     MNN = import_mnn()
     interpreter = MNN.Interpreter(str(path))
-    with captured_stdio():
+    with captured():
         session = interpreter.createSession({"numThread": threads})
     inp = interpreter.getSessionInput(session)
 
