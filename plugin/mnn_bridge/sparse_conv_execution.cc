@@ -28,7 +28,7 @@ SparseConvExecution* SparseConvExecution::Create(mnnabi::Backend* cpu_backend, c
                                                                 spec.kernel_h * spec.kernel_w));
   params.kernel_h = spec.kernel_h;
   params.kernel_w = spec.kernel_w;
-  params.group = spec.group;
+  params.group_size = spec.group_size;
   params.output_min = (spec.relu || spec.relu6) ? 0.0f : -INFINITY;
   params.output_max = spec.relu6 ? 6.0f : INFINITY;
   params.isa = nullptr;

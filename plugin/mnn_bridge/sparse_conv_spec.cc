@@ -49,7 +49,7 @@ bool ReadSparseConv(const void* op_ptr, SparseConvSpec* spec) {
   s.dilation_w = common.Scalar<int32_t>(kDilateX, 1);
   s.dilation_h = common.Scalar<int32_t>(kDilateY, 1);
   s.pad_mode = common.Scalar<int8_t>(kPadMode, 0);
-  s.conv_group = common.Scalar<int32_t>(kGroup, 1);
+  s.conv_groups = common.Scalar<int32_t>(kGroup, 1);
   s.out_channels = common.Scalar<int32_t>(kOutputCount, 0);
   s.in_channels = common.Scalar<int32_t>(kInputCount, 0);
   s.relu = common.Scalar<uint8_t>(kRelu, 0) != 0;
@@ -65,11 +65,11 @@ bool ReadSparseConv(const void* op_ptr, SparseConvSpec* spec) {
   for (uint32_t i = 0; i < args.size; ++i) {
     TableView attr = sparse.TableAt(args, i);
     std::string key = attr.String(kAttrKey);
-    if (key == "sbnnGroup") s.group = attr.Scalar<int32_t>(kAttrI, 0);
+    if (key == "sbnnGroup") s.group_size = attr.Scalar<int32_t>(kAttrI, 0);
     if (key == "sbnnFormat") s.sbnn_format = attr.Scalar<int32_t>(kAttrI, 0);
     if (key == "sparseBlockOC") block_oc = attr.Scalar<int32_t>(kAttrI, 0);
   }
-  if (s.group == 0) s.group = block_oc;
+  if (s.group_size == 0) s.group_size = block_oc;
   *spec = s;
   return true;
 }
@@ -78,9 +78,9 @@ std::string ValidateSparseConv(const SparseConvSpec& s, int32_t input_channels) 
   auto fail = [&](const std::string& why) { return why; };
   if (s.sbnn_format != 0 && s.sbnn_format != 1)
     return fail("unknown sbnnFormat " + std::to_string(s.sbnn_format) + " (this plugin reads format 1)");
-  if (s.group != 1 && s.group != 2 && s.group != 4 && s.group != 8 && s.group != 16)
-    return fail("group size G=" + std::to_string(s.group) + " is not one of 1, 2, 4, 8, 16");
-  if (s.conv_group != 1) return fail("grouped convolution (group " + std::to_string(s.conv_group) + ")");
+  if (s.group_size != 1 && s.group_size != 2 && s.group_size != 4 && s.group_size != 8 && s.group_size != 16)
+    return fail("group size G=" + std::to_string(s.group_size) + " is not one of 1, 2, 4, 8, 16");
+  if (s.conv_groups != 1) return fail("grouped convolution (group " + std::to_string(s.conv_groups) + ")");
   if (s.out_channels <= 0) return fail("outputCount is missing");
   int32_t in_channels = s.in_channels > 0 ? s.in_channels : input_channels;
   if (in_channels != input_channels)

@@ -21,11 +21,11 @@ struct SparseConvSpec {
   int32_t pad_mode = 0;  // 0 CAFFE, 1 VALID, 2 SAME
   int32_t pad_x = 0, pad_y = 0;
   VectorView<int32_t> pads;  // [top, left, bottom, right] as MNN reads them
-  int32_t conv_group = 1;
+  int32_t conv_groups = 1;  // the convolution's own groups (1: not a grouped conv)
   int32_t out_channels = 0, in_channels = 0;
   bool relu = false, relu6 = false;
   // Sparse metadata.
-  int32_t group = 0;        // G: sbnnGroup, else sparseBlockOC
+  int32_t group_size = 0;   // G: sbnnGroup, else sparseBlockOC
   int32_t sbnn_format = 0;  // 0 when the file was tagged by MNN's converter
   uint32_t weight_size = 0;
   VectorView<float> alpha;

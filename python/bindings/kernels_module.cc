@@ -55,15 +55,15 @@ void spawn_parallel_for(void*, int32_t n, sbnn_task_fn task, void* ctx) {
 
 class PackedConv {
  public:
-  PackedConv(const py::object& weights_arg, const py::object& bias, int group, float output_min,
+  PackedConv(const py::object& weights_arg, const py::object& bias, int group_size, float output_min,
              float output_max, const std::string& isa) {
     const py::array weights = as_array(weights_arg, "weights");
     if (weights.ndim() != 4) fail("weights must be 4-D OIHW, got " + std::to_string(weights.ndim()) + "-D");
     const float* w = float_data(weights, "weights");
     for (int d = 0; d < 4; ++d)
       if (weights.shape(d) < 1 || weights.shape(d) > (1 << 20)) fail("weights has an empty or huge dimension");
-    if (group != 1 && group != 2 && group != 4 && group != 8 && group != 16)
-      fail("group must be 1, 2, 4, 8 or 16, got " + std::to_string(group));
+    if (group_size != 1 && group_size != 2 && group_size != 4 && group_size != 8 && group_size != 16)
+      fail("group_size must be 1, 2, 4, 8 or 16, got " + std::to_string(group_size));
     if (std::isnan(output_min) || std::isnan(output_max) || output_min > output_max)
       fail("need output_min <= output_max (no NaN)");
     const float* b = nullptr;
@@ -81,7 +81,7 @@ class PackedConv {
     p.in_channels = static_cast<int32_t>(weights.shape(1));
     p.kernel_h = static_cast<int32_t>(weights.shape(2));
     p.kernel_w = static_cast<int32_t>(weights.shape(3));
-    p.group = group;
+    p.group_size = group_size;
     p.output_min = output_min;
     p.output_max = output_max;
     p.isa = isa.empty() ? nullptr : isa.c_str();
@@ -180,7 +180,7 @@ class PackedConv {
     py::dict d;
     d["out_channels"] = info_.out_channels; d["in_channels"] = info_.in_channels;
     d["kernel"] = py::make_tuple(info_.kernel_h, info_.kernel_w);
-    d["group"] = info_.group;
+    d["group_size"] = info_.group_size;
     d["nonzero_blocks"] = info_.nonzero_blocks;
     d["nonzero_macs_per_pixel"] = info_.nonzero_macs_per_pixel;
     d["variant"] = info_.variant; d["isa"] = info_.isa;
@@ -200,7 +200,7 @@ py::list variants() {
     sbnn_variant_desc d{};
     if (sbnn_variant_get(i, &d) != SBNN_OK) continue;
     py::dict v;
-    v["name"] = d.name; v["isa"] = d.isa; v["group"] = d.group; v["tile"] = d.tile;
+    v["name"] = d.name; v["isa"] = d.isa; v["group_size"] = d.group_size; v["tile"] = d.tile;
     v["available"] = static_cast<bool>(d.available);
     out.append(v);
   }
@@ -215,11 +215,11 @@ PYBIND11_MODULE(_kernels, m) {
   m.def("default_isa", [] { return std::string(sbnn_default_isa()); },
         "ISA automatic dispatch picks now (honours SPARSEBYTENN_ISA).");
   m.def("isa_available", [](const std::string& isa) { return sbnn_isa_available(isa.c_str()) != 0; });
-  m.def("variants", &variants, "The variant table: name, isa, group, tile, available.");
+  m.def("variants", &variants, "The variant table: name, isa, group_size, tile, available.");
   const float inf = std::numeric_limits<float>::infinity();
   py::class_<PackedConv>(m, "PackedConv")
       .def(py::init<const py::object&, const py::object&, int, float, float, const std::string&>(),
-           py::arg("weights"), py::arg("bias") = py::none(), py::arg("group") = 8,
+           py::arg("weights"), py::arg("bias") = py::none(), py::arg("group_size") = 8,
            py::arg("output_min") = -inf, py::arg("output_max") = inf, py::arg("isa") = "",
            "Pack dense OIHW float32 weights (+ bias) into G-row groups with a fused clamp.")
       .def("run", &PackedConv::run, py::arg("x"), py::arg("stride") = std::make_pair(1, 1),
@@ -232,7 +232,7 @@ PYBIND11_MODULE(_kernels, m) {
       .def_property_readonly("info", &PackedConv::info);
   m.def("pack", [](const py::object& w, const py::object& b, int g, float lo, float hi, const std::string& isa) {
           return new PackedConv(w, b, g, lo, hi, isa);
-        }, py::arg("weights"), py::arg("bias") = py::none(), py::arg("group") = 8,
+        }, py::arg("weights"), py::arg("bias") = py::none(), py::arg("group_size") = 8,
         py::arg("output_min") = -inf, py::arg("output_max") = inf, py::arg("isa") = "",
         py::return_value_policy::take_ownership);
 }

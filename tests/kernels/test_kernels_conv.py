@@ -93,7 +93,7 @@ def test_conv_matches_numpy(isa, group, case):
     x = rng.standard_normal((case["batch"], i, h, w_)).astype(np.float32) * 2
     lo, hi = CLAMPS[case["clamp"]]
     pc = K.PackedConv(w, b, group, lo, hi, isa)
-    assert pc.info["isa"] == isa and pc.info["group"] == group
+    assert pc.info["isa"] == isa and pc.info["group_size"] == group
     ref = conv2d_reference(x, w, b, s, d, p, lo, hi)
     tol = tolerance(w, x)
     for layout, got, pad_lanes in run_all_layouts(pc, x, case):
@@ -132,10 +132,10 @@ def test_threads_and_executors(isa, threads, executor):
 
 def test_variant_table_covers_every_group():
     for isa in {v["isa"] for v in VARIANTS}:
-        groups = sorted(v["group"] for v in VARIANTS if v["isa"] == isa)
+        groups = sorted(v["group_size"] for v in VARIANTS if v["isa"] == isa)
         assert groups == list(GROUPS), isa
     for v in VARIANTS:
-        assert v["name"].startswith(f"f32_gspmm_{v['group']}x{v['tile']}__"), v["name"]
+        assert v["name"].startswith(f"f32_gspmm_{v['group_size']}x{v['tile']}__"), v["name"]
     assert K.isa_available("ref")
     assert not K.isa_available("no-such-isa")
 

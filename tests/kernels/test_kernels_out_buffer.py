@@ -8,7 +8,7 @@ import pytest
 from kernel_reference import conv2d_reference, from_packed, sparse_weights, to_packed, tolerance
 from sparsebytenn import _kernels as K
 
-ISAS = [v["isa"] for v in K.variants() if v["group"] == 8 and v["available"]]
+ISAS = [v["isa"] for v in K.variants() if v["group_size"] == 8 and v["available"]]
 
 
 @pytest.mark.parametrize("isa", ISAS)

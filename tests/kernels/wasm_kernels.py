@@ -69,7 +69,7 @@ def _f32(a, name):
 
 
 class PackedConv:
-    def __init__(self, m, weights, bias=None, group=8, output_min=-np.inf, output_max=np.inf, isa=""):
+    def __init__(self, m, weights, bias=None, group_size=8, output_min=-np.inf, output_max=np.inf, isa=""):
         self.m = m
         if weights is None:
             raise ValueError("weights is None; pass a float32 numpy array")
@@ -94,7 +94,7 @@ class PackedConv:
             m.write(pb, bias.tobytes())
         pisa = m.put_str(isa) if isa else 0
         out = m.alloc(4)
-        st = m.call("pack", *[int(d) for d in w.shape], int(group), float(output_min), float(output_max),
+        st = m.call("pack", *[int(d) for d in w.shape], int(group_size), float(output_min), float(output_max),
                     pisa, pw, pb, out)
         for p in (pw, pb, pisa):
             if p:
@@ -102,14 +102,14 @@ class PackedConv:
         if st != 0:
             m.call("wfree", out)
             # The C API reports G as its own status; keep the binding's wording.
-            m.check(st, "pack" if st != 3 else "pack: group")
+            m.check(st, "pack" if st != 3 else "pack: group_size")
         self.handle = struct.unpack("<I", m.read(out, 4))[0]
         m.call("wfree", out)
         ip = m.alloc(36)
         m.check(m.call("info", self.handle, ip), "info")
         v = struct.unpack("<9i", m.read(ip, 36))
         m.call("wfree", ip)
-        self.info = dict(out_channels=v[0], in_channels=v[1], kernel=(v[2], v[3]), group=v[4],
+        self.info = dict(out_channels=v[0], in_channels=v[1], kernel=(v[2], v[3]), group_size=v[4],
                          nonzero_blocks=v[5], nonzero_macs_per_pixel=v[6],
                          variant=m.cstr(v[7] & 0xFFFFFFFF), isa=m.cstr(v[8] & 0xFFFFFFFF))
 
@@ -179,10 +179,10 @@ class WasmKernels:
     def __init__(self, path):
         self._m = _Module(path)
 
-    def PackedConv(self, weights, bias=None, group=8, output_min=-np.inf, output_max=np.inf, isa=""):
-        if group not in (1, 2, 4, 8, 16):
-            raise ValueError(f"group must be 1, 2, 4, 8 or 16, got {group}")
-        return PackedConv(self._m, weights, bias, group, output_min, output_max, isa)
+    def PackedConv(self, weights, bias=None, group_size=8, output_min=-np.inf, output_max=np.inf, isa=""):
+        if group_size not in (1, 2, 4, 8, 16):
+            raise ValueError(f"group_size must be 1, 2, 4, 8 or 16, got {group_size}")
+        return PackedConv(self._m, weights, bias, group_size, output_min, output_max, isa)
 
     def variants(self):
         m, out = self._m, []
@@ -190,7 +190,7 @@ class WasmKernels:
         for i in range(m.call("variant_count")):
             m.check(m.call("variant_get", i, p), "variant")
             name, isa, g, t, a = struct.unpack("<5i", m.read(p, 20))
-            out.append(dict(name=m.cstr(name), isa=m.cstr(isa), group=g, tile=t, available=bool(a)))
+            out.append(dict(name=m.cstr(name), isa=m.cstr(isa), group_size=g, tile=t, available=bool(a)))
         m.call("wfree", p)
         return out
 

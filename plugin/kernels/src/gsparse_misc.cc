@@ -35,7 +35,7 @@ extern "C" sbnn_status sbnn_variant_get(int32_t index, sbnn_variant_desc* desc) 
   if (v == nullptr) return SBNN_ERR_UNKNOWN_VARIANT;
   desc->name = v->name;
   desc->isa = v->isa;
-  desc->group = v->group;
+  desc->group_size = v->group_size;
   desc->tile = v->tile;
   desc->available = sbnn::variant_runs(v) ? 1 : 0;
   return SBNN_OK;

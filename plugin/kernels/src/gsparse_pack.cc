@@ -22,7 +22,7 @@ extern "C" sbnn_status sbnn_gsparse_pack(const sbnn_pack_params* params, const f
   if (params == nullptr || weights == nullptr || out_packed == nullptr) return SBNN_ERR_NULL_POINTER;
   *out_packed = nullptr;
   const int32_t O = params->out_channels, I = params->in_channels;
-  const int32_t kh = params->kernel_h, kw = params->kernel_w, G = params->group;
+  const int32_t kh = params->kernel_h, kw = params->kernel_w, G = params->group_size;
   if (O < 1 || I < 1 || kh < 1 || kw < 1) return SBNN_ERR_BAD_SHAPE;
   // Keep K*T and entry offsets far inside int32.
   if (static_cast<int64_t>(I) * kh * kw > (1 << 20) || O > (1 << 20)) return SBNN_ERR_BAD_SHAPE;
@@ -75,7 +75,7 @@ extern "C" sbnn_status sbnn_gsparse_pack(const sbnn_pack_params* params, const f
   p->row_offset = reinterpret_cast<int32_t*>(base + gb_bytes);
   p->values = reinterpret_cast<float*>(base + gb_bytes + ro_bytes);
   p->bias = reinterpret_cast<float*>(base + gb_bytes + ro_bytes + val_bytes);
-  p->out_channels = O; p->in_channels = I; p->kernel_h = kh; p->kernel_w = kw; p->group = G;
+  p->out_channels = O; p->in_channels = I; p->kernel_h = kh; p->kernel_w = kw; p->group_size = G;
   p->num_groups = num_groups; p->tile = T;
   p->output_min = params->output_min; p->output_max = params->output_max;
   p->entries = entries; p->nonzero_blocks = blocks; p->nonzero_macs_per_pixel = macs;
@@ -113,7 +113,7 @@ extern "C" void sbnn_gsparse_free(sbnn_gsparse_weights* packed) {
 extern "C" sbnn_status sbnn_gsparse_get_info(const sbnn_gsparse_weights* p, sbnn_gsparse_info* info) {
   if (p == nullptr || info == nullptr) return SBNN_ERR_NULL_POINTER;
   info->out_channels = p->out_channels; info->in_channels = p->in_channels;
-  info->kernel_h = p->kernel_h; info->kernel_w = p->kernel_w; info->group = p->group;
+  info->kernel_h = p->kernel_h; info->kernel_w = p->kernel_w; info->group_size = p->group_size;
   info->nonzero_blocks = p->nonzero_blocks;
   info->nonzero_macs_per_pixel = p->nonzero_macs_per_pixel;
   info->variant = p->variant->name;

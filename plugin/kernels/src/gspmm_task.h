@@ -235,7 +235,7 @@ template <class V>
 inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, int32_t np,
                         const float* obuf) {
   const sbnn_gsparse_weights* w = c.w;
-  const int32_t G = w->group, T = w->tile;
+  const int32_t G = w->group_size, T = w->tile;
   const int32_t c0 = g * G, rows = imin32(G, w->out_channels - c0);
   float* out = c.out + n * c.out_batch_stride;
   if (c.out_pack == 1) {

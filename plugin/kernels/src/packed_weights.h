@@ -10,7 +10,7 @@ struct Variant;
 }
 
 struct sbnn_gsparse_weights {
-  int32_t out_channels, in_channels, kernel_h, kernel_w, group;
+  int32_t out_channels, in_channels, kernel_h, kernel_w, group_size;
   int32_t num_groups;          // ceil(O / G)
   int32_t tile;                // pixels per tile of the chosen variant
   float output_min, output_max;

@@ -78,9 +78,9 @@ bool isa_available(const char* isa) { return find_isa(isa) != nullptr; }
 // Re-read every call: tests and benchmarks flip SPARSEBYTENN_ISA in-process.
 const char* default_isa() { return compute_default_isa(); }
 
-const Variant* find_variant(const char* isa, int32_t group) {
+const Variant* find_variant(const char* isa, int32_t group_size) {
   const IsaTable* t = find_isa(isa);
-  const int gi = group_index(group);
+  const int gi = group_index(group_size);
   if (t == nullptr || gi < 0) return nullptr;
   return &t->variants[gi];
 }

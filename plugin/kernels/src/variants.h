@@ -11,7 +11,7 @@ namespace sbnn {
 struct Variant {
   const char* name;   // f32_gspmm_{rows}x{tile}__{isa}
   const char* isa;
-  int32_t group;      // G the task function is specialised for
+  int32_t group_size;      // G the task function is specialised for
   int32_t tile;       // pixels per tile (rows of the packed input tile)
   int32_t vector_pixels;  // SIMD width in pixels (cost model of the work split)
   TaskFn run_task;
@@ -36,7 +36,7 @@ extern const Variant kWasmSimdVariants[5];
 bool isa_available(const char* isa);
 const char* default_isa();
 // nullptr when the ISA is unknown/unavailable or G unsupported.
-const Variant* find_variant(const char* isa, int32_t group);
+const Variant* find_variant(const char* isa, int32_t group_size);
 int32_t variant_count();
 const Variant* variant_at(int32_t index);
 

@@ -95,7 +95,7 @@ void check(bool ok, const std::string& what) {
 
 void run_case(const sbnn_variant_desc& v, const Shape& s, int layout_p, int threads, bool clamp, bool own_pool,
               std::mt19937& rng) {
-  const int G = v.group;
+  const int G = v.group_size;
   std::normal_distribution<float> nd;
   std::uniform_real_distribution<float> ud;
   std::vector<float> wt(size_t(s.o) * s.c * s.kh * s.kw), bias(s.o), x(size_t(s.n) * s.c * s.h * s.w);

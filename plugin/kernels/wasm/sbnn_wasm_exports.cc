@@ -32,7 +32,7 @@ SBNN_EXPORT("info") int info(const sbnn_gsparse_weights* w, int* dst) {
   const sbnn_status s = sbnn_gsparse_get_info(w, &in);
   if (s != SBNN_OK) return s;
   dst[0] = in.out_channels; dst[1] = in.in_channels; dst[2] = in.kernel_h; dst[3] = in.kernel_w;
-  dst[4] = in.group; dst[5] = static_cast<int>(in.nonzero_blocks);
+  dst[4] = in.group_size; dst[5] = static_cast<int>(in.nonzero_blocks);
   dst[6] = static_cast<int>(in.nonzero_macs_per_pixel);
   dst[7] = static_cast<int>(reinterpret_cast<uintptr_t>(in.variant));
   dst[8] = static_cast<int>(reinterpret_cast<uintptr_t>(in.isa));
@@ -48,7 +48,7 @@ SBNN_EXPORT("variant_get") int variant_get(int index, int* dst) {
   if (s != SBNN_OK) return s;
   dst[0] = static_cast<int>(reinterpret_cast<uintptr_t>(d.name));
   dst[1] = static_cast<int>(reinterpret_cast<uintptr_t>(d.isa));
-  dst[2] = d.group; dst[3] = d.tile; dst[4] = d.available;
+  dst[2] = d.group_size; dst[3] = d.tile; dst[4] = d.available;
   return SBNN_OK;
 }
 

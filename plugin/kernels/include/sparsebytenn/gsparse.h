@@ -44,7 +44,7 @@ typedef struct sbnn_pack_params {
   int32_t in_channels;    /* I >= 1 (group-1 conv only) */
   int32_t kernel_h;       /* kh >= 1 */
   int32_t kernel_w;       /* kw >= 1 */
-  int32_t group;          /* G: 1, 2, 4, 8 or 16 output channels per sparse group */
+  int32_t group_size;     /* G: 1, 2, 4, 8 or 16 output channels per sparse group */
   float output_min;       /* fused clamp; -INFINITY / +INFINITY for none, 0/6 for ReLU6 */
   float output_max;
   /* Microkernel ISA: NULL or "" = automatic (env SPARSEBYTENN_ISA, else best
@@ -63,7 +63,7 @@ sbnn_status sbnn_gsparse_pack(const sbnn_pack_params* params, const float* weigh
 void sbnn_gsparse_free(sbnn_gsparse_weights* packed);
 
 typedef struct sbnn_gsparse_info {
-  int32_t out_channels, in_channels, kernel_h, kernel_w, group;
+  int32_t out_channels, in_channels, kernel_h, kernel_w, group_size;
   int64_t nonzero_blocks;   /* kept (group, input channel) pairs */
   int64_t nonzero_macs_per_pixel; /* sum over kept pairs of rows_in_group * kh * kw */
   const char* variant;      /* microkernel name, e.g. "f32_gspmm_8x48__avx512" */
@@ -139,7 +139,7 @@ int32_t sbnn_variant_count(void);
 typedef struct sbnn_variant_desc {
   const char* name;    /* e.g. "f32_gspmm_8x48__avx512": G=8 rows x 48-pixel tile */
   const char* isa;
-  int32_t group;       /* G it is specialised for */
+  int32_t group_size;  /* G it is specialised for */
   int32_t tile;        /* pixels per tile */
   int32_t available;   /* runnable on this CPU */
 } sbnn_variant_desc;
