@@ -26,31 +26,39 @@ def table(result: dict) -> str:
         title = (f"model {result['model']}: Fashion-MNIST test accuracy on {p['test_images']:,} images; "
                  f"calibration: {p['calibration']}")
         head = (f"{'row':<26} {'sparsity':>8} {'acc % [95% CI]':>21} {'drop pt [95% CI]':>22} "
-                f"{'top1 agr':>8} {'cos':>6} {'speed-up':>8}")
+                f"{'top1 agr':>8} {'cos':>6} {'speed-up':>8} {'modelled':>8}")
     else:
         title = f"model {result['model']}: {p['dataset']} ({p['caveat']})"
         head = (f"{'row':<26} {'sparsity':>8} {'top1 agr [95% CI]':>20} {'top5 ovl':>8} {'cos':>6} "
-                f"{'speed-up':>8}")
+                f"{'speed-up':>8} {'modelled':>8}")
     lines = [title, head, "-" * len(head)]
     for r in result["results"]:
         sp = "0" if r.get("achieved_sparsity") is None else f"{r['achieved_sparsity']:.3f}"
         speed = _fmt(r.get("speedup_vs_mnn_dense"), "7.2f") + ("x" if "speedup_vs_mnn_dense" in r else "")
         if r.get("speed_error"):
             speed = "failed"
+        modelled = "" if r.get("modelled_speedup") is None else f"{r['modelled_speedup']:7.2f}x"
         if task:
             acc = f"{r['accuracy'] * 100:6.2f} {_ci(r['accuracy_ci95'])}"
             drop = f"{r['drop_pt']:6.2f} [{r['drop_ci95_pt'][0]:5.2f},{r['drop_ci95_pt'][1]:5.2f}]"
             lines.append(f"{r['label']:<26} {sp:>8} {acc:>21} {drop:>22} {r['top1_agreement']:8.3f} "
-                         f"{r['logit_cosine']:6.3f} {speed:>8}")
+                         f"{r['logit_cosine']:6.3f} {speed:>8} {modelled:>8}")
         else:
             ci = r.get("top1_agreement_ci95")
             agr = f"{r['top1_agreement'] * 100:5.1f}" + (f" {_ci(ci)}" if ci else "")
             lines.append(f"{r['label']:<26} {sp:>8} {agr:>20} {r['top5_overlap']:8.3f} "
-                         f"{r['logit_cosine']:6.3f} {speed:>8}")
+                         f"{r['logit_cosine']:6.3f} {speed:>8} {modelled:>8}")
     m = p.get("machine", {})
     lines.append(f"machine: {m.get('cpu_model', '?')}; kernels: {m.get('kernels_isa', '?')}; "
                  f"speed-up = plugin on the row's model vs stock MNN on the dense model, "
-                 f"{'median of per-round ratios' if any('speedup_vs_mnn_dense' in r for r in result['results']) else 'not measured (--speed)'}")
+                 f"{'median of per-round ratios' if any('speedup_vs_mnn_dense' in r for r in result['results']) else 'not measured (--speed)'}"
+                 "; modelled = what --group auto's allocator predicted from its speed table")
+    short = [r["label"] for r in result["results"] if r.get("modelled_speedup") and r.get("speedup_vs_mnn_dense")
+             and r["speedup_vs_mnn_dense"] < 0.95 * r["modelled_speedup"]]
+    if short:
+        lines.append(f"warning: measured more than 5 % below the modelled speed-up: {', '.join(short)} -- the "
+                     "speed table may not match this machine: measure one with `sparsebytenn bench speed-table "
+                     "--json FILE` and convert with --speed-table FILE")
     return "\n".join(lines)
 
 

@@ -1,0 +1,28 @@
+"""The eval table sets the measured speed-up against the allocator's model and warns
+when the machine runs the model clearly slower than promised."""
+from __future__ import annotations
+
+from sparsebytenn.fidelity.report import table
+
+
+def _result(measured: float, modelled: float | None) -> dict:
+    row = {"label": "calibrated G=auto 30%", "achieved_sparsity": 0.3, "top1_agreement": 0.6,
+           "top1_agreement_ci95": [0.5, 0.7], "top5_overlap": 0.7, "logit_cosine": 0.9,
+           "speedup_vs_mnn_dense": measured, "modelled_speedup": modelled}
+    return {"task": "imagenet", "model": "m",
+            "protocol": {"dataset": "photos", "caveat": "direction only", "machine": {"cpu_model": "X"}},
+            "results": [{"label": "dense", "top1_agreement": 1.0, "top5_overlap": 1.0, "logit_cosine": 1.0,
+                         "speedup_vs_mnn_dense": 1.0}, row]}
+
+
+def test_measured_below_the_model_is_flagged_with_what_to_do():
+    text = table(_result(1.24, 1.30))           # 4.6 % short: within noise
+    assert "1.30x" in text and "warning" not in text
+    text = table(_result(1.20, 1.30))           # 7.7 % short
+    warning = [ln for ln in text.splitlines() if ln.startswith("warning:")]
+    assert len(warning) == 1 and "calibrated G=auto 30%" in warning[0] and "speed-table" in warning[0]
+
+
+def test_rows_without_a_model_show_no_modelled_value():
+    text = table(_result(1.8, None))
+    assert "warning" not in text and text.count("x") >= 2
