@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sparsebytenn.kernel_bench import LAYERS, SMALL_LAYERS
+from sparsebytenn.bench.kernel_bench import LAYERS, SMALL_LAYERS
 from sparsebytenn_converter.speed_model import SpeedTable
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sparsebytenn import kernel_bench
+from sparsebytenn.bench import kernel_bench
 
 FIELDS = {"isa", "layer", "sparsity", "threads", "engine", "median_ms", "gflops_effective", "max_rel_err"}
 

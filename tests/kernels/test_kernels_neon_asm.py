@@ -1,12 +1,12 @@
 """NEON speed cannot be measured here, so its inner loops are checked
-statically: cross-compiled and disassembled (sparsebytenn.kernel_asm), the
+statically: cross-compiled and disassembled (sparsebytenn.bench.kernel_asm), the
 microkernels the NEON G=8 / G=4 variants run must keep their accumulators in
 registers (no stack traffic in the loop) and spend few instructions per FMA.
 Deterministic (compiler output), so the bounds are hard."""
 import pytest
 
 from sbnn_testing import require
-from sparsebytenn import kernel_asm
+from sparsebytenn.bench import kernel_asm
 
 
 @pytest.mark.qemu

@@ -12,19 +12,13 @@ import pytest
 from sbnn_testing import require, require_tool
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build" / "kernels-wasm32"
 SHARED_TESTS = ["test_kernels_conv.py", "test_kernels_errors.py", "test_kernels_properties.py"]
 
 
 def build_wasm():
-    if not (BUILD / "CMakeCache.txt").exists():
-        subprocess.run(["cmake", "-S", str(ROOT), "-B", str(BUILD), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-                        f"-DCMAKE_TOOLCHAIN_FILE={ROOT / 'cmake/toolchains/wasm32-wasi.cmake'}",
-                        "-DSBNN_BUILD_PYTHON=OFF", "-DSBNN_BUILD_MNN_BRIDGE=OFF"],
-                       check=True, capture_output=True, text=True)
-    subprocess.run(["cmake", "--build", str(BUILD), "--target", "sbnn_kernels_wasm", "-j2"], check=True,
-                   capture_output=True, text=True)
-    wasm = BUILD / "plugin" / "kernels" / "sbnn_kernels_wasm.wasm"
+    from sparsebytenn.bench.kernel_peers import build_wasm as build   # the one wasm build recipe
+
+    wasm = build()
     assert wasm.exists()
     return wasm
 

@@ -1,6 +1,6 @@
 // Times the wasm32 SIMD128 kernels inside node (run with `node --no-liftoff`
 // so TurboFan compiles the module up front; Liftoff never tiers up a long run).
-// Driven by sparsebytenn.kernel_peers.WasmNodeRunner: one JSON request per
+// Driven by sparsebytenn.bench.kernel_peers.WasmNodeRunner: one JSON request per
 // stdin line, one JSON reply per stdout line.
 //   {"cmd":"load","dir":D,"o":O,"i":I,"hw":HW,"group":G,"isa":"wasmsimd"}
 //        reads D/w.f32 (OIHW), D/b.f32, D/x.f32 (NC4HW4: [ceil(I/4)][HW*HW][4]) -> {"variant":...}

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     from sparsebytenn_converter.speed_model import host_isa
 
     from ..errors import SparseByteNNError
-    from .. import kernel_bench
+    from . import kernel_bench
 
     shapes = {name: (hw, cin, cout) for name, hw, cin, cout in kernel_bench.LAYERS + kernel_bench.SMALL_LAYERS}
     args = build_parser().parse_args(argv)

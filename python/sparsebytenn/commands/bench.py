@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
-
-from ..errors import SparseByteNNError
 
 DESCRIPTION = """\
 Time one or more models on several engines on this machine, in one interleaved run:
@@ -114,14 +111,8 @@ def register(subparsers) -> None:
 
 
 def run_kernels(args) -> int:
-    try:
-        kernel_bench = importlib.import_module("sparsebytenn.kernel_bench")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("sparsebytenn.kernel_bench", "sparsebytenn._kernels"):
-            raise
-        raise SparseByteNNError("bench kernels: the kernel benchmark is not available in this "
-                                f"build ({exc.name} is missing); build the package with "
-                                "`pip install -e . --no-build-isolation`") from None
+    from ..bench import kernel_bench
+
     return int(kernel_bench.main(args.kernel_argv) or 0)
 
 

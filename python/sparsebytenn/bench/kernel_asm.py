@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SRC = ROOT / "plugin" / "kernels" / "src" / "f32_gspmm_neon.cc"
 CXX = "aarch64-linux-gnu-g++"
 OBJDUMP = "aarch64-linux-gnu-objdump"

@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 from sparsebytenn_converter.mnn_wheel import mnn_sparse_tag, mnnconvert
 
-from .bench.worker import EngineUnavailable
+from .worker import EngineUnavailable
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _timed(fn, n):
@@ -225,7 +225,7 @@ NODE_RUNNER = ROOT / "plugin" / "kernels" / "wasm" / "bench_runner.mjs"
 
 
 def build_wasm():
-    """The wasm32-wasi SIMD128 reactor module (same build as tests/kernels/test_kernels_wasm.py)."""
+    """The wasm32-wasi SIMD128 reactor module, built here (the bench and the tests use this one recipe)."""
     if shutil.which("clang++-14") is None:
         raise EngineUnavailable("clang++-14 (wasm32-wasi) not installed")
     if not (WASM_BUILD / "CMakeCache.txt").exists():

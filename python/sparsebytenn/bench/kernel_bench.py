@@ -1,10 +1,9 @@
 """Kernel benchmark: SparseByteNN group-sparse 1x1 convs on MobileNet-V1 shapes,
 side by side with peers on the same weights, in one interleaved run.
 
-Run: python -m sparsebytenn.kernel_bench [--quick] [--json FILE]
-(`sparsebytenn bench kernels ...` calls main(argv)).
+Run: sparsebytenn bench kernels [--quick] [--json FILE]   (main(argv) here)
 
-Engines (sparsebytenn.kernel_peers says exactly what each time includes):
+Engines (kernel_peers.py says exactly what each time includes):
   sparsebytenn  this project's kernels on MNN's NC8HW8 layout, per x86 ISA
   mnn-dense     MNN 3.6.1's own dense conv (one-conv .mnn, runSession)
   mnn-sparse    MNN 3.6.1's own sparse path (model tagged by MNN's converter)
@@ -27,6 +26,7 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -80,10 +80,10 @@ def build_parser():
         epilog="output: a table on stdout; --json FILE writes a list of records "
                '{"isa","layer","sparsity","threads","engine","median_ms","gflops_effective","max_rel_err",'
                '"iqr_ms","runs",...}, plus {"isa":"neon","engine":"static-asm","function",'
-               '"instructions_per_fma",...} from the NEON inner-loop check (sparsebytenn.kernel_asm)\n'
+               '"instructions_per_fma",...} from the NEON inner-loop check (bench/kernel_asm.py)\n'
                "inputs: none (random weights pruned in groups of G output channels x 1 input channel, seed 0)\n\n"
                "examples:\n"
-               "  python -m sparsebytenn.kernel_bench --quick\n"
+               "  sparsebytenn bench kernels --quick\n"
                "  sparsebytenn bench kernels --engines sparsebytenn,mnn-dense --threads 1 --json kernels.json\n"
                "  sparsebytenn bench kernels --isa avx512 --layers 14x14_512-512 --sparsity 0.5,0.9\n")
     p.add_argument("--isa", default="", help="comma list of x86 ISAs for the sparsebytenn engine "
@@ -141,67 +141,61 @@ def make_cases(layers, sparsities, group, workdir, need_mnn_sparse):
     return cases
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+@dataclass
+class Plan:
+    """What one run measures: validated options, and the engines' lanes over the cases."""
+    engines: list
+    isas: list
+    threads: list
+    sparsities: list
+    layers: list
+    rounds: int
+    repeats: int
+    group: int
+    missing: dict = field(default_factory=dict)   # engine label -> why it has no (or fewer) rows
+
+
+def plan_from_args(args) -> Plan | str:
+    """The run's plan, or the one-line reason the arguments cannot make one."""
     from sparsebytenn import _kernels as K
-    from sparsebytenn.bench.worker import Worker, WorkerError
-    from sparsebytenn.kernel_peers import build_wasm
 
-    from sparsebytenn.errors import SparseByteNNError
-    from sparsebytenn_converter.output_paths import check_outputs
-
-    try:  # before minutes of timing, not after
-        check_outputs([("--json", args.json, None)], force=args.force)
-    except SparseByteNNError as exc:
-        return _fail(str(exc))
     engines = [e for e in args.engines.split(",") if e]
     for e in engines:
         if e not in ENGINES:
-            return _fail(f"--engines: unknown engine {e!r}; known: {', '.join(ENGINES)}")
+            return f"--engines: unknown engine {e!r}; known: {', '.join(ENGINES)}"
     isas = [s for s in args.isa.split(",") if s] or \
         [i for i in dict.fromkeys(v["isa"] for v in K.variants()) if i != "ref" and K.isa_available(i)]
     for isa in isas:
         if not K.isa_available(isa):
-            return _fail(f"--isa: ISA {isa!r} is not available on this machine/build")
+            return f"--isa: ISA {isa!r} is not available on this machine/build"
     try:
         threads = [int(t) for t in args.threads.split(",")]
         sparsities = [float(s) for s in args.sparsity.split(",")]
     except ValueError as exc:
-        return _fail(f"--threads/--sparsity: {exc}")
+        return f"--threads/--sparsity: {exc}"
     if any(not 0 <= s < 1 for s in sparsities) or any(t < 1 for t in threads):
-        return _fail("sparsities must be in [0, 1) and thread counts >= 1")
-    layers = LAYERS
+        return "sparsities must be in [0, 1) and thread counts >= 1"
+    layers, rounds = LAYERS, args.rounds
     if args.quick:
         layers = [l for l in LAYERS if l[0] == "14x14_512-512"]
-        args.rounds = min(args.rounds, 5)
+        rounds = min(rounds, 5)
     if args.layers:
         names = args.layers.split(",")
         unknown = [n for n in names if n not in {l[0] for l in LAYERS + SMALL_LAYERS}]
         if unknown:
-            return _fail(f"--layers: unknown {', '.join(unknown)}")
+            return f"--layers: unknown {', '.join(unknown)}"
         layers = [l for l in LAYERS + SMALL_LAYERS if l[0] in names]
+    return Plan(engines, isas, threads, sparsities, layers, rounds, args.repeats, args.group)
 
-    from tqdm import tqdm
 
-    missing = {}  # engine label -> why it has no (or fewer) rows; printed under the table
-    wasm_path = None
-    if "wasm" in engines:
-        try:
-            wasm_path = str(build_wasm())
-        except Exception as exc:  # a missing toolchain drops the engine, says why
-            print(f"note: wasm engine skipped: {exc}", file=sys.stderr)
-            missing["wasm"] = f"not run: {exc}"
-            engines.remove("wasm")
-
-    work = tempfile.TemporaryDirectory(prefix="sbnn-kbench-")
-    cases = make_cases(layers, sparsities, args.group, work.name, "mnn-sparse" in engines)
-    # One worker per (engine, isa, threads); each loads every case it runs.
+def make_lanes(plan: Plan, cases: list, wasm_path) -> list[dict]:
+    """One lane per (engine, isa, threads): the worker that runs it and the cases it runs."""
     lanes = []
-    for e in engines:
-        for t in threads:
+    for e in plan.engines:
+        for t in plan.threads:
             if e == "wasm" and t != 1:
                 continue
-            for isa in (isas if e == "sparsebytenn" else ["wasmsimd"] if e == "wasm" else ["native"]):
+            for isa in (plan.isas if e == "sparsebytenn" else ["wasmsimd"] if e == "wasm" else ["native"]):
                 mine = []
                 for i, c in enumerate(cases):
                     if e == "mnn-sparse":
@@ -212,7 +206,7 @@ def main(argv=None):
                     elif c["tag"]:
                         continue
                     mine.append(i)
-                opts = {"group": args.group}
+                opts = {"group": plan.group}
                 if e == "sparsebytenn":
                     opts["isa"] = isa
                 if e == "mnn-sparse":
@@ -220,44 +214,58 @@ def main(argv=None):
                 if e == "wasm":
                     opts["wasm"] = wasm_path
                 lanes.append(dict(engine=e, isa=isa, threads=t, opts=opts, cases=mine))
+    return lanes
 
-    records, live = [], []
-    try:
-        for lane in tqdm(lanes, desc="loading engines", file=sys.stderr):
-            w = Worker(f"{lane['engine']}-{lane['isa']}-t{lane['threads']}", Path(work.name))
-            lane["worker"], lane["runs"], lane["info"], lane["err"] = w, {}, {}, {}
-            live.append(w)
-            try:
-                w.call("load", "sparsebytenn.kernel_peers:MultiCaseRunner", None, lane["threads"],
-                       dict(lane["opts"], engine=lane["engine"], dirs=[cases[i]["dir"] for i in lane["cases"]]),
-                       None, timeout=600)
-                for k, i in enumerate(lane["cases"]):
-                    y, info = w.call("call", "infer", (k,), timeout=300)
-                    ref = cases[i]["ref"]
-                    lane["err"][i] = float(np.abs(y - ref).max() / max(1e-30, float(np.abs(ref).max())))
-                    lane["info"][i] = info
-                    lane["runs"][i] = []
-                    if not lane["err"][i] <= MAX_REL_ERR:   # NaN too
-                        continue
-                    w.call("call", "time_runs", (k, 2))  # warm-up
-            except WorkerError as exc:
-                print(f"note: {lane['engine']} ({lane['threads']} thread(s)) skipped: {exc}", file=sys.stderr)
-                missing[f"{lane['engine']} ({lane['threads']} thread(s))"] = f"not run: {exc}"
-                lane["cases"] = []
-        items = [(li, k, i) for li, lane in enumerate(lanes) for k, i in enumerate(lane["cases"])
-                 if lane["err"][i] <= MAX_REL_ERR]
-        rnd = random.Random(0)
-        for _ in tqdm(range(args.rounds), desc="rounds", file=sys.stderr):
-            rnd.shuffle(items)  # a different interleaving every round
-            for li, k, i in items:
-                lane = lanes[li]
-                ms = lane["worker"].call("call", "time_runs", (k, args.repeats), timeout=300)
-                lane["runs"][i].extend(ms)
-                time.sleep(0.001)  # let the last engine's spinning workers go idle
-    finally:
-        for w in live:
-            w.stop()
 
+def load_and_check(lanes: list, cases: list, workdir: Path, plan: Plan, live: list) -> None:
+    """Start every lane's worker, run each case once against the float64 reference
+    (errors above MAX_REL_ERR are never timed) and warm up the rest."""
+    from tqdm import tqdm
+
+    from .worker import Worker, WorkerError
+
+    for lane in tqdm(lanes, desc="loading engines", file=sys.stderr):
+        w = Worker(f"{lane['engine']}-{lane['isa']}-t{lane['threads']}", workdir)
+        lane["worker"], lane["runs"], lane["info"], lane["err"] = w, {}, {}, {}
+        live.append(w)
+        try:
+            w.call("load", "sparsebytenn.bench.kernel_peers:MultiCaseRunner", None, lane["threads"],
+                   dict(lane["opts"], engine=lane["engine"], dirs=[cases[i]["dir"] for i in lane["cases"]]),
+                   None, timeout=600)
+            for k, i in enumerate(lane["cases"]):
+                y, info = w.call("call", "infer", (k,), timeout=300)
+                ref = cases[i]["ref"]
+                lane["err"][i] = float(np.abs(y - ref).max() / max(1e-30, float(np.abs(ref).max())))
+                lane["info"][i] = info
+                lane["runs"][i] = []
+                if not lane["err"][i] <= MAX_REL_ERR:   # NaN too
+                    continue
+                w.call("call", "time_runs", (k, 2))  # warm-up
+        except WorkerError as exc:
+            print(f"note: {lane['engine']} ({lane['threads']} thread(s)) skipped: {exc}", file=sys.stderr)
+            plan.missing[f"{lane['engine']} ({lane['threads']} thread(s))"] = f"not run: {exc}"
+            lane["cases"] = []
+
+
+def time_interleaved(lanes: list, plan: Plan) -> None:
+    """plan.rounds rounds; each asks every (lane, case) for plan.repeats runs, in a fresh order."""
+    from tqdm import tqdm
+
+    items = [(li, k, i) for li, lane in enumerate(lanes) for k, i in enumerate(lane["cases"])
+             if lane["err"][i] <= MAX_REL_ERR]
+    rnd = random.Random(0)
+    for _ in tqdm(range(plan.rounds), desc="rounds", file=sys.stderr):
+        rnd.shuffle(items)  # a different interleaving every round
+        for li, k, i in items:
+            lane = lanes[li]
+            ms = lane["worker"].call("call", "time_runs", (k, plan.repeats), timeout=300)
+            lane["runs"][i].extend(ms)
+            time.sleep(0.001)  # let the last engine's spinning workers go idle
+
+
+def records_of(lanes: list, cases: list) -> list[dict]:
+    """One record per (lane, case): median, IQR and effective GFLOP/s, or status failed."""
+    records = []
     for lane in lanes:
         for i in lane["cases"]:
             c, ms = cases[i], np.array(lane["runs"][i])
@@ -273,17 +281,58 @@ def main(argv=None):
                 rec["sparsity_actual"] = c["actual"]
             rec.update({k: v for k, v in lane["info"][i].items() if k in ("variant", "runtime", "layout")})
             records.append(rec)
-    work.cleanup()
-    print(format_table(records))
-    print(format_notes(records, engines, threads, sparsities, missing))
-    from sparsebytenn import kernel_asm
+    return records
+
+
+def neon_records() -> list[dict]:
+    """The NEON inner-loop check (static: disassembly), printed; [] when its tools are missing."""
+    from . import kernel_asm
+
     why = kernel_asm.available()
     if why:
         print(f"note: NEON inner-loop check skipped: missing {why}")
-    else:
-        neon = kernel_asm.neon_inner_loops()
-        print(kernel_asm.format_neon_table(neon))
-        records += [dict(isa="neon", engine="static-asm", **r) for r in neon]
+        return []
+    neon = kernel_asm.neon_inner_loops()
+    print(kernel_asm.format_neon_table(neon))
+    return [dict(isa="neon", engine="static-asm", **r) for r in neon]
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from sparsebytenn.errors import SparseByteNNError
+    from sparsebytenn_converter.output_paths import check_outputs
+
+    from .kernel_peers import build_wasm
+
+    try:  # before minutes of timing, not after
+        check_outputs([("--json", args.json, None)], force=args.force)
+    except SparseByteNNError as exc:
+        return _fail(str(exc))
+    plan = plan_from_args(args)
+    if isinstance(plan, str):
+        return _fail(plan)
+    wasm_path = None
+    if "wasm" in plan.engines:
+        try:
+            wasm_path = str(build_wasm())
+        except Exception as exc:  # a missing toolchain drops the engine, says why
+            print(f"note: wasm engine skipped: {exc}", file=sys.stderr)
+            plan.missing["wasm"] = f"not run: {exc}"
+            plan.engines.remove("wasm")
+
+    with tempfile.TemporaryDirectory(prefix="sbnn-kbench-") as work:
+        cases = make_cases(plan.layers, plan.sparsities, plan.group, work, "mnn-sparse" in plan.engines)
+        lanes, live = make_lanes(plan, cases, wasm_path), []
+        try:
+            load_and_check(lanes, cases, Path(work), plan, live)
+            time_interleaved(lanes, plan)
+        finally:
+            for w in live:
+                w.stop()
+        records = records_of(lanes, cases)
+    print(format_table(records))
+    print(format_notes(records, plan.engines, plan.threads, plan.sparsities, plan.missing))
+    records += neon_records()
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  (cores: {os.cpu_count()})")
     if args.json:
         _write_json(args.json, records)
@@ -344,6 +393,3 @@ def format_table(records):
     lines.append("cells: median ms (effective GFLOP/s = 2 x nonzero MACs / median time)")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
