@@ -160,7 +160,7 @@ def _visit(op: OpInfo, t, role, vec, comp, add, block, conv_of, ops, producer, c
             add(op.outputs[0], False)
             return
         if typ != OpType.Convolution or conv.group != 1:
-            return block(f"{conv.type} {op.name!r}")
+            return block(f"the channels reach {conv.type} {op.name!r}, which cannot take a new channel order")
         if role == "producer":
             if vec:
                 return block(f"conv {op.name!r} writes a vector")
@@ -214,7 +214,7 @@ def _visit(op: OpInfo, t, role, vec, comp, add, block, conv_of, ops, producer, c
         add(op.inputs[0], True)
         add(op.outputs[0], True)
         return
-    block(f"{op.type_name} {op.name!r}")
+    block(f"the channels reach {op.type_name} {op.name!r}, which cannot take a new channel order")
 
 
 def _prelu_scalar(op: OpInfo) -> bool:

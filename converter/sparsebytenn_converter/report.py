@@ -115,6 +115,7 @@ class Report:
         lines.append("(* = output channels rearranged; MACs per output pixel; depthwise convolutions "
                      "stay dense)")
         lines += self._how_lines() + self._fidelity_lines()
+        lines += self._rearrange_lines()
         for s in self.skipped:
             lines.append(f"not pruned: {s['name']}: {s['reason']}")
         if self.kept_dense:
@@ -191,6 +192,20 @@ class Report:
         return [f"fidelity vs the dense model on {f['source']}: " + ", ".join(parts)
                 + "; out err = each pruned layer's relative output error there"]
 
+    def _rearrange_lines(self) -> list[str]:
+        """Which channel groups (a producer and everything sharing its channel order) were
+        rearranged, and for each that was not, why: the JSON's `components`, said."""
+        if not self.rearrange or not self.components:
+            return []
+        done = [c for c in self.components if c.get("decision") == "permuted"]
+        lines = [f"rearrangement: {len(done)} of {len(self.components)} channel groups permuted"]
+        for c in self.components:
+            if c.get("decision", "").startswith("identity: ") and c.get("producers"):
+                names = c["producers"]
+                who = names[0] + (f" (+{len(names) - 1} sharing its channels)" if len(names) > 1 else "")
+                lines.append(f"not rearranged: {who}: {c['decision'][len('identity: '):]}")
+        return lines
+
     def markdown(self) -> str:
         """The report as Markdown: a summary, the fidelity, the per-layer table, warnings."""
         head, rows = self._layer_rows()
@@ -206,6 +221,8 @@ class Report:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
         if self.kept_dense:
             lines += ["", self._kept_dense_line() + ": " + ", ".join(f"`{r['name']}`" for r in self.kept_dense)]
+        if self._rearrange_lines():
+            lines += ["", *[f"- {x}" for x in self._rearrange_lines()]]
         if self.skipped:
             lines += ["", "Not pruned:", ""] + [f"- `{s['name']}`: {s['reason']}" for s in self.skipped]
         if self.warnings:
