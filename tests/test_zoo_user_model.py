@@ -21,7 +21,8 @@ import pytest
 
 from sbnn_testing import require
 from sparsebytenn import SparseByteNNError, zoo
-from sparsebytenn.zoo import cache, catalog, export, mobilenet_v1
+from sparsebytenn.zoo import cache, catalog, mobilenet_v1
+from sparsebytenn_converter import mnn_wheel
 
 MV1, LITE = "mobilenet-v1-fmnist", "efficientnet-lite0-fmnist"
 USER_MODELS = [MV1, LITE]
@@ -71,7 +72,7 @@ def test_manifest_records_recipe_training_and_accuracy(mv1_builds):
 
 def _mnn_module_logits(path: Path, x: np.ndarray, name: str) -> np.ndarray:
     """Stock MNN's Module API (not the zoo's Interpreter-based runner), one image at a time."""
-    MNN = export.import_mnn()
+    MNN = mnn_wheel.import_mnn()
     info = zoo.info(name)
     module = MNN.nn.load_module_from_file(str(path), [info["input_name"]], [info["output_name"]])
     out = []

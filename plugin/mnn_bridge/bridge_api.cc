@@ -82,10 +82,10 @@ int64_t sbnn_mnn_thread_conv_threads(void) { return sbnn::mnnbridge::ThreadConvT
 int64_t sbnn_mnn_total_convs_created(void) { return sbnn::mnnbridge::TotalConvsCreated(); }
 int64_t sbnn_mnn_total_conv_runs(void) { return sbnn::mnnbridge::TotalConvRuns(); }
 
-int64_t sbnn_mnn_note_count(void) { return sbnn::mnnbridge::NoteCount(); }
-int sbnn_mnn_note(int64_t i, char* buf, int buf_len) {
-  if (i < 0 || i >= sbnn::mnnbridge::NoteCount()) return -1;
-  std::string note = sbnn::mnnbridge::NoteAt(i);
+int64_t sbnn_mnn_thread_note_count(void) { return sbnn::mnnbridge::ThreadNoteCount(); }
+int sbnn_mnn_thread_note(int64_t i, char* buf, int buf_len) {
+  if (i < 0 || i >= sbnn::mnnbridge::ThreadNoteCount()) return -1;
+  std::string note = sbnn::mnnbridge::ThreadNoteAt(i);
   if (buf != nullptr && buf_len > 0) {
     std::strncpy(buf, note.c_str(), static_cast<size_t>(buf_len) - 1);
     buf[buf_len - 1] = '\0';

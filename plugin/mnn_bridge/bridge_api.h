@@ -42,10 +42,11 @@ SBNN_MNN_API int64_t sbnn_mnn_thread_conv_runs(void);
 SBNN_MNN_API int64_t sbnn_mnn_thread_conv_threads(void);
 SBNN_MNN_API int64_t sbnn_mnn_total_convs_created(void);
 SBNN_MNN_API int64_t sbnn_mnn_total_conv_runs(void);
-/* Notes (fallback reasons): how many so far, and the i-th (copied, NUL-ended).
- * Returns the note's full length, or -1 when i is out of range. */
-SBNN_MNN_API int64_t sbnn_mnn_note_count(void);
-SBNN_MNN_API int sbnn_mnn_note(int64_t i, char* buf, int buf_len);
+/* Notes (fallback reasons) made on the calling thread: how many so far, and the
+ * i-th (copied, NUL-ended). Returns the note's full length, or -1 when i is out of
+ * range or already dropped (each thread keeps its last 1000). */
+SBNN_MNN_API int64_t sbnn_mnn_thread_note_count(void);
+SBNN_MNN_API int sbnn_mnn_thread_note(int64_t i, char* buf, int buf_len);
 /* The kernel ISA the bridge's convs use (e.g. "avx512", "neon"). */
 SBNN_MNN_API const char* sbnn_mnn_kernel_isa(void);
 

@@ -15,11 +15,14 @@ thread_local int64_t t_run_threads = 0;
 std::atomic<int64_t> g_created{0};
 std::atomic<int64_t> g_runs{0};
 
-std::mutex g_note_mutex;
-std::deque<std::string> g_notes;  // bounded: the oldest are dropped
-int64_t g_notes_dropped = 0;
+// Notes are kept per thread: MNN creates and resizes a session's executions on the
+// thread that asks, so a host reading its own thread's notes around createSession or
+// resizeSession gets that session's notes and no other thread's.
+thread_local std::deque<std::string> t_notes;  // bounded: the oldest are dropped
+thread_local int64_t t_notes_dropped = 0;
 constexpr size_t kMaxNotes = 1000;
-std::set<std::string> g_printed;  // each distinct note reaches stderr once
+std::mutex g_print_mutex;
+std::set<std::string> g_printed;  // each distinct note reaches stderr once per process
 
 }  // namespace
 
@@ -44,29 +47,25 @@ int64_t TotalConvsCreated() { return g_created.load(); }
 int64_t TotalConvRuns() { return g_runs.load(); }
 
 void Note(const std::string& message) {
+  t_notes.push_back(message);
+  if (t_notes.size() > kMaxNotes) {
+    t_notes.pop_front();
+    ++t_notes_dropped;
+  }
   bool first_time;
   {
-    std::lock_guard<std::mutex> lock(g_note_mutex);
-    g_notes.push_back(message);
-    if (g_notes.size() > kMaxNotes) {
-      g_notes.pop_front();
-      ++g_notes_dropped;
-    }
+    std::lock_guard<std::mutex> lock(g_print_mutex);
     first_time = g_printed.size() < kMaxNotes && g_printed.insert(message).second;
   }
   if (first_time && settings().log_stderr.load()) std::fprintf(stderr, "sparsebytenn: %s\n", message.c_str());
 }
 
-int64_t NoteCount() {
-  std::lock_guard<std::mutex> lock(g_note_mutex);
-  return g_notes_dropped + static_cast<int64_t>(g_notes.size());
-}
+int64_t ThreadNoteCount() { return t_notes_dropped + static_cast<int64_t>(t_notes.size()); }
 
-std::string NoteAt(int64_t i) {
-  std::lock_guard<std::mutex> lock(g_note_mutex);
-  int64_t k = i - g_notes_dropped;
-  if (k < 0 || k >= static_cast<int64_t>(g_notes.size())) return std::string();
-  return g_notes[static_cast<size_t>(k)];
+std::string ThreadNoteAt(int64_t i) {
+  int64_t k = i - t_notes_dropped;
+  if (k < 0 || k >= static_cast<int64_t>(t_notes.size())) return std::string();
+  return t_notes[static_cast<size_t>(k)];
 }
 
 }  // namespace mnnbridge

@@ -32,10 +32,10 @@ int64_t TotalConvsCreated();
 int64_t TotalConvRuns();
 
 // A human-readable note (e.g. "conv 'x' falls back to MNN: <reason>"); kept for
-// the host and printed to stderr unless disabled.
+// the host on the calling thread and printed to stderr (once per text) unless disabled.
 void Note(const std::string& message);
-int64_t NoteCount();
-std::string NoteAt(int64_t i);
+int64_t ThreadNoteCount();           // notes made on the calling thread so far
+std::string ThreadNoteAt(int64_t i);
 
 }  // namespace mnnbridge
 }  // namespace sbnn

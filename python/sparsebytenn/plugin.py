@@ -128,18 +128,20 @@ def thread_convs_created() -> int:
     return int(_lib.sbnn_mnn_thread_convs_created()) if _lib is not None else 0
 
 
-def note_count() -> int:
-    return int(_lib.sbnn_mnn_note_count()) if _lib is not None else 0
+def thread_note_count() -> int:
+    """Notes the bridge made on the calling thread so far."""
+    return int(_lib.sbnn_mnn_thread_note_count()) if _lib is not None else 0
 
 
-def notes(start: int = 0) -> list[str]:
-    """The bridge's notes (e.g. convs that fall back to MNN, and why) from `start`."""
+def thread_notes(start: int = 0) -> list[str]:
+    """The bridge's notes on the calling thread (e.g. convs that fall back to MNN, and
+    why), from `start`: read around createSession / resizeSession, a session's own."""
     if _lib is None:
         return []
     out = []
     buf = ctypes.create_string_buffer(2048)
-    for i in range(start, note_count()):
-        if _lib.sbnn_mnn_note(ctypes.c_int64(i), buf, len(buf)) >= 0:
+    for i in range(start, thread_note_count()):
+        if _lib.sbnn_mnn_thread_note(ctypes.c_int64(i), buf, len(buf)) >= 0:
             out.append(buf.value.decode("utf-8", "replace"))
     return out
 
@@ -210,8 +212,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "sbnn_mnn_thread_conv_threads": (i64, []),
         "sbnn_mnn_total_convs_created": (i64, []),
         "sbnn_mnn_total_conv_runs": (i64, []),
-        "sbnn_mnn_note_count": (i64, []),
-        "sbnn_mnn_note": (c_int, [i64, c_char_p, c_int]),
+        "sbnn_mnn_thread_note_count": (i64, []),
+        "sbnn_mnn_thread_note": (c_int, [i64, c_char_p, c_int]),
         "sbnn_mnn_kernel_isa": (c_char_p, []),
     }
     for name, (res, args) in sig.items():

@@ -32,7 +32,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 class Session:
-    def __init__(self, path, plugin: bool = True, threads: int = 1, precision: str | None = None):
+    """A model loaded into stock MNN (through the bridge with plugin=True).
+
+    isolate=True first loads the model and runs one inference on random inputs in a
+    child process (what `sparsebytenn run`, `convert` and `eval` do with every file):
+    the few well-formed files on which MNN 3.6.1 itself crashes then raise
+    SparseByteNNError instead of killing this process. It costs one load and run."""
+
+    def __init__(self, path, plugin: bool = True, threads: int = 1, precision: str | None = None,
+                 isolate: bool = False):
         path = Path(path)
         if not path.is_file():
             raise SparseByteNNError(f"{path}: no such model file")
@@ -43,6 +51,10 @@ class Session:
         from sparsebytenn_converter import read_model
 
         read_model(path)
+        if isolate:
+            from .preflight import check
+
+            check(path, plugin, int(threads))
         self.path = path
         self.threads = int(threads)
         self._mnn = import_mnn()
@@ -51,7 +63,7 @@ class Session:
         config = {"backend": self.backend, "numThread": self.threads}
         if precision is not None:
             config["precision"] = precision
-        notes_before = _plugin.note_count()
+        notes_before = _plugin.thread_note_count()
         created_before = _plugin.thread_convs_created()
         with quiet():
             try:
@@ -66,13 +78,16 @@ class Session:
         if self._session is None:
             raise SparseByteNNError(f"{path}: MNN could not create a session for this model")
         self.plugin_convs_created = _plugin.thread_convs_created() - created_before
-        self.fallbacks = _plugin.notes(notes_before)
+        self._fallbacks = _plugin.thread_notes(notes_before)
         try:
-            self.input_names = list(self._interp.getSessionInputAll(self._session).keys())
+            inputs = self._interp.getSessionInputAll(self._session)
+            self.input_names = list(inputs)
+            self.input_shapes = {name: list(t.getShape()) for name, t in inputs.items()}   # as the file sets them
             self.output_names = list(self._interp.getSessionOutputAll(self._session).keys())
         except (SystemError, UnicodeDecodeError):   # pymnn decodes tensor names as strict UTF-8
             raise SparseByteNNError(f"{path}: the model's input or output names are not UTF-8, which MNN's "
                                     "Python API cannot read") from None
+        self.mnn_version = self._mnn.version()
         self._lock = threading.Lock()  # one MNN session runs one inference at a time
         self._last_plugin_convs = 0
         self._last_plugin_threads = 0
@@ -98,8 +113,10 @@ class Session:
                 resized = True
             arrays[name] = arr
         if resized:
+            notes_before = _plugin.thread_note_count()
             with quiet():
                 self._interp.resizeSession(self._session)
+            self._fallbacks += _plugin.thread_notes(notes_before)   # a resize can make convs fall back
         for name, arr in arrays.items():
             tensor = self._interp.getSessionInput(self._session, name)
             self._require_memory(tensor)
@@ -176,6 +193,12 @@ class Session:
             self._set_inputs(inputs)
             return profile_ops(self._interp, self._session, runs)
 
+    @property
+    def fallbacks(self) -> list[str]:
+        """This session's notes from the bridge (convs that fell back to MNN, and why),
+        made while creating it and at every resize since; distinct, in order."""
+        return list(dict.fromkeys(self._fallbacks))
+
     def stats(self) -> dict:
         """plugin_convs: convs the bridge ran in the last run(); plugin_threads: the
         thread count the kernels were given in that run (per conv, from numThread);
@@ -198,4 +221,5 @@ class Session:
             return {"plugin_convs": self._last_plugin_convs, "plugin_convs_created": self.plugin_convs_created,
                     "plugin_threads": per_conv,
                     "ops": self._ops, "backend": "sparsebytenn" if self.plugin else "mnn-cpu",
-                    "threads": self.threads, "fallbacks": list(self.fallbacks)}
+                    "backend_type": self._interp.getSessionInfo(self._session, 2),
+                    "threads": self.threads, "fallbacks": self.fallbacks}

@@ -72,12 +72,9 @@ def test_failing_probe_in_the_child_process_registers_nothing(bridge, small_mode
     assert len(r["warnings"]) == 1 and "child process" in r["warnings"][0]
 
 
-def test_corrupted_metadata_in_one_conv_falls_back_for_that_conv_only(bridge, small_models, tmp_path, capfd):
-    from sparsebytenn import Session
-
-    _, sparse, tagged, _ = small_models
+def _with_invalid_group(sparse, victim, tmp_path):
+    """The model with sbnnGroup=3 (not a valid group size) on conv `victim`."""
     net = models.to_json(sparse, tmp_path / "net.json")
-    victim = tagged[1]
     for op in net["oplists"]:
         if op.get("name") == victim:
             args = op["main"]["sparseParameter"]["args"]
@@ -85,6 +82,15 @@ def test_corrupted_metadata_in_one_conv_falls_back_for_that_conv_only(bridge, sm
             args.sort(key=lambda a: a["key"].encode())
     corrupted = tmp_path / "corrupted.mnn"
     models.from_json(net, tmp_path / "corrupted.json", corrupted)
+    return corrupted
+
+
+def test_corrupted_metadata_in_one_conv_falls_back_for_that_conv_only(bridge, small_models, tmp_path, capfd):
+    from sparsebytenn import Session
+
+    _, sparse, tagged, _ = small_models
+    victim = tagged[1]
+    corrupted = _with_invalid_group(sparse, victim, tmp_path)
     assert models.tagged_convs(models.to_json(corrupted, tmp_path / "check.json")) == tagged
 
     x = np.random.default_rng(3).standard_normal(models.INPUT_SHAPE).astype(np.float32)
@@ -95,3 +101,24 @@ def test_corrupted_metadata_in_one_conv_falls_back_for_that_conv_only(bridge, sm
     assert len(st["fallbacks"]) == 1 and victim in st["fallbacks"][0] and "G=3" in st["fallbacks"][0]
     assert rel_err(out, Session(corrupted, plugin=False).run(x)["output"]) <= TOL
     assert victim in capfd.readouterr().err  # the warning reaches stderr
+
+
+def test_fallback_notes_belong_to_the_session_and_the_thread_that_made_them(bridge, small_models, tmp_path):
+    # another thread's fallback never shows in this thread's notes, so a session
+    # created here cannot pick it up; each session keeps its own
+    import threading
+
+    from sparsebytenn import Session, plugin
+
+    _, sparse, tagged, _ = small_models
+    corrupted = _with_invalid_group(sparse, tagged[1], tmp_path)
+    mine_before = plugin.thread_note_count()
+    made = {}
+    worker = threading.Thread(target=lambda: made.update(session=Session(corrupted, plugin=True)))
+    worker.start()
+    worker.join()
+    assert len(made["session"].fallbacks) == 1 and "G=3" in made["session"].fallbacks[0]
+    assert plugin.thread_note_count() == mine_before
+    clean = Session(sparse, plugin=True)
+    assert clean.fallbacks == [] and clean.stats()["fallbacks"] == []
+    assert len(made["session"].fallbacks) == 1

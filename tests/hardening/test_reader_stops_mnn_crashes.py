@@ -119,3 +119,31 @@ def test_session_turns_mnns_refusals_into_one_line(seeds, tmp_path, name, seed, 
     last = r.stderr.strip().splitlines()[-1]
     assert r.returncode == 1 and last.startswith("sparsebytenn.errors.SparseByteNNError: ") and words in last, \
         f"exit {r.returncode}: {r.stderr[-1500:]}"
+
+
+# Accepted by the reader and still crashing stock MNN (one of the 8 such inputs of the
+# 100,000-input campaign): Session(isolate=True) must turn it into an error in this process.
+STILL_CRASHES = ("efficientnet-lite0", [["i32", 18490848, 17]])
+
+
+def test_session_isolate_turns_an_mnn_crash_into_an_error(seeds, tmp_path):
+    from sparsebytenn.errors import SparseByteNNError
+    from sparsebytenn.fuzz.mutate import apply
+    from sparsebytenn_converter import read_model
+
+    seed, ops = STILL_CRASHES
+    path = tmp_path / "crashes-mnn.mnn"
+    path.write_bytes(apply(seeds[seed], ops))
+    read_model(path)                                                  # the reader accepts it
+    r = subprocess.run([sys.executable, "-c", STOCK, str(path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode < 0, f"stock MNN no longer crashes on it (exit {r.returncode}): pick another recipe"
+    code = ("import sys\nfrom sparsebytenn import Session, SparseByteNNError\n"
+            "try:\n    Session(sys.argv[1], plugin=False, isolate=True)\n"
+            "except SparseByteNNError as exc:\n    print('REFUSED', exc)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.startswith("REFUSED ") and "MNN crashed" in r.stdout, (r.returncode, r.stdout,
+                                                                                                r.stderr[-500:])
+    with pytest.raises(SparseByteNNError, match="MNN crashed"):
+        from sparsebytenn import Session
+
+        Session(path, plugin=False, isolate=True)                       # and in this very process

@@ -17,77 +17,38 @@ from .worker import EngineUnavailable
 
 
 class MNNRunner:
-    """Stock MNN (Interpreter + Session, CPU backend) — or any MNN backend type."""
+    """A .mnn in stock MNN through sparsebytenn.Session (the one MNN runner, which
+    checks every status MNN returns): plugin=False is stock MNN's CPU backend (dense,
+    or MNN's own sparse path on a file it tagged), PluginRunner the bridge. Both are
+    timed by the same Session.run, so the ratios compare engines, not wrappers."""
 
-    def __init__(self, path, threads, options, inputs, backend="CPU"):
-        import MNN
-
-        self._mnn = MNN
-        self.interp = MNN.Interpreter(str(path))
-        self.session = self.interp.createSession({"backend": backend, "numThread": int(threads)})
-        tensors = self.interp.getSessionInputAll(self.session)
-        names = _match_names(list(tensors), inputs)
-        resized = False
-        for name, arr in names.items():
-            if tuple(tensors[name].getShape()) != arr.shape:
-                self.interp.resizeTensor(tensors[name], arr.shape)
-                resized = True
-        if resized:
-            self.interp.resizeSession(self.session)
-            tensors = self.interp.getSessionInputAll(self.session)
-        self._inputs = []
-        for name, arr in names.items():
-            arr = np.ascontiguousarray(arr, dtype=np.float32)
-            host = MNN.Tensor(arr.shape, MNN.Halide_Type_Float, arr, MNN.Tensor_DimensionType_Caffe)
-            self._inputs.append((tensors[name], host, arr))  # keep arr alive: host may borrow it
-        self._outputs = []
-        for name, t in self.interp.getSessionOutputAll(self.session).items():
-            shape = tuple(t.getShape())
-            host = MNN.Tensor(shape, MNN.Halide_Type_Float, np.zeros(shape, np.float32),
-                              MNN.Tensor_DimensionType_Caffe)
-            self._outputs.append((name, t, host))
-        self.info = {"engine_version": MNN.version(),
-                     "backend_type": self.interp.getSessionInfo(self.session, 2)}
-
-    def infer(self):
-        for tensor, host, _ in self._inputs:
-            tensor.copyFromHostTensor(host)
-        status = self.interp.runSession(self.session)
-        if status != 0:  # MNN leaves the outputs as they were: a wrong result, never a reference
-            raise RuntimeError(f"MNN could not run the model (status {status})")
-        out = {}
-        for name, tensor, host in self._outputs:
-            tensor.copyToHostTensor(host)
-            out[name] = np.array(host.getNumpyData(), dtype=np.float32, copy=True)
-        return out
-
-    def profile(self, runs: int = 5) -> dict[str, float]:
-        """MNN's own per-op timing (runSessionWithCallBackInfo): op name -> median ms."""
-        from sparsebytenn_converter.op_profile import profile_ops
-
-        for tensor, host, _ in self._inputs:
-            tensor.copyFromHostTensor(host)
-        return profile_ops(self.interp, self.session, runs)
-
-
-class PluginRunner:
-    """The converter's sparse output through the SparseByteNN MNN bridge."""
+    plugin = False
 
     def __init__(self, path, threads, options, inputs):
         from ..session import Session
 
-        self.session = Session(str(path), plugin=True, threads=int(threads))
+        self.session = Session(str(path), plugin=self.plugin, threads=int(threads))
         self._feed = {k: np.ascontiguousarray(v, dtype=np.float32)
                       for k, v in _match_names(list(self.session.input_names), inputs).items()}
         self.infer()
-        self.info = {"plugin_convs": int(self.session.stats()["plugin_convs"])}
+        stats = self.session.stats()
+        self.info = {"engine_version": self.session.mnn_version, "backend_type": stats["backend_type"]}
+        if self.plugin:
+            self.info["plugin_convs"] = int(stats["plugin_convs"])
 
     def profile(self, runs: int = 5) -> dict[str, float]:
+        """MNN's own per-op timing: op name -> median ms."""
         return self.session.profile(self._feed, runs)
 
     def infer(self):
         out = self.session.run(self._feed)
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+class PluginRunner(MNNRunner):
+    """The converter's sparse output through the SparseByteNN MNN bridge."""
+
+    plugin = True
 
 
 class OnnxRuntimeRunner:
@@ -129,12 +90,9 @@ class InputProbe:
     """Reads a .mnn model's input names and shapes (to build the benchmark input)."""
 
     def __init__(self, path, threads, options, inputs):
-        import MNN
+        from ..session import Session
 
-        interp = MNN.Interpreter(str(path))
-        session = interp.createSession({"backend": "CPU", "numThread": 1})
-        self.info = {"inputs": {name: list(t.getShape())
-                                for name, t in interp.getSessionInputAll(session).items()}}
+        self.info = {"inputs": Session(str(path), plugin=False).input_shapes}
 
     def infer(self):
         return {}

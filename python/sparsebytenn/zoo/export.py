@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsebytenn_converter.mnn_wheel import captured, import_mnn, mnnconvert
+from sparsebytenn_converter.mnn_wheel import mnnconvert
 
 from ..errors import SparseByteNNError
 
@@ -83,29 +83,17 @@ def pin_mnn_uuid(path: Path) -> None:
 
 
 def mnn_runner(path: Path, threads: int = 1):
-    """A function x -> output of the .mnn, stock MNN on the CPU; one session, resized
-    whenever the input shape changes (only for graphs that allow it: a graph exported
-    for batch 1 may hold that batch in a reshape)."""
-    MNN = import_mnn()
-    interpreter = MNN.Interpreter(str(path))
-    with captured():
-        session = interpreter.createSession({"numThread": threads})
-    inp = interpreter.getSessionInput(session)
+    """A function x -> the single output of the .mnn in stock MNN (CPU): one Session,
+    resized whenever the input shape changes (only for graphs that allow it: a graph
+    exported for batch 1 may hold that batch in a reshape, and Session says so)."""
+    from ..session import Session
+
+    session = Session(path, plugin=False, threads=threads)
+    if len(session.output_names) != 1:
+        raise SparseByteNNError(f"{path}: expected one output, the model has {session.output_names}")
 
     def run(x: np.ndarray) -> np.ndarray:
-        if tuple(inp.getShape()) != tuple(x.shape):
-            interpreter.resizeTensor(inp, tuple(x.shape))
-            interpreter.resizeSession(session)
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
-        status = interpreter.runSession(session)
-        if status != 0:
-            raise SparseByteNNError(f"MNN could not run the model on input {tuple(x.shape)} (status {status})")
-        out = interpreter.getSessionOutput(session)
-        host = MNN.Tensor(out.getShape(), MNN.Halide_Type_Float,
-                          np.zeros(out.getShape(), np.float32), MNN.Tensor_DimensionType_Caffe)
-        out.copyToHostTensor(host)
-        return np.array(host.getData(), dtype=np.float32).reshape(out.getShape())
+        return session.run(x)[session.output_names[0]]
 
     return run
 
