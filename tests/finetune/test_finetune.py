@@ -465,7 +465,7 @@ def reduced_user_model(tmp_path_factory):
 
 def _module_api_correct(path, x, y):
     """Stock MNN's Module API (not the project's runners), one image at a time."""
-    from sparsebytenn.zoo.export import import_mnn
+    from sparsebytenn_converter.mnn_wheel import import_mnn
     MNN = import_mnn()
     module = MNN.nn.load_module_from_file(str(path), ["input"], ["logits"])
     pred = [int(np.argmax(np.array(module.forward(MNN.expr.const(np.ascontiguousarray(im[None]),
@@ -509,3 +509,22 @@ def test_cli_end_to_end_on_a_reduced_user_model(reduced_user_model, tmp_path):
     # a second run refuses to overwrite, and --force replaces
     r = _cli(*args)
     assert r.returncode == 1 and "already exists" in r.stderr
+
+
+def test_plugin_check_refuses_a_run_where_the_plugin_ran_no_conv(monkeypatch, tmp_path):
+    # a bridge that failed to load makes "plugin vs stock" compare stock MNN with itself
+    # (max difference 0): the run must say so, not record it as a pass
+    from types import SimpleNamespace
+
+    from sparsebytenn.errors import SparseByteNNError
+    from sparsebytenn.finetune import pipeline
+
+    run = pipeline.Run.__new__(pipeline.Run)
+    run.o, run.images, run.seconds = SimpleNamespace(plugin_check=3, model="m"), np.zeros((5, 28, 28)), {}
+    seen = {"plugin_convs": 0}
+    monkeypatch.setattr(pipeline, "plugin_vs_stock", lambda *a: {"images": 3, "max_rel_diff": 0.0,
+                                                                 "top1_differing": 0, **seen})
+    with pytest.raises(SparseByteNNError, match="ran 0 of the 13 tagged convs"):
+        run.plugin_check(tmp_path / "x.mnn", 13)
+    seen["plugin_convs"] = 13
+    assert run.plugin_check(tmp_path / "x.mnn", 13)["plugin_convs"] == 13

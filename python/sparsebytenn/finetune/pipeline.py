@@ -152,7 +152,7 @@ class Run:
         tagged, layers = self.tag(s, student, report.G, masks)
         tuned_correct = self.correct(tagged, f"fine-tuned {outputs.sparsity_tag(s)}")
         say(f"   {_acc_line(tuned_correct)}   ({info['seconds']:.0f} s, {info['cpu_seconds']:.0f} s CPU)")
-        plugin = self.plugin_check(tagged)
+        plugin = self.plugin_check(tagged, len(layers["tagged_by_detect"]))
         summary = self.summary(s, report, oneshot_correct, tuned_correct, info, layers, plugin, masks)
         files = outputs.write(self.o.out, self.o.model, s, tagged.read_bytes(), summary)
         tuned = summary["results"]["pruned_finetuned"]
@@ -194,11 +194,15 @@ class Run:
         say(f"   --detect tagged the {len(layers['tagged_by_detect'])} masked layers, zeros as masked")
         return tagged, layers
 
-    def plugin_check(self, tagged: Path) -> dict | None:
+    def plugin_check(self, tagged: Path, expected_convs: int) -> dict | None:
         n = min(self.o.plugin_check, len(self.images))
         if not n:
             return None
         plugin = self.timed("plugin_check", plugin_vs_stock, tagged, self.o.model, self.images[:n])
+        if plugin["plugin_convs"] != expected_convs:   # else "plugin vs stock" compared stock with itself
+            raise SparseByteNNError(f"{tagged}: the plugin ran {plugin['plugin_convs']} of the {expected_convs} "
+                                    "tagged convs, so it was not checked against stock MNN (is the bridge built "
+                                    "for this source tree? `scripts/setup.sh`)")
         say(f"   plugin vs stock MNN on {n} images: max rel. difference {plugin['max_rel_diff']:.1e}, "
             f"{plugin['top1_differing']} top-1 differing, {plugin['plugin_convs']} convs on the plugin")
         return plugin
@@ -225,7 +229,7 @@ class Run:
         goal = GOALS.get(round(s, 4))
         import torch
 
-        from ..zoo.export import import_mnn
+        from sparsebytenn_converter.mnn_wheel import import_mnn
 
         return {
             "model": o.model, "sparsity": s, "G": report.G, "target": report.target,
