@@ -26,6 +26,15 @@ MNN_STATUS = {1: "out of memory", 2: "not supported", 3: "compute size error", 4
               20: "tensor not supported", 21: "tensor needs divide"}
 
 
+# One MNN run at a time in this process. A run with per-op callbacks (stats, profile)
+# hands the GIL back to Python mid-run while its session holds MNN's thread pool; a
+# second thread entering MNN then waits for that pool while holding the GIL, and
+# neither can go on (seen as a hang in tests/bridge/test_bridge_x86.py's two-thread
+# test, about 1 run in 4). pymnn keeps the GIL during a plain run anyway, so this
+# costs no parallelism.
+_MNN_RUNS = threading.Lock()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else repr(exc)
@@ -65,7 +74,7 @@ class Session:
             config["precision"] = precision
         notes_before = _plugin.thread_note_count()
         created_before = _plugin.thread_convs_created()
-        with quiet():
+        with _MNN_RUNS, quiet():
             try:
                 self._interp = self._mnn.Interpreter(str(path))
             except Exception as exc:  # pymnn raises a plain Exception when MNN's own verifier refuses
@@ -114,7 +123,7 @@ class Session:
             arrays[name] = arr
         if resized:
             notes_before = _plugin.thread_note_count()
-            with quiet():
+            with _MNN_RUNS, quiet():
                 self._interp.resizeSession(self._session)
             self._fallbacks += _plugin.thread_notes(notes_before)   # a resize can make convs fall back
         for name, arr in arrays.items():
@@ -161,7 +170,7 @@ class Session:
         with self._lock:
             self._set_inputs(inputs)
             before, before_threads = _plugin.thread_conv_runs(), _plugin.thread_conv_threads()
-            with quiet():
+            with _MNN_RUNS, quiet():
                 self._check(self._interp.runSession(self._session))
             self._last_plugin_convs = _plugin.thread_conv_runs() - before
             self._last_plugin_threads = _plugin.thread_conv_threads() - before_threads
@@ -174,7 +183,7 @@ class Session:
         with self._lock:
             self._set_inputs(inputs)
             times, status = [], 0
-            with quiet():
+            with _MNN_RUNS, quiet():
                 for _ in range(warmup):
                     status = status or self._interp.runSession(self._session)
                 for _ in range(repeats):
@@ -191,7 +200,8 @@ class Session:
 
         with self._lock:
             self._set_inputs(inputs)
-            return profile_ops(self._interp, self._session, runs)
+            with _MNN_RUNS:
+                return profile_ops(self._interp, self._session, runs)
 
     @property
     def fallbacks(self) -> list[str]:
@@ -214,7 +224,7 @@ class Session:
                 def after(tensors, info):
                     return True
 
-                with quiet():
+                with _MNN_RUNS, quiet():
                     self._check(self._interp.runSessionWithCallBackInfo(self._session, before, after))
                 self._ops = dict(sorted(counts.items()))
             per_conv = self._last_plugin_threads / self._last_plugin_convs if self._last_plugin_convs else None

@@ -33,7 +33,7 @@ from sparsebytenn_converter.output_paths import write_all_atomic
 
 from ..errors import SparseByteNNError
 from . import photo_protocol, stats
-from .mnn_runner import MNNRunner, model_io
+from .batch_runner import BatchRunner, model_io
 
 METHODS = ("default", "calibrated")
 CALIBRATION_IMAGES = 512
@@ -185,7 +185,7 @@ def task_data(subject: Subject, cfg: EvalConfig):
 
 def task_logits(path: Path, x: np.ndarray, cfg: EvalConfig, bar=None) -> np.ndarray:
     io = model_io(path)
-    run = MNNRunner(path, io["inputs"][0], [io["outputs"][0]], cfg.threads)
+    run = BatchRunner(path, io["inputs"][0], [io["outputs"][0]], cfg.threads)
     parts = []
     for start in range(0, len(x), cfg.batch):
         parts.append(run(x[start:start + cfg.batch])[0])

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import SparseByteNNError
 from . import stats
-from .mnn_runner import MNNRunner
+from .batch_runner import BatchRunner
 
 CALIBRATION_CROPS = 140          # augmented crops of the calibration fold
 MIN_PHOTOS = 4
@@ -104,7 +104,7 @@ def augmented_crops(zoo_name: str, photos: list[Photo], n: int, seed: int) -> np
 
 
 def logits(path: Path, x: np.ndarray, input_name: str, output: str) -> np.ndarray:
-    run = MNNRunner(path, input_name, [output], 1)
+    run = BatchRunner(path, input_name, [output], 1)
     return np.concatenate([run(x[i:i + 1])[0] for i in range(len(x))])   # some graphs fix batch 1
 
 
@@ -121,7 +121,7 @@ def held_out_agreement(zoo_name: str, dense_path: Path, build: Callable[[np.ndar
                        work: Path, *, calibrated: bool, seed: int = 0, crops: int = CALIBRATION_CROPS) -> dict:
     """Pooled agreement over both folds. build(calibration inputs or None, out path) writes
     the pruned model; with calibrated=False it is built once, without inputs."""
-    from .mnn_runner import model_io
+    from .batch_runner import model_io
 
     io = model_io(dense_path)
     inp, out = io["inputs"][0], io["outputs"][0]

@@ -1,4 +1,6 @@
-"""Run a model in stock MNN on batches of NCHW inputs and read named outputs."""
+"""Batches of NCHW inputs through stock MNN's Module API, reading named outputs: the
+accuracy protocols' fast path over thousands of images (one input at a time, with every
+status checked, is Session; this is for batches)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +25,7 @@ def model_io(path: Path) -> dict:
     return {"inputs": inputs, "outputs": list(model.output_names)}
 
 
-class MNNRunner:
+class BatchRunner:
     """One stock-MNN module computing the named outputs for a batch of NCHW inputs."""
 
     def __init__(self, path: Path, input_name: str, outputs: list[str], threads: int = 1):
