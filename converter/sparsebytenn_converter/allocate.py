@@ -103,12 +103,16 @@ def allocate_by_damage(curves: dict, groups, sparsity: float | None, time_model=
                        min_speedup: float | None = None, max_sparsity: float = 0.9,
                        step: float = 0.025) -> tuple[dict, dict]:
     """Per layer (G, s) with the least predicted damage (sensitivity.LayerCurves) such that
-    the pool's weight sparsity is `sparsity` (None: free) and the modelled end-to-end
-    speed-up is at least `min_speedup` (None: no floor).
+    the pool's weight sparsity is at least `sparsity` (None: free) and the modelled
+    end-to-end speed-up is at least `min_speedup` (None: no floor).
 
-    Lagrangian relaxation: each layer picks argmin damage - alpha * pruned + beta * ms;
-    bisection on alpha for the sparsity, then the smallest beta that meets the speed.
-    Returns (choice {name: (G, s)}, facts {"feasible", "sparsity", "damage", "speedup"}).
+    Lagrangian relaxation: each layer picks argmin damage - alpha * pruned + beta * ms.
+    For each time weight beta on a log grid, bisection on alpha finds the least sparsity
+    that reaches the target, and a few larger alphas the choices beyond it (a floor can
+    be met more cheaply by pruning a large, robust layer further than the target asks);
+    the least damaging choice that meets both constraints wins, then single-layer moves
+    polish it. Returns (choice {name: (G, s)}, facts {"feasible", "sparsity", "damage",
+    "speedup"}).
     """
     names = list(curves)
     total = sum(curves[n].size for n in names)
@@ -137,10 +141,13 @@ def allocate_by_damage(curves: dict, groups, sparsity: float | None, time_model=
     def fast_enough(ch):
         return min_speedup is None or time_model is None or time_model.speedup(ch) >= min_speedup
 
-    def solve(beta):
-        """The choice at time weight beta whose sparsity reaches the target (smallest alpha)."""
+    def damage(ch):
+        return float(sum(curves[n].damage(*ch[n]) for n in names))
+
+    def least_alpha(beta):
+        """The smallest alpha whose choice at time weight beta reaches the target sparsity."""
         if sparsity is None:
-            return pick(0.0, beta)
+            return 0.0
         lo, hi = -1.0, 1.0
         while spars(pick(lo, beta)) >= sparsity and lo > -1e12:
             lo *= 4
@@ -154,28 +161,28 @@ def allocate_by_damage(curves: dict, groups, sparsity: float | None, time_model=
                 hi = mid
             else:
                 lo = mid
-        return pick(hi, beta)
+        return hi
 
-    best = solve(0.0)
-    if best is None or not fast_enough(best):
-        lo, hi = 0.0, 1e-9
-        while hi < 1e9 and not ((c := solve(hi)) is not None and fast_enough(c)):
-            lo, hi = hi, hi * 4
-        if hi < 1e9:
-            for _ in range(60):
-                mid = (lo + hi) / 2
-                c = solve(mid)
-                if c is not None and fast_enough(c):
-                    hi = mid
-                else:
-                    lo = mid
-        best = solve(hi) if hi < 1e9 else None
-        if best is None:        # infeasible: the fastest choice at the sparsity, said so
-            best = solve(1e9) or pick(0.0, 1e9)
-    if fast_enough(best):
+    betas = [0.0] if time_model is None or min_speedup is None else [0.0] + [1e-9 * 4.0 ** k for k in range(31)]
+    best, fastest = None, None
+    for beta in betas:
+        alpha = least_alpha(beta)
+        if alpha is None:
+            continue
+        for extra in (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0):
+            ch = pick(alpha + extra * max(abs(alpha), 1e-12), beta)
+            if sparsity is not None and spars(ch) < sparsity - 1e-9:
+                continue
+            if fast_enough(ch):
+                if best is None or damage(ch) < damage(best):
+                    best = ch
+            elif time_model is not None and (fastest is None or time_model.speedup(ch) > time_model.speedup(fastest)):
+                fastest = ch
+    if best is not None:
         best = _refine(best, opts, spars, fast_enough, sparsity)
-    facts = {"feasible": fast_enough(best), "sparsity": spars(best),
-             "damage": float(sum(curves[n].damage(*best[n]) for n in names))}
+    else:                   # infeasible: the fastest choice at the sparsity, said so
+        best = fastest or pick(0.0, 1e9)
+    facts = {"feasible": fast_enough(best), "sparsity": spars(best), "damage": damage(best)}
     if time_model is not None:
         facts["speedup"] = time_model.speedup(best)
     return best, facts

@@ -1,17 +1,23 @@
 """How fast a pruned model will run: a measured kernel table and a measured stock profile.
 
 The kernel table (speed_tables/*.json, written by `sparsebytenn bench speed-table`)
-holds the effective GFLOP/s of the plugin's group-sparse 1x1 kernels per group
-size G, layer shape and sparsity, 1 thread, on one CPU. A layer's time is
-2 x MACs x (1 - s) / GFLOP/s, the GFLOP/s taken from the table's layer with the
-nearest output size (and the nearest G in the table), interpolated in sparsity.
+holds, from one interleaved run on one CPU (1 thread), the effective GFLOP/s of the
+plugin's group-sparse 1x1 kernels per group size G, layer shape and sparsity, and
+stock MNN's dense GFLOP/s on the same layer shapes. Its use is a ratio: a pruned
+layer runs in (1 - s) x stock GFLOP/s / plugin GFLOP/s of stock MNN's time for it,
+both taken from the table's layer with the nearest output size (and the nearest G
+in the table), interpolated in sparsity.
 
-The rest of the network is what stock MNN measures: its per-op profile of the
-dense model gives the total time T_stock and each pruned layer's stock time, so
-the modelled plugin time is T_stock - sum(stock time of the pruned layers) +
-sum(their modelled plugin time), and the modelled end-to-end speed-up is
-T_stock / that. A model, not a measurement: `sparsebytenn eval --speed` and
-`sparsebytenn bench` measure.
+Stock MNN's per-op profile of the dense model, measured here during conversion,
+gives the total time T_stock and each pruned layer's stock time, so the modelled
+plugin time is T_stock - sum(stock time of the pruned layers) + sum(their stock time
+x the ratio), and the modelled end-to-end speed-up is T_stock / that. Pricing the
+plugin as a ratio to a stock time measured in the same run as the plugin's keeps
+the model independent of how fast this machine happens to be today: an absolute
+kernel time from the table against a live profile moved the modelled speed-up by
+~6 % whenever the machine ran faster or slower than when the table was written,
+and --group auto then bought the difference with sparsity. A model, not a
+measurement: `sparsebytenn eval --speed` and `sparsebytenn bench` measure.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ class SpeedTable:
     cpu_model: str
     isa: str
     rows: list[dict]                      # {"hw", "G", "sparsity", "gflops"} for the plugin
+    stock_rows: list[dict]                # {"hw", "gflops"}: stock MNN's dense conv, same run
     groups: tuple[int, ...] = field(init=False)
 
     def __post_init__(self):
@@ -46,11 +53,14 @@ class SpeedTable:
         try:
             d = json.loads(path.read_text())
             rows = [r for r in d["rows"] if r.get("engine") == "sparsebytenn"]
-            if not rows:
-                raise ValueError("no sparsebytenn rows")
+            stock = [r for r in d["rows"] if r.get("engine") == "mnn-dense"]
+            if not rows or not stock:
+                raise ValueError("no " + ("sparsebytenn" if not rows else "mnn-dense") + " rows")
             for r in rows:
                 int(r["hw"]), int(r["G"]), float(r["sparsity"]), float(r["gflops"])
-            return cls(str(path), d.get("cpu_model", "?"), d.get("isa", "?"), rows)
+            for r in stock:
+                int(r["hw"]), float(r["gflops"])
+            return cls(str(path), d.get("cpu_model", "?"), d.get("isa", "?"), rows, stock)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: not a speed table ({exc}); write one with "
                              "`sparsebytenn bench speed-table --json FILE`") from None
@@ -63,8 +73,15 @@ class SpeedTable:
         pts = sorted((float(r["sparsity"]), float(r["gflops"])) for r in rows if int(r["hw"]) == h)
         return float(np.interp(s, [p[0] for p in pts], [p[1] for p in pts]))
 
-    def layer_ms(self, macs: int, G: int, hw: int, s: float) -> float:
-        return 2.0 * macs * (1.0 - s) / (self.gflops(G, hw, s) * 1e6)
+    def stock_gflops(self, hw: int) -> float:
+        """Stock MNN's dense GFLOP/s on the table's layer with the nearest output size."""
+        sizes = sorted({int(r["hw"]) for r in self.stock_rows})
+        h = min(sizes, key=lambda x: abs(np.log(x) - np.log(max(hw, 1))))
+        return float(np.median([float(r["gflops"]) for r in self.stock_rows if int(r["hw"]) == h]))
+
+    def ratio(self, G: int, hw: int, s: float) -> float:
+        """The plugin's time for a layer at (G, s) over stock MNN's dense time for it."""
+        return (1.0 - s) * self.stock_gflops(hw) / self.gflops(G, hw, s)
 
 
 def host_isa() -> tuple[str, str]:
@@ -113,7 +130,7 @@ def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> d
 @dataclass
 class TimeModel:
     table: SpeedTable
-    stock: dict[str, float]               # op name -> stock ms
+    stock: dict[str, float]               # op name -> stock ms (this machine, now)
     macs: dict[str, int]                  # pruned layer -> multiply-adds per inference
     hw: dict[str, int]                    # pruned layer -> output size (sqrt of pixels)
 
@@ -121,11 +138,18 @@ class TimeModel:
     def stock_total(self) -> float:
         return sum(self.stock.values())
 
+    def stock_ms(self, name: str) -> float:
+        """The layer's stock time from the profile; a layer the profile does not name
+        (MNN merged or renamed the op) from the table's stock GFLOP/s."""
+        if name in self.stock:
+            return self.stock[name]
+        return 2.0 * self.macs[name] / (self.table.stock_gflops(self.hw[name]) * 1e6)
+
     def layer_ms(self, name: str, G: int, s: float) -> float:
         """Below MIN_TAG_SPARSITY a layer is not tagged (prune.py) and stays in stock MNN."""
-        if s < MIN_TAG_SPARSITY and name in self.stock:
-            return self.stock[name]
-        return self.table.layer_ms(self.macs[name], G, self.hw[name], s)
+        if s < MIN_TAG_SPARSITY:
+            return self.stock_ms(name)
+        return self.stock_ms(name) * self.table.ratio(G, self.hw[name], s)
 
     def total(self, choice: dict[str, tuple[int, float]]) -> float:
         rest = self.stock_total - sum(self.stock.get(n, 0.0) for n in self.macs)

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from sparsebytenn.bench.kernel_bench import LAYERS, SMALL_LAYERS
@@ -17,11 +18,17 @@ def test_speed_table_covers_both_input_sizes_and_its_numbers_add_up(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     table = json.loads(out.read_text())
     rows = table["rows"]
-    assert {x["layer"] for x in rows} == {name for name, *_ in LAYERS + SMALL_LAYERS}
-    assert {x["G"] for x in rows} == {8, 2} and table["cpu_model"]
-    for x in rows:  # effective GFLOP/s = 2 * dense MACs * (1 - s) / time, from the row's own shape
-        macs = x["hw"] ** 2 * x["cin"] * x["cout"]
-        assert x["gflops"] == pytest.approx(2 * macs * (1 - x["sparsity"]) / (x["median_ms"] * 1e6), rel=0.02)
+    names = {name for name, *_ in LAYERS + SMALL_LAYERS}
+    # the plugin and stock MNN, measured side by side in every group size's run
+    for engine in ("sparsebytenn", "mnn-dense"):
+        assert {(x["layer"], x["G"]) for x in rows if x["engine"] == engine} == {(n, G) for n in names for G in (8, 2)}
+    assert table["cpu_model"]
+    for x in rows:  # GFLOP/s from the row's own shape: the plugin's effective (kept MACs), stock's dense
+        macs = x["hw"] ** 2 * x["cin"] * x["cout"] * ((1 - x["sparsity"]) if x["engine"] == "sparsebytenn" else 1)
+        assert x["gflops"] == pytest.approx(2 * macs / (x["median_ms"] * 1e6), rel=0.02)
     loaded = SpeedTable.load(out)
     small = [x for x in rows if x["hw"] == 3 and x["G"] == 2 and x["sparsity"] == 0.5]
+    small = [x for x in small if x["engine"] == "sparsebytenn"]
     assert loaded.gflops(2, 3, 0.5) == pytest.approx(small[0]["gflops"])     # 3x3 tiles: their own rows
+    stock3 = [x["gflops"] for x in rows if x["hw"] == 3 and x["engine"] == "mnn-dense"]
+    assert loaded.stock_gflops(3) == pytest.approx(float(np.median(stock3)))

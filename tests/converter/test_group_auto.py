@@ -5,6 +5,7 @@ MNN for what the converted models compute."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import itertools
 
 import numpy as np
@@ -82,7 +83,9 @@ def _table():
             for hw, scale in ((56, 1.0), (14, 0.8))
             for G, base in ((8, 100.0), (2, 60.0))
             for s, g in ((0.0, base * scale), (0.5, base * scale * 0.9), (0.9, base * scale * 0.5))]
-    return SpeedTable("test", "cpu", "avx512", rows)
+    stock = [{"engine": "mnn-dense", "hw": 56, "gflops": 80.0}, {"engine": "mnn-dense", "hw": 56, "gflops": 70.0},
+             {"engine": "mnn-dense", "hw": 56, "gflops": 90.0}, {"engine": "mnn-dense", "hw": 14, "gflops": 50.0}]
+    return SpeedTable("test", "cpu", "avx512", rows, stock)
 
 
 def test_speed_table_interpolates_and_time_model_adds_up():
@@ -90,14 +93,41 @@ def test_speed_table_interpolates_and_time_model_adds_up():
     assert t.gflops(8, 56, 0.25) == pytest.approx(95.0)          # halfway between 100 and 90
     assert t.gflops(8, 7, 0.5) == pytest.approx(72.0)            # nearest size: 14
     assert t.gflops(4, 56, 0.0) in (100.0, 60.0)                 # nearest G in the table
-    assert t.layer_ms(10**6, 8, 56, 0.5) == pytest.approx(2e6 * 0.5 / 90e9 * 1e3)      # ms
-    tm = TimeModel(t, {"a": 3.0, "b": 1.0, "rest": 6.0}, {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14})
+    assert t.stock_gflops(56) == pytest.approx(80.0)             # median of the size's stock rows
+    assert t.stock_gflops(7) == pytest.approx(50.0)              # nearest size: 14
+    # a pruned layer's time is a ratio to stock MNN's: kept MACs at the plugin's rate over all MACs at stock's
+    assert t.ratio(8, 56, 0.5) == pytest.approx(0.5 * 80.0 / 90.0)
+    tm = TimeModel(t, {"a": 3.0, "b": 1.0, "rest": 6.0}, {"a": 10**6, "b": 2 * 10**6, "c": 4 * 10**6},
+                   {"a": 56, "b": 14, "c": 14})
     choice = {"a": (8, 0.5), "b": (2, 0.0)}
     # b pruned by less than 5 % is not tagged (prune.py): it stays in stock MNN at its stock time
-    expected = 6.0 + 2e6 * 0.5 / 90e9 * 1e3 + 1.0                  # rest + a + b, ms
+    expected = 6.0 + 3.0 * 0.5 * 80.0 / 90.0 + 1.0                  # rest + a + b, ms
     assert tm.total(choice) == pytest.approx(expected)
     assert tm.speedup(choice) == pytest.approx(10.0 / expected)
-    assert tm.layer_ms("b", 2, 0.05) == pytest.approx(t.layer_ms(2 * 10**6, 2, 14, 0.05))
+    assert tm.layer_ms("b", 2, 0.5) == pytest.approx(1.0 * 0.5 * 50.0 / (60.0 * 0.8 * 0.9))
+    # a layer the profile does not name is priced at the table's stock speed
+    assert tm.layer_ms("c", 8, 0.0) == pytest.approx(2 * 4e6 / 50e9 * 1e3)
+
+
+def test_time_model_is_unmoved_when_the_machine_runs_uniformly_faster():
+    # the stock profile is measured live; a machine 10 % faster today (turbo, a quieter
+    # neighbour) must not change the modelled speed-up, or --group auto buys the
+    # difference with sparsity (issue 13: 34 % instead of the asked 30 %)
+    t = _table()
+    stock = {"a": 3.0, "b": 1.0, "rest": 6.0}
+    macs, hw = {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14}
+    choice = {"a": (8, 0.5), "b": (2, 0.5)}
+    slow = TimeModel(t, stock, macs, hw).speedup(choice)
+    fast = TimeModel(t, {k: v * 0.9 for k, v in stock.items()}, macs, hw).speedup(choice)
+    assert fast == pytest.approx(slow, rel=1e-9)
+
+
+def test_speed_table_without_stock_rows_is_refused(tmp_path):
+    f = tmp_path / "old.json"
+    f.write_text(json.dumps({"rows": [{"engine": "sparsebytenn", "hw": 56, "G": 8, "sparsity": 0.0,
+                                        "gflops": 100.0}]}))
+    with pytest.raises(ModelError, match=r"old\.json: not a speed table \(no mnn-dense rows\).*speed-table"):
+        SpeedTable.load(f)
 
 
 # ---------------------------------------------------------------- the allocator
@@ -122,7 +152,10 @@ def test_allocator_meets_both_constraints_and_is_close_to_exhaustive():
         choice, facts = allocate_by_damage(curves, (8, 2), 0.3, tm, floor, max_sparsity=0.9, step=0.1)
         assert facts["feasible"], floor
         assert tm.speedup(choice) >= floor - 1e-9
-        assert facts["sparsity"] == pytest.approx(0.3, abs=0.05)
+        # at least the target; beyond it only where a floor is met more cheaply so (checked below)
+        assert facts["sparsity"] >= 0.3 - 1e-9
+        if floor < 1.4:
+            assert facts["sparsity"] == pytest.approx(0.3, abs=0.05)
         # exhaustive search over the same grid
         grid = [(G, s) for G in (8, 2) for s in np.round(np.arange(0, 0.91, 0.1), 6)]
         best = None

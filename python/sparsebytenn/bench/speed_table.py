@@ -1,12 +1,15 @@
 """`sparsebytenn bench speed-table`: the kernels' speed per group size, for the converter.
 
-The converter's --group auto and --target-speedup model a pruned layer's time from
-a table of the plugin kernels' effective GFLOP/s per group size G, layer shape and
-sparsity (converter/sparsebytenn_converter/speed_model.py). This measures one on
-this machine with the kernel benchmark (1 thread, the ISA the kernels dispatch to,
+The converter's --group auto and --target-speedup model a pruned layer's time as a
+ratio to stock MNN's time for it, from a table of the plugin kernels' effective
+GFLOP/s per group size G, layer shape and sparsity and stock MNN's dense GFLOP/s on
+the same shapes (converter/sparsebytenn_converter/speed_model.py). This measures one
+on this machine with the kernel benchmark (1 thread, the ISA the kernels dispatch to,
 MobileNet-V1's 1x1 shapes at 224 and at 96 px input: small images make small tiles,
-where the speed per G differs) and writes it as JSON; `convert --speed-table FILE`
-uses it, and the tables shipped in speed_tables/ were made this way.
+where the speed per G differs; stock MNN interleaved with the plugin in every run, so
+the two are measured under the same conditions) and writes it as JSON;
+`convert --speed-table FILE` uses it, and the tables shipped in speed_tables/ were
+made this way.
 """
 from __future__ import annotations
 
@@ -54,18 +57,20 @@ def main(argv=None) -> int:
         for G in groups:
             out = Path(tmp) / f"g{G}.json"
             print(f"== G={G}", file=sys.stderr, flush=True)
-            code = kernel_bench.main(["--engines", "sparsebytenn", "--isa", isa, "--threads", "1",
+            code = kernel_bench.main(["--engines", "sparsebytenn,mnn-dense", "--isa", isa, "--threads", "1",
                                       "--group", str(G), "--sparsity", ",".join(map(str, SPARSITIES)),
                                       "--layers", ",".join(shapes),
                                       "--rounds", str(args.rounds), "--json", str(out)])
             if code:
                 raise SparseByteNNError(f"the kernel benchmark failed for G={G} (exit {code})")
             for r in json.loads(out.read_text()):
-                if r.get("engine") != "sparsebytenn" or r.get("status") != "ok":
+                if r.get("engine") not in ("sparsebytenn", "mnn-dense") or r.get("status") != "ok":
                     continue
                 hw, cin, cout = shapes[r["layer"]]
-                rows.append({"engine": "sparsebytenn", "layer": r["layer"], "hw": hw, "cin": cin, "cout": cout,
-                             "G": G, "sparsity": r["sparsity"], "gflops": round(r["gflops_effective"], 2),
+                # the plugin's GFLOP/s are effective (kept MACs); stock MNN computes every MAC
+                macs = hw * hw * cin * cout * (1 - r["sparsity"] if r["engine"] == "sparsebytenn" else 1)
+                rows.append({"engine": r["engine"], "layer": r["layer"], "hw": hw, "cin": cin, "cout": cout,
+                             "G": G, "sparsity": r["sparsity"], "gflops": round(2 * macs / (r["median_ms"] * 1e6), 2),
                              "median_ms": r["median_ms"], "iqr_ms": r["iqr_ms"], "variant": r.get("variant")})
     import os
 
