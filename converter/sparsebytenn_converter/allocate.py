@@ -217,9 +217,12 @@ def _damage_of(opt, G: int, s: float) -> float:
 
 
 def counts_of(choice: dict, shapes: dict) -> dict[str, tuple[int, int]]:
-    """(G, s) per layer -> (main groups, tail units) to prune; shapes name -> (O, I, kh, kw)."""
+    """(G, s) per layer -> (main groups, tail units) to prune; shapes name -> (O, I, kh, kw).
+
+    Rounded up, so a layer never ends below its s: the allocator priced a layer at
+    s >= MIN_TAG_SPARSITY as tagged, and one unit short of it would stay in stock MNN."""
     out = {}
     for n, (G, s) in choice.items():
         O, I = shapes[n][:2]
-        out[n] = (int(round(s * (O // G) * I)), int(round(s * (O % G) * I)))
+        out[n] = (int(np.ceil(s * (O // G) * I - 1e-9)), int(np.ceil(s * (O % G) * I - 1e-9)))
     return out
