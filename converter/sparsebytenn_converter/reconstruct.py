@@ -1,9 +1,11 @@
 """Calibrated pruning: choose groups by output error and re-fit what stays.
 
-Plain pruning ranks groups by weight magnitude. In a network with folded batch
-norm the inputs of a layer differ in scale by orders of magnitude, so a small
-weight can carry a large signal. With calibration inputs we instead, layer by
-layer in execution order (every layer sees the already-pruned layers before it):
+Plain pruning ranks groups by weight magnitude, which ignores what the weights
+multiply: post-ReLU6 inputs have positive means, so every pruned weight also shifts
+its output by W * E[x] (the main damage measured, docs/accuracy.md),
+and correlated inputs let the kept weights take over from the pruned ones. With
+calibration inputs we instead, layer by layer in execution order (every layer sees
+the already-pruned layers before it):
 
 1. capture the layer's input X in the pruned-so-far model (stock MNN) at a fixed
    sample of output pixels (im2col for kxk), and the dense model's output there,

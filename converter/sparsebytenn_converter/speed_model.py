@@ -3,7 +3,9 @@
 The kernel table (speed_tables/*.json, written by `sparsebytenn bench speed-table`)
 holds, from one interleaved run on one CPU (1 thread), the effective GFLOP/s of the
 plugin's group-sparse 1x1 kernels per group size G, layer shape and sparsity, and
-stock MNN's dense GFLOP/s on the same layer shapes. Its use is a ratio: a pruned
+stock MNN's dense GFLOP/s on the same layer shapes (its conv op alone, timed by MNN's
+per-op callbacks as the profile below times it: a one-conv session's layout
+conversions would make stock look slower than it is inside a model). Its use is a ratio: a pruned
 layer runs in (1 - s) x stock GFLOP/s / plugin GFLOP/s of stock MNN's time for it,
 both taken from the table's layer with the nearest output size (and the nearest G
 in the table), interpolated in sparsity.
@@ -41,7 +43,7 @@ class SpeedTable:
     cpu_model: str
     isa: str
     rows: list[dict]                      # {"hw", "G", "sparsity", "gflops"} for the plugin
-    stock_rows: list[dict]                # {"hw", "gflops"}: stock MNN's dense conv, same run
+    stock_rows: list[dict]                # {"hw", "gflops"}: stock MNN's dense conv op, same run
     groups: tuple[int, ...] = field(init=False)
 
     def __post_init__(self):
@@ -53,9 +55,9 @@ class SpeedTable:
         try:
             d = json.loads(path.read_text())
             rows = [r for r in d["rows"] if r.get("engine") == "sparsebytenn"]
-            stock = [r for r in d["rows"] if r.get("engine") == "mnn-dense"]
+            stock = [r for r in d["rows"] if r.get("engine") == "mnn-conv-op"]
             if not rows or not stock:
-                raise ValueError("no " + ("sparsebytenn" if not rows else "mnn-dense") + " rows")
+                raise ValueError("no " + ("sparsebytenn" if not rows else "mnn-conv-op") + " rows")
             for r in rows:
                 int(r["hw"]), int(r["G"]), float(r["sparsity"]), float(r["gflops"])
             for r in stock:

@@ -20,7 +20,7 @@ def test_speed_table_covers_both_input_sizes_and_its_numbers_add_up(tmp_path):
     rows = table["rows"]
     names = {name for name, *_ in LAYERS + SMALL_LAYERS}
     # the plugin and stock MNN, measured side by side in every group size's run
-    for engine in ("sparsebytenn", "mnn-dense"):
+    for engine in ("sparsebytenn", "mnn-conv-op"):
         assert {(x["layer"], x["G"]) for x in rows if x["engine"] == engine} == {(n, G) for n in names for G in (8, 2)}
     assert table["cpu_model"]
     for x in rows:  # GFLOP/s from the row's own shape: the plugin's effective (kept MACs), stock's dense
@@ -30,5 +30,5 @@ def test_speed_table_covers_both_input_sizes_and_its_numbers_add_up(tmp_path):
     small = [x for x in rows if x["hw"] == 3 and x["G"] == 2 and x["sparsity"] == 0.5]
     small = [x for x in small if x["engine"] == "sparsebytenn"]
     assert loaded.gflops(2, 3, 0.5) == pytest.approx(small[0]["gflops"])     # 3x3 tiles: their own rows
-    stock3 = [x["gflops"] for x in rows if x["hw"] == 3 and x["engine"] == "mnn-dense"]
+    stock3 = [x["gflops"] for x in rows if x["hw"] == 3 and x["engine"] == "mnn-conv-op"]
     assert loaded.stock_gflops(3) == pytest.approx(float(np.median(stock3)))

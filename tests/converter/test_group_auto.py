@@ -83,8 +83,8 @@ def _table():
             for hw, scale in ((56, 1.0), (14, 0.8))
             for G, base in ((8, 100.0), (2, 60.0))
             for s, g in ((0.0, base * scale), (0.5, base * scale * 0.9), (0.9, base * scale * 0.5))]
-    stock = [{"engine": "mnn-dense", "hw": 56, "gflops": 80.0}, {"engine": "mnn-dense", "hw": 56, "gflops": 70.0},
-             {"engine": "mnn-dense", "hw": 56, "gflops": 90.0}, {"engine": "mnn-dense", "hw": 14, "gflops": 50.0}]
+    stock = [{"engine": "mnn-conv-op", "hw": 56, "gflops": 80.0}, {"engine": "mnn-conv-op", "hw": 56, "gflops": 70.0},
+             {"engine": "mnn-conv-op", "hw": 56, "gflops": 90.0}, {"engine": "mnn-conv-op", "hw": 14, "gflops": 50.0}]
     return SpeedTable("test", "cpu", "avx512", rows, stock)
 
 
@@ -126,7 +126,7 @@ def test_speed_table_without_stock_rows_is_refused(tmp_path):
     f = tmp_path / "old.json"
     f.write_text(json.dumps({"rows": [{"engine": "sparsebytenn", "hw": 56, "G": 8, "sparsity": 0.0,
                                         "gflops": 100.0}]}))
-    with pytest.raises(ModelError, match=r"old\.json: not a speed table \(no mnn-dense rows\).*speed-table"):
+    with pytest.raises(ModelError, match=r"old\.json: not a speed table \(no mnn-conv-op rows\).*speed-table"):
         SpeedTable.load(f)
 
 

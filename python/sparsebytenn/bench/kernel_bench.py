@@ -6,6 +6,7 @@ Run: sparsebytenn bench kernels [--quick] [--json FILE]   (main(argv) here)
 Engines (kernel_peers.py says exactly what each time includes):
   sparsebytenn  this project's kernels on MNN's NC8HW8 layout, per x86 ISA
   mnn-dense     MNN 3.6.1's own dense conv (one-conv .mnn, runSession)
+  mnn-conv-op   the same conv op alone (MNN's per-op timing, no layout conversions)
   mnn-sparse    MNN 3.6.1's own sparse path (model tagged by MNN's converter)
   xnnpack       XNNPACK's NCHW sparse 1x1 convolution (Debian libXNNPACK, ctypes)
   wasm          this project's wasm32 SIMD128 kernels under node --no-liftoff (1 thread)
@@ -48,7 +49,8 @@ SMALL_LAYERS = [
     ("3x3_1024-1024", 3, 1024, 1024),
 ]
 SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.9)
-ENGINES = ("sparsebytenn", "mnn-dense", "mnn-sparse", "xnnpack", "wasm")
+ENGINES = ("sparsebytenn", "mnn-dense", "mnn-conv-op", "mnn-sparse", "xnnpack", "wasm")
+DEFAULT_ENGINES = tuple(e for e in ENGINES if e != "mnn-conv-op")   # mnn-dense already runs that conv
 # Largest max |y - ref| / max |ref| an engine may show against the float64 reference:
 # fp32 sums in another order differ by ~1e-6; above this the engine computes
 # something else, so its row is marked failed, never timed and left out of ratios.
@@ -88,7 +90,8 @@ def build_parser():
                "  sparsebytenn bench kernels --isa avx512 --layers 14x14_512-512 --sparsity 0.5,0.9\n")
     p.add_argument("--isa", default="", help="comma list of x86 ISAs for the sparsebytenn engine "
                    "(default: every ISA this CPU runs except ref)")
-    p.add_argument("--engines", default=",".join(ENGINES), help=f"comma list from {', '.join(ENGINES)}")
+    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                   help=f"comma list from {', '.join(ENGINES)} (default: all but mnn-conv-op)")
     p.add_argument("--group", type=int, default=8, help="G output channels per group (default 8, x86 converter default)")
     p.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2; wasm runs 1 only)")
     p.add_argument("--sparsity", default=",".join(str(s) for s in SPARSITIES), help="comma list of fractions")
@@ -211,6 +214,8 @@ def make_lanes(plan: Plan, cases: list, wasm_path) -> list[dict]:
                     opts["isa"] = isa
                 if e == "mnn-sparse":
                     opts["sparse"] = True
+                if e == "mnn-conv-op":
+                    opts["op_only"] = True
                 if e == "wasm":
                     opts["wasm"] = wasm_path
                 lanes.append(dict(engine=e, isa=isa, threads=t, opts=opts, cases=mine))

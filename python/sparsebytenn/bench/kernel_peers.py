@@ -14,6 +14,10 @@ What each engine's time includes:
                 converts to its NC4HW4 layout -- pack 8 on the AVX2 wheel --, runs
                 the Convolution, converts back to NCHW). Both layout conversions
                 are included (see build_mnn_conv for why ONNX -> MNN).
+  mnn-conv-op   the same session's Convolution op alone, timed by MNN's per-op
+                callbacks (runSessionWithCallBackInfo): no layout conversions,
+                as the converter's stock profile of a whole model times it (the
+                speed table prices the plugin against this).
   mnn-sparse    the same model tagged by MNN's own converter
                 (--detectSparseSpeedUp, SIMD_OC blocks of 4): MNN's sparse path.
   xnnpack       xnn_run_operator of xnn_create_convolution2d_nchw_f32 (NCHW in
@@ -149,11 +153,33 @@ class MNNConvRunner:
         self.out = self.interp.getSessionOutput(self.session)
         self.shape = (1, w.shape[0], x.shape[2], x.shape[3])
         self._mnn = MNN
+        self.op_only = bool(options.get("op_only"))
 
     def _run(self):
         self.interp.runSession(self.session)
 
+    def _conv_op_ms(self) -> float:
+        """One run; the Convolution op's own time (its layout conversions are Raster ops)."""
+        t = {}
+
+        def begin(tensors, op):
+            if op.getType() == "Convolution":
+                t["start"] = time.perf_counter_ns()
+            return True
+
+        def end(tensors, op):
+            if op.getType() == "Convolution":
+                t["ms"] = (time.perf_counter_ns() - t["start"]) / 1e6
+            return True
+
+        status = self.interp.runSessionWithCallBackInfo(self.session, begin, end)
+        if status != 0 or "ms" not in t:
+            raise RuntimeError(f"MNN did not run a Convolution op in the one-conv model (status {status})")
+        return t["ms"]
+
     def time_runs(self, n):
+        if self.op_only:
+            return [self._conv_op_ms() for _ in range(n)]
         return _timed(self._run, n)
 
     def infer(self):
@@ -291,6 +317,7 @@ class WasmNodeRunner:
 RUNNERS = {
     "sparsebytenn": SbnnRunner,
     "mnn-dense": MNNConvRunner,
+    "mnn-conv-op": MNNConvRunner,
     "mnn-sparse": MNNConvRunner,
     "xnnpack": XnnpackRunner,
     "wasm": WasmNodeRunner,

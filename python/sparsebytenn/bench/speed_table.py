@@ -6,8 +6,9 @@ GFLOP/s per group size G, layer shape and sparsity and stock MNN's dense GFLOP/s
 the same shapes (converter/sparsebytenn_converter/speed_model.py). This measures one
 on this machine with the kernel benchmark (1 thread, the ISA the kernels dispatch to,
 MobileNet-V1's 1x1 shapes at 224 and at 96 px input: small images make small tiles,
-where the speed per G differs; stock MNN interleaved with the plugin in every run, so
-the two are measured under the same conditions) and writes it as JSON;
+where the speed per G differs; stock MNN's conv op, timed by MNN's per-op callbacks
+as the converter's whole-model profile times it, interleaved with the plugin in every
+run, so the two are measured under the same conditions) and writes it as JSON;
 `convert --speed-table FILE` uses it, and the tables shipped in speed_tables/ were
 made this way.
 """
@@ -57,14 +58,14 @@ def main(argv=None) -> int:
         for G in groups:
             out = Path(tmp) / f"g{G}.json"
             print(f"== G={G}", file=sys.stderr, flush=True)
-            code = kernel_bench.main(["--engines", "sparsebytenn,mnn-dense", "--isa", isa, "--threads", "1",
+            code = kernel_bench.main(["--engines", "sparsebytenn,mnn-conv-op", "--isa", isa, "--threads", "1",
                                       "--group", str(G), "--sparsity", ",".join(map(str, SPARSITIES)),
                                       "--layers", ",".join(shapes),
                                       "--rounds", str(args.rounds), "--json", str(out)])
             if code:
                 raise SparseByteNNError(f"the kernel benchmark failed for G={G} (exit {code})")
             for r in json.loads(out.read_text()):
-                if r.get("engine") not in ("sparsebytenn", "mnn-dense") or r.get("status") != "ok":
+                if r.get("engine") not in ("sparsebytenn", "mnn-conv-op") or r.get("status") != "ok":
                     continue
                 hw, cin, cout = shapes[r["layer"]]
                 # the plugin's GFLOP/s are effective (kept MACs); stock MNN computes every MAC
