@@ -84,7 +84,7 @@ class ConvertOptions:
         """No --group given: choose G per layer when pruning data-free on x86 (there is a
         measured kernel table). Measured (docs/accuracy.md): data-free, ImageNet MobileNet-V1
         at 30 % keeps 18 % of its ten-crop answers with G=8 and about half with auto; with 512
-        of the user model's own images G=8 lost 0.34 pt at 1.81x and auto 0.35 pt at 1.35x,
+        of the user model's own images G=8 lost 0.34 pt at 1.86x and auto 0.18 pt at 1.25x,
         so with the user's images the target's G stays the default."""
         return (self.prunes and not self.plain and not self.rearrange_only and self.calibration is None
                 and bool(self.sparsity or self.target_speedup)
