@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .flatbuf import FlatBuffer, Table
-from .schema import (CONV2D_OP_TYPES, CONV_TYPES, MAX_PARAM, REQUIRED_PARAM, AttrF, BlobF, CommonF, Conv2DF,
-                     DataType, NetF, OpF, OpType, Param, QuanF, SparseAlgo, SparseF, known_op_type)
+from .flatbuf import FlatBuffer, Table, vector_at
+from .schema import (CONV2D_OP_TYPES, CONV_TYPES, MAX_PARAM, MIN_INPUTS, MNN_MAX_DIMS, REQUIRED_PARAM, AttrF, BlobF,
+                     CommonF, Conv2DF, DataType, NetF, OpF, OpType, Param, QuanF, SparseAlgo, SparseF, known_op_type)
 
 # The project's own keys in SparseCommon.args (docs/FORMAT.md).
 SBNN_KEYS = ("sbnnFormat", "sbnnGroup", "sbnnPattern", "sbnnTarget")
@@ -179,6 +179,8 @@ def read_model(path, data: bytes | None = None) -> Model:
             t.buf.fail(t.what, "has no output tensor")
         if not ins and typ not in (OpType.Input, OpType.Const, _TRAINABLE_PARAM):  # ... and its inputs
             t.buf.fail(t.what, f"{OpType.name(typ)} needs inputs and has no input tensor")
+        if len(ins) < MIN_INPUTS.get(typ, 0):   # ... and reads some ops' inputs[k] unchecked
+            t.buf.fail(t.what, f"{OpType.name(typ)} needs {MIN_INPUTS[typ]} inputs and has {len(ins)}")
         main = t.table(OpF.main, f"op {name!r} parameter") if main_type else None
         if main_type == Param.Blob and typ not in (OpType.Const, _TRAINABLE_PARAM):
             # MNN takes the output shape of any op with a Blob parameter from it
@@ -192,6 +194,12 @@ def read_model(path, data: bytes | None = None) -> Model:
             _check_blob(main, t.what)
         if main is not None and main_type == _POOL3D_PARAM:
             _check_pool3d(main, t.what)
+        if main is not None and typ == OpType.Input and main_type == Param.Input:
+            _check_rank(main, _INPUT_DIMS, t.what, "input")
+        if main is not None and typ == OpType.Reshape and main_type == Param.Reshape and len(ins) == 1:
+            _check_reshape(main, t.what)
+        if main is not None and typ == OpType.Reduction and main_type == Param.ReductionParam:
+            _check_reduction(main, t.what)
         t.string(_OP_EXTERNAL_PATH)
         ops.append(OpInfo(i, name, typ, ins, outs, t, main_type, main))
 
@@ -308,6 +316,7 @@ MAX_BLOB_VALUES = 1 << 30
 def _check_blob(blob: Table, where: str) -> None:
     """A constant holds as many values as its dims say: MNN copies prod(dims) of them from
     the data vector without checking (a missing vector crashed it in a memcpy)."""
+    _check_rank(blob, BlobF.dims, where, "constant")
     dims = blob.array(BlobF.dims, "i32", f"{where} dims")
     dims = [] if dims is None else dims.tolist()
     if any(d < 0 for d in dims):
@@ -340,6 +349,38 @@ def _check_flatten(flatten: Table, where: str) -> None:
         v = flatten.scalar(fid, "i32", 0)
         if not -MAX_RANK <= v <= MAX_RANK:
             flatten.buf.fail(where, f"Flatten {key} = {v} is invalid")
+
+
+_INPUT_DIMS = 0           # Input { dims: [int]; ... }
+_RESHAPE_DIMS = 0         # Reshape { dims: [int]; dimType }
+_REDUCTION_DIM = 1        # ReductionParam { operation; dim: [int]; ... }
+
+
+def _check_rank(table: Table, fid: int, where: str, kind: str) -> None:
+    """MNN copies a shape from the file into its tensor's fixed array of MNN_MAX_DIMS
+    dimensions without checking its length (an Input's dims pointed at a long vector
+    overflowed it)."""
+    v = table.vector(fid, 4, f"{where} dims")
+    if v is not None and v[1] > MNN_MAX_DIMS:
+        table.buf.fail(where, f"{kind} shape has {v[1]:,} dimensions; MNN tensors have at most {MNN_MAX_DIMS}")
+
+
+def _check_reshape(reshape: Table, where: str) -> None:
+    """With one input, MNN's Reshape takes the new shape from its parameter's dims: it
+    reads them without checking that they are there or fit its array of MNN_MAX_DIMS."""
+    if reshape.vector(_RESHAPE_DIMS, 4, f"{where} dims") is None:
+        reshape.buf.fail(where, "Reshape with one input has no shape (dims) in its parameter")
+    _check_rank(reshape, _RESHAPE_DIMS, where, "Reshape")
+
+
+def _check_reduction(reduction: Table, where: str) -> None:
+    """MNN's Reduction marks each axis in an array of MNN_MAX_DIMS entries (after adding the
+    rank to a negative one) without a range check: an axis outside [-9, 9) writes outside it."""
+    dims = reduction.array(_REDUCTION_DIM, "i32", f"{where} dim")
+    if dims is not None and len(dims) and not ((dims >= -MNN_MAX_DIMS) & (dims < MNN_MAX_DIMS)).all():
+        bad = next(int(d) for d in dims if not -MNN_MAX_DIMS <= d < MNN_MAX_DIMS)
+        reduction.buf.fail(where, f"Reduction axis {bad} is out of range (MNN tensors have at most "
+                                  f"{MNN_MAX_DIMS} dimensions)")
 
 
 _POOL3D_PARAM = 79        # Pool3D { strides, kernels, pads: [int]; type; padType; isGlobal: bool }
@@ -388,6 +429,11 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
             bad(f"{key} = {c[key]} is invalid")
     if not 1 <= O <= 1 << 24:
         bad(f"outputCount = {O} is invalid")
+    if op.type == OpType.Deconvolution and g != 1:
+        # MNN's converter splits grouped deconvolutions; its CPU Deconvolution ignores the group and
+        # reads outputCount x input channels x kernel weights, g times what a grouped one stores
+        bad(f"Deconvolution with group {g}: MNN's CPU deconvolution ignores groups and would read "
+            f"{g}x the weights stored")
     if pads is not None and len(pads) >= 4:
         pad = tuple(int(p) for p in pads[:4])
     elif pads is not None and len(pads) >= 2:
@@ -523,11 +569,18 @@ def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights
     a null dereference, a zero block a division by zero, a low count a heap overflow."""
     from .conv_tables import mnn_block_counts  # (conv_tables imports this module)
 
-    args = {a.string(AttrF.key): a.scalar(AttrF.i, "i32", 0)
-            for a in sparse_t.tables(SparseF.args, where + " sparse args")}
+    tables = sparse_t.tables(SparseF.args, where + " sparse args")
+    args = {a.string(AttrF.key): a.scalar(AttrF.i, "i32", 0) for a in tables}
     for key in ("NNZElement", "blockNumber", "sparseBlockOC", "sparseBlockKernel"):
         if key not in args:
             fb.fail(where, f"sparse metadata lacks the {key} MNN needs")
+    raw = [_raw_string(a, AttrF.key) for a in tables]
+    if None in raw:   # (FlatBuffers' key compare reads it)
+        fb.fail(where, "a sparse metadata entry has no key")
+    if any(k > j for k, j in zip(raw, raw[1:])):
+        # MNN finds them with FlatBuffers' LookupByKey, a binary search: one key out of
+        # order hides others from it, and it dereferences the null it then gets
+        fb.fail(where, "sparse metadata keys are not sorted (MNN binary-searches them)")
     if args["sparseBlockKernel"] != 1:   # MNN writes 1 and its executor only handles 1 (a renamed key crashed it)
         fb.fail(where, f"sparse metadata sparseBlockKernel = {args['sparseBlockKernel']} is not 1")
     G = args["sparseBlockOC"]
@@ -539,6 +592,15 @@ def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights
     if (args["NNZElement"], args["blockNumber"]) != (nnz, blocks):
         fb.fail(where, f"sparse metadata NNZElement={args['NNZElement']}, blockNumber={args['blockNumber']} "
                        f"disagree with the weights ({nnz}, {blocks} for blocks of {G})")
+
+
+def _raw_string(t: Table, fid: int) -> bytes | None:
+    """A string field's bytes as stored (the decoded str replaces invalid UTF-8)."""
+    p = t.ref(fid)
+    if p is None:
+        return None
+    start, n = vector_at(t.buf, p, 1, t.what)
+    return bytes(t.buf.data[start:start + n])
 
 
 def _read_sparse(fb, t: Table, where: str) -> dict:

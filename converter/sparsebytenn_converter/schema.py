@@ -118,10 +118,13 @@ class OpType:
     Input = 34
     Pooling = 47
     PReLU = 49
+    Reduction = 68
     ReLU = 69
     ReLU6 = 70
+    Reshape = 73
     Selu = 78
     Sigmoid = 81
+    SliceTf = 84
     TanH = 95
     UnaryOp = 101
     ConvertTensor = 129
@@ -134,6 +137,9 @@ class OpType:
         28: "Flatten", 34: "Input", 45: "Padding", 47: "Pooling", 49: "PReLU", 69: "ReLU", 70: "ReLU6",
         73: "Reshape", 77: "Scale", 78: "Selu", 81: "Sigmoid", 85: "Softmax", 90: "Squeeze", 95: "TanH",
         101: "UnaryOp", 107: "Unsqueeze", 128: "Raster", 129: "ConvertTensor", 513: "ConvInt8",
+        68: "Reduction", 84: "SliceTf", 133: "TensorArray", 134: "TensorArraySize", 135: "TensorArrayRead",
+        136: "TensorArrayWrite", 137: "TensorArrayGather", 138: "TensorArrayScatter", 139: "TensorArraySplit",
+        140: "TensorArrayConcat", 145: "TensorArrayInsert", 146: "TensorArrayErase",
         515: "DepthwiseConvInt8", 600: "While", 601: "If",
     }
 
@@ -151,6 +157,9 @@ class Param:  # OpParameter union type values
     Blob = 7
     PRelu = 32
     Relu6 = 52
+    Input = 21
+    Reshape = 55
+    ReductionParam = 50
 
 
 class SparseAlgo:
@@ -182,6 +191,17 @@ REQUIRED_PARAM = {
     OpType.ReLU6: Param.Relu6,  # MNN's ReLU6 reads its min/max from it unchecked
     **{t: Param.Convolution2D for t in CONV_TYPES},
 }
+
+
+# op type -> the number of inputs its MNN shape code indexes without checking how many
+# there are (inputs[k] past the end is read as a tensor and crashes the process); from
+# MNN 3.6.1's source/shape/Shape{BinaryOp,SliceTf,TensorArray}.cpp
+MIN_INPUTS = {
+    OpType.BinaryOp: 2, OpType.SliceTf: 3,
+    134: 2, 135: 3, 136: 4, 137: 3, 138: 4, 139: 4, 140: 2, 145: 4, 146: 3,   # TensorArraySize .. Erase
+}
+
+MNN_MAX_DIMS = 9   # MNN_MAX_TENSOR_DIM: the fixed size of its tensors' dimension arrays
 
 
 def known_op_type(t: int) -> bool:
