@@ -13,8 +13,9 @@ import numpy as np
 from .errors import ModelError
 
 
-def profile_ops(interp, session, runs: int = 5) -> dict[str, float]:
-    """Median over `runs` inferences of each op's time; inputs must already be set."""
+def profile_ops(interp, session, runs: int = 5, stat=np.median) -> dict[str, float]:
+    """`stat` (median; np.min for the undisturbed time) over `runs` inferences of each
+    op's time; inputs must already be set."""
     per_run = []
     for _ in range(max(1, int(runs))):
         start: dict[str, float] = {}
@@ -33,4 +34,28 @@ def profile_ops(interp, session, runs: int = 5) -> dict[str, float]:
         if status not in (0, None, True):
             raise ModelError(f"stock MNN could not run the session to profile it (status {status})")
         per_run.append(ms)
-    return {name: float(np.median([r.get(name, 0.0) for r in per_run])) for name in per_run[0]}
+    return {name: float(stat([r.get(name, 0.0) for r in per_run])) for name in per_run[0]}
+
+
+def op_table(interp, session, counter=None) -> dict[str, dict]:
+    """One run; op name -> {"type": MNN's op type, "plugin": whether `counter()` (a count
+    of ops some other engine executed on this thread, e.g. the SparseByteNN bridge's
+    convs) went up while the op ran}. Inputs must already be set."""
+    out: dict[str, dict] = {}
+    before: dict[str, int] = {}
+
+    def begin(tensors, op):
+        if counter is not None:
+            before[op.getName()] = counter()
+        return True
+
+    def end(tensors, op):
+        name = op.getName()
+        ran = counter is not None and counter() > before[name]
+        out[name] = {"type": op.getType(), "plugin": bool(ran or out.get(name, {}).get("plugin", False))}
+        return True
+
+    status = interp.runSessionWithCallBackInfo(session, begin, end)
+    if status not in (0, None, True):
+        raise ModelError(f"MNN could not run the session to list its ops (status {status})")
+    return out

@@ -74,7 +74,7 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
         "method": "measured damage (sensitivity.py) under a modelled speed floor",
         "groups": list(opts.groups), "min_speedup": opts.min_speedup,
         "speed_table": tm.table.source, "speed_table_cpu": tm.table.cpu_model,
-        "stock_ms": round(tm.stock_total, 3),
+        "stock_ms": round(tm.stock_total, 3), "stock_profile": tm.stock_source,
         "modelled_speedup": round(facts["speedup"], 3), "predicted_damage": facts["damage"],
         "layers": {n: {"G": G, "sparsity": s, "probe_damage": curves[n].probe_damage}
                    for n, (G, s) in choice.items()}}
@@ -103,14 +103,14 @@ def time_model(work: Work, opts: ConvertOptions, calib, pool):
                              f"{opts.resolved_target}: measure them there with `sparsebytenn bench speed-table "
                              "--json FILE` and pass --speed-table FILE")
     shape = model_input_shape(work.model) or tuple(calib.inputs.shape[1:])
-    stock = stock_profile(work.model.path, shape)
+    stock, source = stock_profile(work.model.path, shape)
     macs, hw = {}, {}
     for c in pool:
         oh, ow = calib.output_size(c)
         O, I, kh, kw = work.W[c.name].shape
         macs[c.name] = O * I * kh * kw * oh * ow
         hw[c.name] = int(round((oh * ow) ** 0.5))
-    return TimeModel(table, stock, macs, hw)
+    return TimeModel(table, stock, macs, hw, source)
 
 
 def _plain_units(name: str, w, G: int) -> Units:

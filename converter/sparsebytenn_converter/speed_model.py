@@ -10,7 +10,8 @@ layer runs in (1 - s) x stock GFLOP/s / plugin GFLOP/s of stock MNN's time for i
 both taken from the table's layer with the nearest output size (and the nearest G
 in the table), interpolated in sparsity.
 
-Stock MNN's per-op profile of the dense model, measured here during conversion,
+Stock MNN's per-op profile of the dense model, measured on this machine once per
+model (then cached, so the same command writes the same file: stock_profile),
 gives the total time T_stock and each pruned layer's stock time, so the modelled
 plugin time is T_stock - sum(stock time of the pruned layers) + sum(their stock time
 x the ratio), and the modelled end-to-end speed-up is T_stock / that. Pricing the
@@ -34,7 +35,7 @@ from .groups import MIN_TAG_SPARSITY
 from .op_profile import profile_ops
 
 TABLES = Path(__file__).parent / "speed_tables"
-PROFILE_RUNS = 12
+PROFILE_RUNS = 20
 
 
 @dataclass
@@ -113,11 +114,30 @@ def default_table(isa: str, cpu_model: str) -> SpeedTable | None:
     return None
 
 
-def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> dict[str, float]:
-    """Stock MNN's per-op time (ms, median over runs, 1 thread) of the model on one input."""
+def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> tuple[dict[str, float], str]:
+    """Stock MNN's per-op time (ms, least of `runs`, 1 thread) of the model on one input,
+    and where it came from. Measured once per model file, input shape, CPU model and MNN
+    version, then kept under cache_home()/stock-profiles: the allocation depends on it,
+    and a fresh profile per conversion made the same command write different files
+    (MobileNet-V1 --group auto: 3 of 3 conversions chose differently)."""
+    import hashlib
+
+    from .cache_home import cache_home
     from .mnn_wheel import import_mnn, quiet
 
     MNN = import_mnn()
+    digest = hashlib.sha256()
+    with open(model_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    key = json.dumps([digest.hexdigest(), list(input_shape), host_isa()[1], MNN.version(), runs])
+    cached = cache_home() / "stock-profiles" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
+    try:
+        d = json.loads(cached.read_text())
+        if d.get("key") == key and d["ms"] and all(isinstance(v, float) for v in d["ms"].values()):
+            return d["ms"], f"measured {d['date']}, cached in {cached}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
     with quiet():
         interp = MNN.Interpreter(str(model_path))
         session = interp.createSession({"numThread": 1})
@@ -126,7 +146,19 @@ def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> d
     inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
     if interp.runSession(session) != 0 or interp.runSession(session) != 0:      # warm-up
         raise ModelError(f"{model_path}: stock MNN could not run the model to time it")
-    return profile_ops(interp, session, runs)
+    ms = profile_ops(interp, session, runs, stat=np.min)    # kept for good: the undisturbed time
+    import datetime
+    import os
+
+    date = datetime.datetime.now().isoformat(timespec="seconds")
+    try:                    # written whole or not at all; a cache that cannot be written is no error
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "date": date, "ms": ms}))
+        os.replace(tmp, cached)
+    except OSError:
+        pass
+    return ms, f"measured {date}"
 
 
 @dataclass
@@ -135,6 +167,7 @@ class TimeModel:
     stock: dict[str, float]               # op name -> stock ms (this machine, now)
     macs: dict[str, int]                  # pruned layer -> multiply-adds per inference
     hw: dict[str, int]                    # pruned layer -> output size (sqrt of pixels)
+    stock_source: str = "given"           # where the stock profile came from (stock_profile)
 
     @property
     def stock_total(self) -> float:

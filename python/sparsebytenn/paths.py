@@ -5,9 +5,9 @@ from pathlib import Path
 
 def home() -> Path:
     """$SPARSEBYTENN_HOME, default ~/.cache/sparsebytenn; created on first use."""
-    p = Path(os.environ.get("SPARSEBYTENN_HOME", Path.home() / ".cache" / "sparsebytenn"))
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+    from sparsebytenn_converter.cache_home import cache_home
+
+    return cache_home()
 
 
 def repo_root() -> Path | None:

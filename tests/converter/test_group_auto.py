@@ -252,3 +252,10 @@ def test_group_auto_lowers_the_output_error_of_a_zoo_model(tmp_path):
         got = np.stack([mnn_run(tmp_path / f"{name}.mnn", x[None]).ravel() for x in held])
         errs[name] = np.mean(np.linalg.norm(got - dense, axis=1) / np.linalg.norm(dense, axis=1))
     assert errs["auto"] < errs["g8"], errs
+    # the same command writes the same file: the allocation's stock profile is measured once
+    # per model and machine (3 of 3 conversions chose differently when each measured its own)
+    again = convert(src, tmp_path / "auto2.mnn", sparsity=0.3, group="auto", calibration=calib, holdout=held,
+                    progress=False)
+    assert again.allocation["layers"] == auto.allocation["layers"]
+    assert (tmp_path / "auto2.mnn").read_bytes() == (tmp_path / "auto.mnn").read_bytes()
+    assert again.allocation["stock_profile"].startswith("measured ") and "cached in" in again.allocation["stock_profile"]
