@@ -109,7 +109,10 @@ std::string SparseConvExecution::PlanGeometry(const mnnabi::Tensor* input, const
   geometry_.pad_left = pad_left;
   geometry_.pad_bottom = pad_bottom;
   geometry_.pad_right = pad_right;
+  // 0 is the kernels' "cannot run this" (a real size is at least 64 bytes): hand the
+  // op to MNN now rather than fail at execution.
   const size_t bytes = sbnn_gsparse_workspace_size(packed_, &geometry_, threads_.threads);
+  if (bytes == 0) return "the kernels reject this geometry or thread count";
   if (!workspace_.Reserve(bytes)) return "out of memory for the kernels' workspace";
   return std::string();
 }

@@ -56,6 +56,9 @@ class SparseConvExecution : public mnnabi::Execution {
   // Empty when the kernels can run these tensors; fills geometry_.
   std::string PlanGeometry(const mnnabi::Tensor* input, const mnnabi::Tensor* output);
 
+  // Handed to MNN only at a resize, to create its own execution. Valid then: MNN 3.6.1
+  // resizes only while the model buffer lives (Interpreter::resizeSession refuses after
+  // releaseModel; the Module API keeps its buffer, or its own op copies, for good).
   const mnnabi::Op* op_;
   SparseConvSpec spec_;  // views point into the model buffer; only geometry is reused
   SessionThreads threads_;

@@ -203,6 +203,16 @@ class Session:
             with _MNN_RUNS:
                 return profile_ops(self._interp, self._session, runs)
 
+    def op_table(self, inputs) -> dict[str, dict]:
+        """One run; op name -> {"type": MNN's op type, "plugin": True when the bridge
+        executed it (its per-thread conv count rose while the op ran)}."""
+        from sparsebytenn_converter.op_profile import op_table
+
+        with self._lock:
+            self._set_inputs(inputs)
+            with _MNN_RUNS:
+                return op_table(self._interp, self._session, _plugin.thread_conv_runs if self.plugin else None)
+
     @property
     def fallbacks(self) -> list[str]:
         """This session's notes from the bridge (convs that fell back to MNN, and why),

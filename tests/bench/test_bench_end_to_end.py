@@ -186,6 +186,33 @@ def test_breakdown_splits_each_engines_profile_into_pruned_layers_and_the_rest(r
         assert r["pruned_ideal_speedup"] == pytest.approx(ideal)
 
 
+def test_op_types_add_up_to_the_profiles_and_say_who_ran_each_op(result, tiny):
+    """issue 15.3: the other ops split by type and by runner; recomputed from the raw
+    profiles, the ONNX graph's conv count and the bridge's own count of convs it ran."""
+    from sparsebytenn.bench.breakdown import by_op_type, format_breakdown
+
+    (key, profiles), = result["profiles_ms"].items()
+    rows = by_op_type(result)
+    plugin_convs = {r["sparsity"]: r["plugin_convs"] for r in result["results"] if r["engine"] == "plugin"}
+    assert {(r["engine"], r["sparsity"]) for r in rows} == {
+        (e, s) for e in ("mnn-pruned-dense", "mnn-sparse", "plugin") for s in (0.5, 0.9)}
+    for (engine, s) in {(r["engine"], r["sparsity"]) for r in rows}:
+        mine = [r for r in rows if r["engine"] == engine and r["sparsity"] == s]
+        dense, eng = profiles["mnn-dense"], profiles[f"{engine}@{s * 100:g}%"]
+        assert sum(r["ops"] for r in mine) == len(set(dense) | set(eng))
+        assert sum(r["dense_ms"] for r in mine) == pytest.approx(sum(dense.values()))
+        assert sum(r["engine_ms"] for r in mine) == pytest.approx(sum(eng.values()))
+        convs = sum(r["ops"] for r in mine if r["op_type"].startswith("Convolution"))
+        assert convs >= _pointwise_convs(tiny) > 0
+        by_plugin = [r for r in mine if r["ran_by"] == "plugin"]
+        if engine == "plugin":       # exactly the convs the bridge counted, all of them pruned
+            assert sum(r["ops"] for r in by_plugin) == plugin_convs[s] > 0
+            assert {r["op_type"] for r in by_plugin} == {"Convolution, pruned"}
+        else:
+            assert by_plugin == []
+    assert "by op type" in format_breakdown(result)
+
+
 def test_a_plugin_that_ran_only_some_tagged_convs_is_not_timed():
     # issue 14.10: only plugin_convs == 0 was refused; 12 of 13 falling back to stock
     # MNN would have been timed under the plugin's name

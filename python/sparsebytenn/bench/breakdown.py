@@ -56,6 +56,52 @@ def breakdown(result: dict) -> list[dict]:
     return rows
 
 
+def by_op_type(result: dict) -> list[dict]:
+    """The same profiles split by MNN op type and by who ran the ops in the engine's
+    session (the bridge or MNN), the pruned convolutions apart from the other convs:
+    one row per model x threads x sparsity x pruned engine x (type, runner)."""
+    rows = []
+    for key, profiles in result.get("profiles_ms", {}).items():
+        model, _, t = key.rpartition("@")
+        tables = result.get("op_tables", {}).get(key, {})
+        dense, dense_types = profiles.get("mnn-dense"), tables.get("mnn-dense")
+        if not dense or not dense_types:
+            continue
+        for s_text, layers in result.get("conversions", {}).get(model, {}).items():
+            s = float(s_text)
+            pruned = set(pruned_layers(layers))
+            for engine in PRUNED_ENGINES:
+                label = f"{engine}@{_pct(s)}"
+                prof, table = profiles.get(label), tables.get(label)
+                if not prof or not table:
+                    continue
+                groups: dict[tuple, dict] = {}
+                for name in dict.fromkeys([*dense, *prof]):
+                    info = table.get(name) or dense_types.get(name) or {"type": "?", "plugin": False}
+                    kind = info["type"] + (", pruned" if name in pruned else "")
+                    g = groups.setdefault((kind, "plugin" if info["plugin"] else "MNN"),
+                                          {"ops": 0, "dense_ms": 0.0, "engine_ms": 0.0})
+                    g["ops"] += 1
+                    g["dense_ms"] += dense.get(name, 0.0)
+                    g["engine_ms"] += prof.get(name, 0.0)
+                for (kind, runner), g in sorted(groups.items(), key=lambda kv: -kv[1]["dense_ms"]):
+                    rows.append({"model": model, "threads": int(t.rstrip("T")), "sparsity": s, "engine": engine,
+                                 "op_type": kind, "ran_by": runner, **g,
+                                 "speedup": g["dense_ms"] / g["engine_ms"] if g["engine_ms"] > 0 else None})
+    return rows
+
+
+TYPE_COLUMNS = ["model", "threads", "sparsity", "engine", "op type", "ran by", "ops", "ms", "x"]
+TYPE_HEADER = ("by op type ('ran by' = who ran those ops in the engine's session: the SparseByteNN "
+               "bridge or MNN; ms = mnn-dense -> engine, summed over the ops)")
+
+
+def type_rows(result: dict) -> list[list[str]]:
+    return [[r["model"], str(r["threads"]), _pct(r["sparsity"]), r["engine"], r["op_type"], r["ran_by"],
+             str(r["ops"]), f"{r['dense_ms']:.2f} -> {r['engine_ms']:.2f}", _f(r["speedup"])]
+            for r in by_op_type(result)]
+
+
 def _f(v, fmt="{:.2f}"):
     return "—" if v is None else fmt.format(v)
 
@@ -72,22 +118,32 @@ HEADER = ("where the time goes (MNN per-op profiles; 'pruned layers' = the convo
           "weighted by their dense time; 'other ops' = everything else)")
 
 
+def _table(header: str, columns: list[str], rows: list[list[str]]) -> str:
+    rows = [columns] + rows
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join([header] + lines)
+
+
 def format_breakdown(result: dict) -> str:
     rows = breakdown_rows(result)
     if not rows:
         return ""
-    rows = [COLUMNS] + rows
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join([HEADER] + lines)
+    out = _table(HEADER, COLUMNS, rows)
+    types = type_rows(result)
+    return out + ("\n\n" + _table(TYPE_HEADER, TYPE_COLUMNS, types) if types else "")
+
+
+def _markdown(header: str, columns: list[str], rows: list[list[str]]) -> str:
+    lines = [f"**{header[0].upper() + header[1:]}**", "", "| " + " | ".join(columns) + " |",
+             "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
 def markdown_breakdown(result: dict) -> str:
     rows = breakdown_rows(result)
     if not rows:
         return ""
-    lines = [f"**{HEADER[0].upper() + HEADER[1:]}**", "", "| " + " | ".join(COLUMNS) + " |",
-             "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    types = type_rows(result)
+    return _markdown(HEADER, COLUMNS, rows) + ("\n" + _markdown(TYPE_HEADER, TYPE_COLUMNS, types) if types else "")

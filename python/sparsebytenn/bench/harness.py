@@ -183,7 +183,7 @@ def run_bench(cfg: BenchConfig, log_dir: Path | None = None, timeline: list | No
                if ENGINES[e].pruned}
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="sbnn-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    rows, profiles, conversions = [], {}, {}
+    rows, profiles, op_tables, conversions = [], {}, {}, {}
     t0 = time.time()
     for src in sources:
         with tqdm(total=len(cfg.sparsities) * len(formats), desc=f"converting {src.name}",
@@ -208,9 +208,12 @@ def run_bench(cfg: BenchConfig, log_dir: Path | None = None, timeline: list | No
             per_engine = {i.label: i.profile for i in instances if i.ok and i.profile}
             if per_engine:
                 profiles[f"{src.name}@{threads}T"] = per_engine
+            tables = {i.label: i.op_table for i in instances if i.ok and i.op_table}
+            if tables:
+                op_tables[f"{src.name}@{threads}T"] = tables
     machine["load_average_after"] = machine_info.load_average()
     machine["wall_time_s"] = round(time.time() - t0, 1)
     machine["worker_logs"] = str(log_dir)
     return {"machine": machine, "results": rows,
             "warnings": machine_info.noise_warnings(machine, rows), "notes": notes,
-            "profiles_ms": profiles, "conversions": conversions}
+            "profiles_ms": profiles, "op_tables": op_tables, "conversions": conversions}

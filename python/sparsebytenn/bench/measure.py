@@ -40,6 +40,7 @@ class Instance:
     max_error: float | None = None
     rounds: list[list[float]] = field(default_factory=list)
     profile: dict | None = None
+    op_table: dict | None = None          # op name -> {"type", "plugin"} (with the profile)
 
     def fail(self, why: str, unavailable: bool = False) -> None:
         self.status = "unavailable" if unavailable else "failed"
@@ -146,6 +147,7 @@ def measure(instances: list[Instance], inputs: dict, *, rounds: int, runs: int, 
                 try:
                     inst.profile = workers[inst.label].call("call", "profile", (profile_runs,),
                                                             timeout=CALL_TIMEOUT_S)
+                    inst.op_table = workers[inst.label].call("call", "op_table", (), timeout=CALL_TIMEOUT_S)
                 except WorkerError as exc:
                     inst.info["profile_error"] = str(exc)
 

@@ -7,7 +7,8 @@ MNN is timed the same way (the copies are ~0.1 ms of a ~10 ms MobileNet run).
 
 Interface: Runner(path, threads, options, inputs) with `.info` (dict sent back
 to the parent), `.infer() -> {output name: ndarray}`; the MNN and plugin runners
-also have `.profile(runs) -> {op name: ms}` (MNN's per-op timing).
+also have `.profile(runs) -> {op name: ms}` (MNN's per-op timing) and `.op_table()`
+-> {op name: {"type", "plugin"}} (what each op is and who ran it).
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ class MNNRunner:
     def profile(self, runs: int = 5) -> dict[str, float]:
         """MNN's own per-op timing: op name -> median ms."""
         return self.session.profile(self._feed, runs)
+
+    def op_table(self) -> dict[str, dict]:
+        """op name -> {"type", "plugin"}: what each op is and whether the bridge ran it."""
+        return self.session.op_table(self._feed)
 
     def infer(self):
         out = self.session.run(self._feed)
