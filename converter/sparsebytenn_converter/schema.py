@@ -126,6 +126,7 @@ class OpType:
     Sigmoid = 81
     SliceTf = 84
     TanH = 95
+    Threshold = 97
     UnaryOp = 101
     ConvertTensor = 129
     ConvInt8 = 513
@@ -136,7 +137,7 @@ class OpType:
         17: "Deconvolution", 18: "DeconvolutionDepthwise", 21: "Dropout", 22: "Eltwise", 23: "ELU",
         28: "Flatten", 34: "Input", 45: "Padding", 47: "Pooling", 49: "PReLU", 69: "ReLU", 70: "ReLU6",
         73: "Reshape", 77: "Scale", 78: "Selu", 81: "Sigmoid", 85: "Softmax", 90: "Squeeze", 95: "TanH",
-        101: "UnaryOp", 107: "Unsqueeze", 128: "Raster", 129: "ConvertTensor", 513: "ConvInt8",
+        97: "Threshold", 101: "UnaryOp", 107: "Unsqueeze", 128: "Raster", 129: "ConvertTensor", 513: "ConvInt8",
         68: "Reduction", 84: "SliceTf", 133: "TensorArray", 134: "TensorArraySize", 135: "TensorArrayRead",
         136: "TensorArrayWrite", 137: "TensorArrayGather", 138: "TensorArrayScatter", 139: "TensorArraySplit",
         140: "TensorArrayConcat", 145: "TensorArrayInsert", 146: "TensorArrayErase",
@@ -160,6 +161,8 @@ class Param:  # OpParameter union type values
     Input = 21
     Reshape = 55
     ReductionParam = 50
+    Selu = 59
+    ELU = 81
 
 
 class SparseAlgo:
@@ -189,6 +192,8 @@ REQUIRED_PARAM = {
     68: 50, 107: 64, 112: 79,  # Reduction, Unsqueeze, and op 112, as every zoo model has them (fuzzing
                                # found MNN's Reduction shape code crashing on another parameter type)
     OpType.ReLU6: Param.Relu6,  # MNN's ReLU6 reads its min/max from it unchecked
+    # MNN's GeometryELU / GeometryThreshold read alpha (scale) from them unchecked
+    OpType.ELU: Param.ELU, OpType.Threshold: Param.ELU, OpType.Selu: Param.Selu,
     **{t: Param.Convolution2D for t in CONV_TYPES},
 }
 

@@ -44,6 +44,12 @@ CASES = [
     ("reduction-axis-out-of-range", "mobilenet-v1", [["flip", 4106843, 4]], "Reduction axis 268435459"),
     ("input-of-65532-dimensions", "mobilenet-v1.sparse", "input-dims-length-65532", "65,532 dimensions"),
     ("sparse-keys-unsorted", "mobilenet-v1.sparse", "sbnnPattern-to-0xc3", "keys are not sorted"),
+    # from the 20,000-input campaign (recipe 6181, 65 ops reduced to this one bit): the Op.type of the
+    # BinaryOp '/_blocks.7/Add_output_0', 7 -> 23 (ELU), which keeps its BinaryOp parameter; and its siblings
+    ("binary-op-turned-elu", "efficientnet-lite0", [["flip", 17534716, 4]], "ELU needs parameter type 81, not 6"),
+    ("binary-op-turned-selu", "efficientnet-lite0", [["i32", 17534716, 78]], "Selu needs parameter type 59, not 6"),
+    ("binary-op-turned-threshold", "efficientnet-lite0", [["i32", 17534716, 97]],
+     "Threshold needs parameter type 81, not 6"),
 ]
 SEED_SHA = {"efficientnet-lite0": "b896de147807f4ee0aeff711cfedf3c55ec7b8f74300f6d4f180267088265536",
             "mobilenet-v1": "bea27aa79ed4917a455af8f6830af630f603db12336bbf8e6b256e570dc50836"}
