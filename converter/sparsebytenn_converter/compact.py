@@ -172,15 +172,6 @@ def compact(data, path="model") -> Compacted:
     def shift(p):
         return before[np.searchsorted(cut_starts, p, side="left")]
 
-    src = np.frombuffer(data, np.uint8)
-    keep = np.ones(n, bool)
-    for s, c in zip(cut_starts, cut):
-        keep[s:s + c] = False
-    dead = np.zeros(n, bool)  # what stays of each gap: padding, zeroed
-    for s, e in g:
-        dead[s:e] = True
-    out = np.where(dead, 0, src)[keep].astype(np.uint8)
-
     slots = np.array([r[0] for r in lay.refs], np.int64)
     targets = np.array([r[1] for r in lay.refs], np.int64)
     new_slots = slots - shift(slots)
@@ -191,11 +182,9 @@ def compact(data, path="model") -> Compacted:
     soff = new_tabs - (vts - shift(vts))
     if values.min(initial=1) <= 0 or np.abs(soff).max(initial=0) >= 1 << 31:
         raise Refused("a reference would not point forward after compaction")
-    for at, v in zip(new_slots.tolist(), values.tolist()):
-        out[at:at + 4] = np.frombuffer(struct.pack("<I", v), np.uint8)
-    for at, v in zip(new_tabs.tolist(), soff.tolist()):
-        out[at:at + 4] = np.frombuffer(struct.pack("<i", v), np.uint8)
-    result = out.tobytes()
+    patches = {at: struct.pack("<I", v) for at, v in zip(slots.tolist(), values.tolist())}
+    patches.update((at, struct.pack("<i", v)) for at, v in zip(tabs.tolist(), soff.tolist()))
+    result = _assemble(data, g, cut, patches)
     _verify(data, lay, result, shift, path)
     return Compacted(result, n - len(result))
 
@@ -217,11 +206,56 @@ def _verify(old, lay: Layout, new: bytes, shift, path) -> None:
         raise AssertionError("compaction changed the set of live objects")
     if sorted(got.refs) != moved(lay.refs) or sorted(got.vtables) != moved(lay.vtables):
         raise AssertionError("compaction changed a reference")
-    a, b = np.frombuffer(old, np.uint8).copy(), np.frombuffer(new, np.uint8).copy()
-    for arr, refs, tabs in ((a, lay.refs, lay.vtables), (b, got.refs, got.vtables)):
-        for p in [r[0] for r in refs] + [v[0] for v in tabs]:
-            arr[p:p + 4] = 0
-    for s, d in zip(starts.tolist(), shift(starts).tolist()):
-        e = lay.objects[s][0]
-        if not np.array_equal(a[s:e], b[s - d:e - d]):
+    old_slots = _slot_positions(lay)
+    new_slots = _slot_positions(got)
+    ends = np.array([lay.objects[s][0] for s in starts.tolist()], np.int64)
+    d = shift(starts)
+    lo_a, hi_a = np.searchsorted(old_slots, starts), np.searchsorted(old_slots, ends)
+    lo_b, hi_b = np.searchsorted(new_slots, starts - d), np.searchsorted(new_slots, ends - d)
+    ma, mb = memoryview(old).cast("B"), memoryview(new).cast("B")
+    for k, (s, e, dk) in enumerate(zip(starts.tolist(), ends.tolist(), d.tolist())):
+        if lo_a[k] == hi_a[k] and lo_b[k] == hi_b[k]:
+            same = ma[s:e] == mb[s - dk:e - dk]       # compared in place: weights can be large
+        else:                                          # tables and reference vectors: small
+            same = np.array_equal(_without_slots(ma, s, e, old_slots[lo_a[k]:hi_a[k]]),
+                                  _without_slots(mb, s - dk, e - dk, new_slots[lo_b[k]:hi_b[k]]))
+        if not same:
             raise AssertionError(f"compaction changed the bytes of the {lay.objects[s][1]} at {s}")
+
+
+def _slot_positions(lay: Layout) -> np.ndarray:
+    """Sorted positions of every reference slot and table soffset (compared as zeros)."""
+    return np.unique(np.array([r[0] for r in lay.refs] + [v[0] for v in lay.vtables], np.int64))
+
+
+def _without_slots(mv, s: int, e: int, slots: np.ndarray) -> np.ndarray:
+    """A copy of bytes [s, e) with the 4 bytes at each slot zeroed."""
+    a = np.frombuffer(mv[s:e], np.uint8).copy()
+    for p in (slots - s).tolist():
+        a[p:p + 4] = 0
+    return a
+
+
+def _assemble(data, g: np.ndarray, cut: np.ndarray, patches: dict) -> bytes:
+    """`data` without the first `cut` bytes of each gap (the rest of a gap zeroed) and with
+    the 4 bytes at each patch position replaced, built in one allocation."""
+    mv = memoryview(data).cast("B")
+    at = sorted(patches)
+    pieces, j, prev = [], 0, 0
+
+    def live(a: int, b: int) -> None:
+        nonlocal j
+        while j < len(at) and at[j] < b:
+            p = at[j]
+            pieces.append(mv[a:p])
+            pieces.append(patches[p])
+            a = p + 4
+            j += 1
+        pieces.append(mv[a:b])
+
+    for (s, e), c in zip(g.tolist(), cut.tolist()):
+        live(prev, s)
+        pieces.append(bytes(e - s - c))
+        prev = e
+    live(prev, len(mv))
+    return b"".join(pieces)

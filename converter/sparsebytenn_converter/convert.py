@@ -74,12 +74,13 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     sparse = work.tagged if opts.format == "sparse" else set()
     data, rw = encode(work, sparse=sparse, target=opts.resolved_target, compact=opts.compact)
     check_round_trip(work, data, out_path)
+    report.add_layers(work)
+    work.release_weights()      # they are in `data` now; fidelity runs the files
 
     if opts.prunes and not opts.rearrange_only and opts.fidelity:
         check_fidelity(work, data, held or noise_inputs(model, opts.input_range, calib_inputs), opts, report,
                        out_path)
 
-    report.add_layers(work)
     report.input_bytes = model.size
     report.output_bytes = len(data)
     report.reused_bytes = rw.reused_bytes

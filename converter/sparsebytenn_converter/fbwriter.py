@@ -55,7 +55,7 @@ class Shared:
 
 @dataclass
 class Fragment:
-    data: bytes
+    data: bytearray
     root: int                 # absolute position of the root object
     vtables: dict             # vtable bytes -> absolute position, new in this fragment
     pending: list             # (absolute slot, Shared key): references to patch in finish()
@@ -79,7 +79,7 @@ class Emitter:
         w.align(4)
         for key, n in w.shared.items():
             self.shared.setdefault(key, n)
-        return Fragment(bytes(w.out), root, w.new_vtables, w.pending)
+        return Fragment(w.out, root, w.new_vtables, w.pending)
 
     def commit(self, frag: Fragment) -> None:
         """Record that `frag` now sits in the buffer (the caller copied its bytes)."""
@@ -123,7 +123,7 @@ class Emitter:
 def build_with_root(node, base: int) -> tuple[bytes, int]:
     """A standalone fragment at `base` (no sharing with anything else)."""
     frag = Emitter(bytearray()).build(_unshared(node), base)
-    return frag.data, frag.root
+    return bytes(frag.data), frag.root
 
 
 def _unshared(node):
@@ -196,7 +196,8 @@ class _Writer:
                 self.out += b"\0" * 4
             p = self.pos()
             vals = np.ascontiguousarray(node.values, dtype=NUMPY[node.kind])
-            self.out += struct.pack("<I", len(vals)) + vals.tobytes()
+            self.out += struct.pack("<I", len(vals))
+            self.out += memoryview(vals.reshape(-1).view(np.uint8))   # no intermediate copy
             return p
         if isinstance(node, TableVector):
             self.align(4)

@@ -10,6 +10,8 @@ order where rearrangement permuted them).
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,20 +95,29 @@ def measure_fidelity(work: Work, data: bytes, held: HeldOut, where) -> dict:
     err2 = np.zeros(len(layers))
     ref2 = np.zeros(len(layers))
     outs_d, outs_p = [], []
-    with probe.open(model.path, names, str(model.path), "held-out inputs") as dense, \
-            probe.open(data, names, str(where), "held-out inputs") as pruned:
-        for start in range(0, held.inputs.shape[0], probe.batch):
-            x = held.inputs[start:start + probe.batch]
-            a, b = dense(x), pruned(x)
-            outs_d.append(a[0])
-            outs_p.append(b[0])
-            for k, c in enumerate(layers):
-                ref = a[1 + k]
-                order = work.out_order.get(c.name)
-                if order is not None:
-                    ref = ref[:, order]
-                err2[k] += float(np.sum((b[1 + k].astype(np.float64) - ref) ** 2))
-                ref2[k] += float(np.sum(ref.astype(np.float64) ** 2))
+    # one model in MNN at a time (two big ones at once doubled the peak memory): the dense
+    # model's tensors for each batch wait on disk until the converted model has run it
+    with tempfile.TemporaryDirectory(prefix="sbnn-fidelity-") as tmp:
+        starts = range(0, held.inputs.shape[0], probe.batch)
+        with probe.open(model.path, names, str(model.path), "held-out inputs") as dense:
+            for start in starts:
+                a = dense(held.inputs[start:start + probe.batch])
+                outs_d.append(a[0])
+                for k in range(len(layers)):
+                    np.save(os.path.join(tmp, f"{start}-{k}.npy"), a[1 + k])
+                del a
+        del dense                       # its closure holds the MNN module
+        with probe.open(data, names, str(where), "held-out inputs") as pruned:
+            for start in starts:
+                b = pruned(held.inputs[start:start + probe.batch])
+                outs_p.append(b[0])
+                for k, c in enumerate(layers):
+                    ref = np.load(os.path.join(tmp, f"{start}-{k}.npy"))
+                    order = work.out_order.get(c.name)
+                    if order is not None:
+                        ref = ref[:, order]
+                    err2[k] += float(np.sum((b[1 + k].astype(np.float64) - ref) ** 2))
+                    ref2[k] += float(np.sum(ref.astype(np.float64) ** 2))
     metrics = output_metrics(np.concatenate(outs_d), np.concatenate(outs_p))
     return {"source": held.source, "samples": int(held.inputs.shape[0]), **metrics,
             "layers": {c.name: float(np.sqrt(e / r)) if r > 0 else 0.0

@@ -18,6 +18,7 @@ import numpy as np
 # per kept weight instead of 4 and stock MNN switches to its sparse path, slower
 # than its dense one at low sparsity. One rule for pruning and --detect.
 MIN_TAG_SPARSITY = 0.05
+_CHUNK_BYTES = 32 << 20      # float64 working set of Units.of
 
 
 def channel_energy(w: np.ndarray) -> np.ndarray:
@@ -36,10 +37,15 @@ class Units:
 
     @classmethod
     def of(cls, w: np.ndarray, G: int) -> "Units":
-        e = channel_energy(w)
-        O, I = e.shape
+        # a few groups of rows at a time: a big FC's (O, I) float64 energies alone are twice
+        # its weights (each unit's sum is the same as over the whole array at once)
+        O, I = w.shape[:2]
         full = O // G * G
-        return cls(G, w.shape[2] * w.shape[3], e[:full].reshape(-1, G, I).sum(axis=1), e[full:])
+        step = max(1, _CHUNK_BYTES // max(8 * G * w[0].size, 1)) * G
+        main = [channel_energy(w[a:min(a + step, full)]).reshape(-1, G, I).sum(axis=1)
+                for a in range(0, full, step)]
+        main = np.concatenate(main) if main else np.zeros((0, I))
+        return cls(G, w.shape[2] * w.shape[3], main, channel_energy(w[full:]))
 
     @property
     def total(self) -> float:

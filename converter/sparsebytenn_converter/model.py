@@ -139,8 +139,11 @@ class Model:
         return outs
 
 
-def read_model(path, data: bytes | None = None) -> Model:
-    """Read and validate `path` (or `data`, with `path` used in messages)."""
+def read_model(path, data: bytes | None = None, *, decode_sparse: bool = True) -> Model:
+    """Read and validate `path` (or `data`, with `path` used in messages).
+
+    decode_sparse=False leaves the weights of float-sparse layers coded (a SparseWeights,
+    decoded on demand, one layer at a time), after the same checks."""
     path = Path(path)
     if data is None:
         data = load_bytes(path)
@@ -209,7 +212,7 @@ def read_model(path, data: bytes | None = None) -> Model:
                          "(a corrupted or hostile file?)")
     _no_shared_tables(fb, [op.main for op in conv_ops if op.main is not None], "convolution parameter")
     budget = _Budget(fb)
-    convs = [_read_conv(fb, op, budget) for op in conv_ops]
+    convs = [_read_conv(fb, op, budget, decode_sparse) for op in conv_ops]
     budget.check_overlaps()
     _mark_fc(ops, convs)
     return Model(path, data, ops, tensor_names, output_names, convs, has_subgraphs, fb)
@@ -408,7 +411,7 @@ def _indexes(t: Table, fid: int, n_tensors: int, name: str, kind: str) -> list[i
     return vals
 
 
-def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
+def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget, decode_sparse: bool = True) -> ConvInfo:
     where = f"op {op.name!r}"
 
     def bad(problem):
@@ -482,7 +485,7 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
         weights = weight.reshape(O, per_out, kh, kw)
         weight_span = (conv.vector(Conv2DF.weight, 4)[0], len(weight))
     elif quan is not None:
-        storage, weights = _read_quan(fb, quan, where, O, per_out, kh, kw, budget)
+        storage, weights = _read_quan(fb, quan, where, O, per_out, kh, kw, budget, decode_sparse)
         if weights is not None and per_out is None:
             per_out = weights.shape[1]
             I = per_out * g
@@ -531,7 +534,8 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget) -> ConvInfo:
     )
 
 
-def _read_quan(fb, quan: Table, where: str, O: int, per_out, kh: int, kw: int, budget: _Budget):
+def _read_quan(fb, quan: Table, where: str, O: int, per_out, kh: int, kw: int, budget: _Budget,
+               decode: bool = True):
     """Decode MNN's float-sparse coding (index/alpha); other quantizations are not decoded."""
     index = quan.array(QuanF.index, "u32", where + " sparse index")
     if index is None:
@@ -558,9 +562,26 @@ def _read_quan(fb, quan: Table, where: str, O: int, per_out, kh: int, kw: int, b
         fb.fail(where, "sparse indices are not strictly increasing")
     budget.store(where, quan, QuanF.index, QuanF.alpha, QuanF.alphaFp16)
     budget.decode(where, size)  # a hostile weightSize must not allocate unbounded memory
-    dense = np.zeros(size, np.float32)
-    dense[index] = alpha
-    return "sparse-float", dense.reshape(O, per_out, kh, kw)
+    coded = SparseWeights(index, alpha, (O, per_out, kh, kw))
+    return "sparse-float", coded.dense() if decode else coded
+
+
+@dataclass
+class SparseWeights:
+    """Float-sparse weights as stored (checked): flat OIHW indices and their values."""
+
+    index: np.ndarray
+    alpha: np.ndarray
+    shape: tuple
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros(self.size, np.float32)
+        out[self.index] = self.alpha
+        return out.reshape(self.shape)
 
 
 def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights: np.ndarray) -> None:

@@ -127,8 +127,9 @@ def prune_and_fit(work: Work, opts: ConvertOptions, calib, report) -> None:
                                                            lambda W, B: encode_dense(work)))
     else:
         for c in work.chosen:
-            mask = prune_mask(work.W[c.name], work.G[c.name], *work.counts[c.name])
-            work.W[c.name][mask] = 0.0
+            w = work.W[c.name].copy()
+            w[prune_mask(w, work.G[c.name], *work.counts[c.name])] = 0.0
+            work.W[c.name] = w
     if opts.format == "sparse":
         tag_layers_that_pay(work, report)
 

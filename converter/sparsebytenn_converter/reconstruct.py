@@ -165,6 +165,14 @@ def ridge_refit(a: np.ndarray, rhs: np.ndarray, w_star: np.ndarray, a_inv: np.nd
     return out
 
 
+def _damped(h: np.ndarray, lam: float) -> np.ndarray:
+    """h + lam * I, in place: bit for bit the same (off the diagonal h + 0.0, which makes -0.0
+    +0.0), without two more (cols x cols) float64 matrices."""
+    h += 0.0
+    h[np.diag_indices_from(h)] += lam
+    return h
+
+
 def fit_layer(w_dense: np.ndarray, b_dense: np.ndarray | None, x: np.ndarray, target: np.ndarray,
               G: int, n_main: int, n_tail: int, *, damp: float = DAMP, score: str = "obs") -> Fit:
     """Prune one layer (n_main groups + n_tail tail units) and re-fit it on calibration data.
@@ -183,7 +191,8 @@ def fit_layer(w_dense: np.ndarray, b_dense: np.ndarray | None, x: np.ndarray, ta
     t = target.astype(np.float64)
     h = xs @ xs.T
     lam = damp * float(np.mean(np.diag(h))) or damp
-    a = h + lam * np.eye(h.shape[0])
+    a = _damped(h, lam)
+    del h
     rhs = xs @ t.T + lam * wd.T
     a_inv = np.linalg.inv(a)
     w_star = (a_inv @ rhs).T                                          # (O, cols)

@@ -63,7 +63,9 @@ class Rewriter:
             if lo > main_field:
                 frag = self.emitter.build(node, lo)
                 if len(frag.data) <= hi - lo:
-                    self.buf[lo:hi] = frag.data + bytes(hi - lo - len(frag.data))
+                    end = lo + len(frag.data)
+                    self.buf[lo:end] = frag.data
+                    self.buf[end:hi] = bytes(hi - end)
                     self.emitter.commit(frag)
                     self.reused_bytes += len(frag.data)
                     root = frag.root
@@ -75,19 +77,22 @@ class Rewriter:
         self.replaced += 1
 
     def result(self) -> bytes:
+        """The new model's bytes (the rewriter's own buffer, a bytearray, when nothing is
+        removed: no second model-sized copy). The rewriter lets go of its buffer here, so it
+        gives its result once."""
         self.appended_bytes += self.emitter.finish()
-        data = bytes(self.buf)
+        buf, self.buf, self.emitter.buf = self.buf, None, None
         if not self.compact:
             self.compaction = Compaction(False, reason="not requested (--no-compact)")
-            return data
+            return buf
         if not self.replaced:
             self.compaction = Compaction(False, reason="nothing to reclaim (no table replaced)")
-            return data
+            return buf
         try:
             check_fully_described(self.model.data, self.model.path)
-            c = compact(data, self.model.path)
+            c = compact(buf, self.model.path)
         except Refused as exc:
             self.compaction = Compaction(False, reason=str(exc))
-            return data
+            return buf
         self.compaction = Compaction(True, removed_bytes=c.removed)
         return c.data

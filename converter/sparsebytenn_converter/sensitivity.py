@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reconstruct import fit_layer, unit_saliency
+from .reconstruct import _damped, fit_layer, unit_saliency
 
 PROBE_SAMPLES = 32          # calibration inputs the probe runs use
 SPARSITY_STEP = 0.025
@@ -57,7 +57,7 @@ def _stats(w: np.ndarray, b: np.ndarray | None, x: np.ndarray, damp: float):
         xs = np.concatenate([xs, np.ones((1, xs.shape[1]))], axis=0)
     h = xs @ xs.T
     lam = damp * float(np.mean(np.diag(h))) or damp
-    a_inv = np.linalg.inv(h + lam * np.eye(h.shape[0]))
+    a_inv = np.linalg.inv(_damped(h, lam))
     t = wd @ xs
     energy = float(np.sum((t - t.mean(axis=1, keepdims=True)) ** 2)) or 1.0
     return wd, a_inv, energy          # the ridge optimum toward the dense weights is the dense weights

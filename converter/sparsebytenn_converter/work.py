@@ -12,8 +12,10 @@ from .model import ConvInfo, Model
 class Work:
     """Weights as the stages change them, and what each stage decided.
 
-    W and B hold every convolution's weights and bias (float32 copies) in the
-    current channel order; `before` keeps the chosen layers' weights as read.
+    W and B hold every convolution's weights and bias in the current channel order;
+    `before` keeps the chosen layers' weights as read. W starts as read-only views of
+    the model's weights (no copy of the whole model): a stage that changes a layer puts
+    a new array in W, it never writes into one.
     """
 
     model: Model
@@ -33,10 +35,21 @@ class Work:
 
     @classmethod
     def start(cls, model: Model, chosen: list[ConvInfo], G: int) -> "Work":
-        W = {c.name: np.array(c.weights, dtype=np.float32) for c in model.convs if c.weights is not None}
+        W = {c.name: _read_only(c.weights) for c in model.convs if c.weights is not None}
         B = {c.name: (np.array(c.bias, dtype=np.float32) if c.bias is not None else None) for c in model.convs}
-        return cls(model, chosen, {c.name: G for c in chosen}, W, B, {c.name: W[c.name].copy() for c in chosen})
+        return cls(model, chosen, {c.name: G for c in chosen}, W, B, {c.name: W[c.name] for c in chosen})
+
+    def release_weights(self) -> None:
+        """Drop W and `before` (the report and the written model have what they need)."""
+        self.W, self.before = {}, {}
 
     def changed(self, name: str) -> bool:
         """Weights differ from the file's (pruned or permuted)."""
         return name in self.permuted or name in self.counts
+
+
+def _read_only(w: np.ndarray) -> np.ndarray:
+    """A read-only float32 view of `w` (a copy only when it is not float32 already)."""
+    v = w.view() if w.dtype == np.float32 else w.astype(np.float32)
+    v.flags.writeable = False
+    return v
