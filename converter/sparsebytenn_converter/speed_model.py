@@ -24,14 +24,20 @@ measurement: `sparsebytenn eval --speed` and `sparsebytenn bench` measure.
 """
 from __future__ import annotations
 
+import datetime
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .cache_home import cache_home
+from .digest import sha256_of
 from .errors import ModelError
 from .groups import MIN_TAG_SPARSITY
+from .mnn_wheel import import_mnn, quiet
 from .op_profile import profile_ops
 
 TABLES = Path(__file__).parent / "speed_tables"
@@ -120,17 +126,8 @@ def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> t
     version, then kept under cache_home()/stock-profiles: the allocation depends on it,
     and a fresh profile per conversion made the same command write different files
     (MobileNet-V1 --group auto: 3 of 3 conversions chose differently)."""
-    import hashlib
-
-    from .cache_home import cache_home
-    from .mnn_wheel import import_mnn, quiet
-
     MNN = import_mnn()
-    digest = hashlib.sha256()
-    with open(model_path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    key = json.dumps([digest.hexdigest(), list(input_shape), host_isa()[1], MNN.version(), runs])
+    key = json.dumps([sha256_of(model_path), list(input_shape), host_isa()[1], MNN.version(), runs])
     cached = cache_home() / "stock-profiles" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
     try:
         d = json.loads(cached.read_text())
@@ -138,18 +135,7 @@ def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> t
             return d["ms"], f"measured {d['date']}, cached in {cached}"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
-    with quiet():
-        interp = MNN.Interpreter(str(model_path))
-        session = interp.createSession({"numThread": 1})
-    inp = interp.getSessionInput(session)
-    x = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)
-    inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
-    if interp.runSession(session) != 0 or interp.runSession(session) != 0:      # warm-up
-        raise ModelError(f"{model_path}: stock MNN could not run the model to time it")
-    ms = profile_ops(interp, session, runs, stat=np.min)    # kept for good: the undisturbed time
-    import datetime
-    import os
-
+    ms = _measure_stock_profile(MNN, model_path, input_shape, runs)
     date = datetime.datetime.now().isoformat(timespec="seconds")
     try:                    # written whole or not at all; a cache that cannot be written is no error
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -161,10 +147,22 @@ def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> t
     return ms, f"measured {date}"
 
 
+def _measure_stock_profile(MNN, model_path, input_shape: tuple, runs: int) -> dict[str, float]:
+    with quiet():
+        interp = MNN.Interpreter(str(model_path))
+        session = interp.createSession({"numThread": 1})
+    inp = interp.getSessionInput(session)
+    x = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)
+    inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
+    if interp.runSession(session) != 0 or interp.runSession(session) != 0:      # warm-up
+        raise ModelError(f"{model_path}: stock MNN could not run the model to time it")
+    return profile_ops(interp, session, runs, stat=np.min)    # kept for good: the undisturbed time
+
+
 @dataclass
 class TimeModel:
     table: SpeedTable
-    stock: dict[str, float]               # op name -> stock ms (this machine, now)
+    stock: dict[str, float]               # op name -> stock ms (this machine: stock_profile)
     macs: dict[str, int]                  # pruned layer -> multiply-adds per inference
     hw: dict[str, int]                    # pruned layer -> output size (sqrt of pixels)
     stock_source: str = "given"           # where the stock profile came from (stock_profile)
