@@ -42,6 +42,7 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
     calib.capture_dense(encode_dense(work))
     pool = [c for c in work.chosen if c.name not in opts.overrides]
     probe_s = opts.sparsity if opts.sparsity else 0.3
+    probe_n = sens.probe_images(calib.inputs.shape[0])
     curves = {}
     for c in progress_bar(pool, opts.progress, "measuring sensitivity", "layer"):
         w, b, x = work.W[c.name], work.B[c.name], calib.layers[c.name].x_dense
@@ -53,12 +54,15 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
             work.W[name], work.B[name] = wp, (bp if bp is not None else saved[1])
             work.counts[name] = (1, 0)           # mark it changed so encode writes it
             try:
-                return calib.output_damage(encode_dense(work), sens.PROBE_SAMPLES)
+                return calib.output_damage(encode_dense(work), probe_n)
             finally:
                 work.W[name], work.B[name] = saved
                 del work.counts[name]
 
-        lc.probe_damage = sens.probe_damage(lc, w, b, x, calib.damp, run_with)
+        fit_x = x[:, calib.columns_after(c.name, probe_n)]
+        lc.probe_damage = sens.probe_damage(lc, w, b, fit_x, calib.damp, run_with)
+        for s2 in sorted({min(probe_s * k, sens.MAX_PROBE_SPARSITY) for k in sens.MORE_PROBES} - {probe_s}):
+            lc.more_probes.append((s2, sens.probe_damage(lc, w, b, fit_x, calib.damp, run_with, s2)))
         curves[c.name] = lc
     tm = time_model(work, opts, calib, pool)
     choice, facts = allocate_by_damage(curves, opts.groups, opts.sparsity, tm, opts.min_speedup,
@@ -76,7 +80,8 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
         "speed_table": tm.table.source, "speed_table_cpu": tm.table.cpu_model,
         "stock_ms": round(tm.stock_total, 3), "stock_profile": tm.stock_source,
         "modelled_speedup": round(facts["speedup"], 3), "predicted_damage": facts["damage"],
-        "layers": {n: {"G": G, "sparsity": s, "probe_damage": curves[n].probe_damage}
+        "layers": {n: {"G": G, "sparsity": s, "probe_damage": curves[n].probe_damage,
+                       "more_probes": [list(p) for p in curves[n].more_probes]}
                    for n, (G, s) in choice.items()}}
     if opts.sparsity and abs(facts["sparsity"] - opts.sparsity) > 0.01:
         report.warnings.append(

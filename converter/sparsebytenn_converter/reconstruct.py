@@ -297,6 +297,10 @@ class Calibrator:
         ref = self.reference_output[:samples].astype(np.float64)
         return float(np.sum((got - ref) ** 2) / max(float(np.sum(ref ** 2)), 1e-30))
 
+    def columns_after(self, name: str, first: int) -> np.ndarray:
+        """Mask of the layer's sampled columns from inputs `first` onwards (held out from the first)."""
+        return self.layers[name].pos[:, 0] >= first
+
     def output_size(self, c: ConvInfo) -> tuple[int, int]:
         """(out_h, out_w) of layer c on the calibration inputs (after capture_dense)."""
         _, H, W = self.layers[c.name].in_shape

@@ -9,22 +9,31 @@ spread over (G, sparsity) by the layer's own error curve:
                  G output channels until s of the layer's weights are gone, from
                  the dense model's calibration statistics (relative to the
                  layer's output energy; cheap: one inverse per layer);
-  d_L            stock MNN's relative squared output error when only layer L is
-                 pruned at a probe point (G_p, s_p) and re-fitted exactly;
-  damage_L(G, s) = d_L x curve_L(G, s) / curve_L(G_p, s_p).
+  d_L(s)         stock MNN's relative squared output error when only layer L is
+                 pruned at G_p and sparsity s and re-fitted exactly, on calibration
+                 inputs the re-fit did not see, at two probe points s_p and 2 s_p;
+  damage_L(G, s) = k(s) x curve_L(G, s), k(s) interpolated between the probes'
+                 d_L(s_p) / curve_L(G_p, s_p) (constant outside them).
+
+Both probe choices were measured on ImageNet MobileNet-V1 (calibrated --group auto at
+30 %, ten-crop agreement on held-out photos): scoring the probe on its own fit data
+kept 62.9 %, held out 70.7 %, held out with the second probe 79.3 % (the in-sample
+curve under-rates the last layers more the harder they are pruned).
 
 Damages add up over layers well enough to rank choices (checked against joint
 pruning; they under-predict the joint damage by 2-3x but keep the order).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .reconstruct import _damped, fit_layer, unit_saliency
 
-PROBE_SAMPLES = 32          # calibration inputs the probe runs use
+PROBE_SAMPLES = 32          # calibration inputs the probe runs use (at most half of them)
+MORE_PROBES = (2.0,)        # more probes at these multiples of the first's sparsity ...
+MAX_PROBE_SPARSITY = 0.8    # ... but not above this
 SPARSITY_STEP = 0.025
 
 
@@ -35,16 +44,24 @@ class LayerCurves:
     curves: dict[int, tuple[np.ndarray, np.ndarray]]   # G -> (sparsity points, relative error there)
     probe: tuple[int, float] = (8, 0.3)
     probe_damage: float = 0.0                   # d_L measured at the output
+    # more (sparsity, d_L) measured at the probe's G: between probes the curve's shape in s is
+    # corrected to the measured damages (the curve comes from calibration statistics, in sample)
+    more_probes: list[tuple[float, float]] = field(default_factory=list)
 
     def error(self, G: int, s: float) -> float:
         xs, ys = self.curves[G]
         return float(np.interp(s, xs, ys))
 
     def damage(self, G: int, s: float) -> float:
-        ref = self.error(*self.probe)
         if s <= 0:
             return 0.0
-        return self.probe_damage * self.error(G, s) / ref if ref > 0 else self.probe_damage * s / self.probe[1]
+        G_p = self.probe[0]
+        points = sorted([(self.probe[1], self.probe_damage)] + list(self.more_probes))
+        refs = [self.error(G_p, sp) for sp, _ in points]
+        if min(refs) <= 0:
+            return self.probe_damage * s / self.probe[1]
+        scale = np.interp(s, [sp for sp, _ in points], [d / r for (_, d), r in zip(points, refs)])
+        return float(scale) * self.error(G, s)
 
 
 def _stats(w: np.ndarray, b: np.ndarray | None, x: np.ndarray, damp: float):
@@ -82,11 +99,21 @@ def layer_curves(name: str, w, b, x, groups, damp: float) -> LayerCurves:
     return LayerCurves(name, int(w.size), {G: error_curve(w, b, x, G, damp) for G in groups})
 
 
-def probe_damage(curves: LayerCurves, w, b, x, damp: float, run_with) -> float:
+def probe_images(n: int) -> int:
+    """How many of n calibration inputs the probe runs measure on (the first ones)."""
+    return max(1, min(PROBE_SAMPLES, n // 2))
+
+
+def probe_damage(curves: LayerCurves, w, b, x, damp: float, run_with, s: float | None = None) -> float:
     """d_L: prune only this layer at the probe point, re-fit exactly, measure at the output.
 
+    x must hold no column of the inputs run_with measures on: a re-fit scored on its own
+    data looks cheapest where it has the most unknowns per sample (MobileNet-V1's last
+    pointwise layer, 1,025 unknowns per row on 49 pixels an image), and the allocator then
+    prunes exactly the layer that generalises worst.
     run_with(weights, bias) -> relative squared output error of the model with them."""
-    G, s = curves.probe
+    G, s0 = curves.probe
+    s = s0 if s is None else s
     O, I = w.shape[:2]
     full = O // G
     n_main = int(round(s * full * I))

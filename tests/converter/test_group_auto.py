@@ -143,6 +143,20 @@ def _curves():
     return out
 
 
+def test_damage_passes_through_every_measured_probe_and_keeps_the_curves_shape_between():
+    xs = np.linspace(0, 1, 41)
+    lc = LayerCurves("a", 100, {8: (xs, xs ** 2), 2: (xs, 0.5 * xs ** 2)}, probe=(8, 0.3))
+    lc.probe_damage = 0.9                       # measured 10x what the curve says at 0.3 ...
+    lc.more_probes.append((0.6, 0.36 * 20))    # ... and 20x at 0.6 (a held-out re-fit over-fits more)
+    assert lc.damage(8, 0.3) == pytest.approx(0.9)
+    assert lc.damage(8, 0.6) == pytest.approx(0.36 * 20)
+    assert lc.damage(8, 0.45) == pytest.approx(15 * 0.45 ** 2)            # scale halfway: 15x
+    assert lc.damage(2, 0.45) == pytest.approx(0.5 * 15 * 0.45 ** 2)      # the G curve's own shape
+    assert lc.damage(8, 0.1) == pytest.approx(10 * 0.01)                  # below: the first scale
+    assert lc.damage(8, 0.9) == pytest.approx(20 * 0.81)                  # above: the last
+    assert lc.damage(8, 0.0) == 0.0
+
+
 def test_allocator_meets_both_constraints_and_is_close_to_exhaustive():
     curves = _curves()
     t = _table()
@@ -214,6 +228,39 @@ def test_data_free_default_beats_plain_pruning(small_model, tmp_path):
                         for x, d in ((x, mnn_run(small_model, x)) for x in held)])
 
     assert err(tmp_path / "f.mnn") < err(tmp_path / "p.mnn")
+
+
+def test_probe_damage_is_fitted_on_inputs_it_is_not_scored_on(small_model, tmp_path, monkeypatch):
+    # a re-fit scored on its own data looks cheapest where it overfits most (late layers: few
+    # pixels, many unknowns), so the probe's fit must hold out every input the probe scores
+    from sparsebytenn_converter import reconstruct, sensitivity
+
+    seen = {"scored": set(), "fits": []}
+    capture, score, probe = (reconstruct.Calibrator.capture_dense, reconstruct.Calibrator.output_damage,
+                             sensitivity.probe_damage)
+
+    def captured(self, model_bytes):
+        seen["calib"] = self
+        return capture(self, model_bytes)
+
+    def scored(self, model_bytes, samples):
+        seen["scored"].add(samples)
+        return score(self, model_bytes, samples)
+
+    def fitted(curves, w, b, x, damp, run_with, s=None):
+        lay = seen["calib"].layers[curves.name]          # every sampled column, and where from
+        seen["fits"].append((x, lay.x_dense.copy(), lay.pos[:, 0].copy()))
+        return probe(curves, w, b, x, damp, run_with, s)
+
+    monkeypatch.setattr(reconstruct.Calibrator, "capture_dense", captured)
+    monkeypatch.setattr(reconstruct.Calibrator, "output_damage", scored)
+    monkeypatch.setattr(sensitivity, "probe_damage", fitted)
+    convert(small_model, tmp_path / "a.mnn", sparsity=0.5, group="auto", target_speedup=1.0, progress=False)
+    (samples,) = seen["scored"]
+    assert 0 < samples < seen["calib"].inputs.shape[0] and seen["fits"]
+    for x, every, image in seen["fits"]:
+        assert 0 < x.shape[1] < every.shape[1]
+        np.testing.assert_array_equal(x, every[:, image >= samples])
 
 
 def test_options_are_checked(small_model, tmp_path):
