@@ -245,23 +245,26 @@ class XnnpackRunner:
         return self.y.copy()
 
 
-WASM_BUILD = ROOT / "build" / "kernels-wasm32"
+WASM_BUILD = ROOT / "build" / "kernels-wasm32-clang19"
 WASM_MODULE = WASM_BUILD / "plugin" / "kernels" / "sbnn_kernels_wasm.wasm"
+WASM_RELAXED_MODULE = WASM_BUILD / "plugin" / "kernels" / "sbnn_kernels_wasm_relaxed.wasm"
 NODE_RUNNER = ROOT / "plugin" / "kernels" / "wasm" / "bench_runner.mjs"
+WASM_CLANG = "clang++-19"   # cmake/toolchains/wasm32-wasi.cmake
 
 
-def build_wasm():
-    """The wasm32-wasi SIMD128 reactor module, built here (the bench and the tests use this one recipe)."""
-    if shutil.which("clang++-14") is None:
-        raise EngineUnavailable("clang++-14 (wasm32-wasi) not installed")
+def build_wasm(relaxed: bool = False):
+    """The wasm32-wasi reactor modules, built here (the bench, the tests and the ES
+    module use this one recipe): SIMD128 only, or with the relaxed-SIMD variants."""
+    if shutil.which(WASM_CLANG) is None:
+        raise EngineUnavailable(f"{WASM_CLANG} (wasm32-wasi) not installed")
     if not (WASM_BUILD / "CMakeCache.txt").exists():
         subprocess.run(["cmake", "-S", str(ROOT), "-B", str(WASM_BUILD), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
                         f"-DCMAKE_TOOLCHAIN_FILE={ROOT / 'cmake/toolchains/wasm32-wasi.cmake'}",
                         "-DSBNN_BUILD_PYTHON=OFF", "-DSBNN_BUILD_MNN_BRIDGE=OFF"],
                        check=True, capture_output=True, text=True)
-    subprocess.run(["cmake", "--build", str(WASM_BUILD), "--target", "sbnn_kernels_wasm", "-j2"], check=True,
-                   capture_output=True, text=True)
-    return WASM_MODULE
+    subprocess.run(["cmake", "--build", str(WASM_BUILD), "--target", "sbnn_kernels_wasm",
+                    "sbnn_kernels_wasm_relaxed", "-j2"], check=True, capture_output=True, text=True)
+    return WASM_RELAXED_MODULE if relaxed else WASM_MODULE
 
 
 class WasmNodeRunner:
