@@ -225,6 +225,12 @@ export class Kernels {
   }
 }
 
+/**
+ * @typedef {{layout: string, outLayout: string, inputLength: number, outShape: number[],
+ *            readonly input: Float32Array, readonly output: Float32Array,
+ *            run: () => void, dispose: () => void}} ConvPlan
+ */
+
 export class PackedConv {
   /** @param {Kernels} k @param {number} handle @param {number[]} shape */
   constructor(k, handle, shape) {
@@ -243,26 +249,49 @@ export class PackedConv {
   }
 
   /**
-   * Run the convolution (1 thread).
+   * Run the convolution (1 thread): copies x in and the output out (see plan()
+   * to run many times on buffers inside the module's memory, without copies).
    * @param {Float32Array} x input: NCHW (N*C*H*W values) or NC4HW4 (ceil(C/4)*N*H*W*4)
    * @param {number[]} shape the logical input shape [N, C, H, W] (also for NC4HW4)
-   * @param {{layout?: "nchw"|"nc4hw4", outLayout?: "nchw"|"nc4hw4", stride?: number[],
-   *          dilation?: number[], padding?: number[]}} [opts]
-   *   padding [top, left] or [top, left, bottom, right]; outLayout defaults to layout.
+   * @param {RunOptions} [opts]
    * @returns {{data: Float32Array, shape: number[], layout: string}} shape is [N, O, OH, OW]
    */
   run(x, shape, opts = {}) {
-    if (!this.handle) throw new Error("sparsebytenn: this PackedConv was disposed");
     f32(x, "input");
+    const plan = this.plan(shape, opts);
+    try {
+      if (x.length !== plan.inputLength)
+        throw new RangeError(`sparsebytenn: ${plan.layout} input of shape ${JSON.stringify(shape)} needs ${plan.inputLength} values, got ${x.length}`);
+      plan.input.set(x);
+      plan.run();
+      return { data: plan.output.slice(), shape: plan.outShape, layout: plan.outLayout };
+    } finally {
+      plan.dispose();
+    }
+  }
+
+  /**
+   * @typedef {{layout?: "nchw"|"nc4hw4", outLayout?: "nchw"|"nc4hw4", stride?: number[],
+   *            dilation?: number[], padding?: number[]}} RunOptions
+   *   padding [top, left] (= bottom, right) or [top, left, bottom, right]; outLayout defaults to layout.
+   */
+
+  /**
+   * Input and output buffers inside the module's memory for one input shape:
+   * write plan.input, call plan.run() any number of times, read plan.output.
+   * (The views are made afresh on each access: memory growth detaches old ones.)
+   * @param {number[]} shape [N, C, H, W]
+   * @param {RunOptions} [opts]
+   * @returns {ConvPlan}
+   */
+  plan(shape, opts = {}) {
+    if (!this.handle) throw new Error("sparsebytenn: this PackedConv was disposed");
     const [n, c, h, w] = dims(shape, 4, "input shape [N, C, H, W]");
     const [o, i, kh, kw] = this.shape;
     if (c !== i) throw new RangeError(`sparsebytenn: input has ${c} channels, the weights expect ${i}`);
     const layout = opts.layout ?? "nchw", outLayout = opts.outLayout ?? layout;
     const pin = LAYOUTS[layout], pout = LAYOUTS[outLayout];
     if (!pin || !pout) throw new RangeError(`sparsebytenn: layout must be "nchw" or "nc4hw4", got ${JSON.stringify(pin ? outLayout : layout)}`);
-    const need = pin === 1 ? n * c * h * w : Math.ceil(c / 4) * n * h * w * 4;
-    if (x.length !== need)
-      throw new RangeError(`sparsebytenn: ${layout} input of shape ${JSON.stringify(shape)} needs ${need} values, got ${x.length}`);
     const [sh, sw] = dims(opts.stride ?? [1, 1], 2, "stride");
     const [dh, dw] = dims(opts.dilation ?? [1, 1], 2, "dilation");
     let pad = opts.padding ?? [0, 0, 0, 0];
@@ -273,16 +302,35 @@ export class PackedConv {
     if (spanH < 0 || spanW < 0)
       throw new RangeError(`sparsebytenn: the ${kh}x${kw} kernel (dilation ${dh}x${dw}) is larger than the padded ${h}x${w} input`);
     const oh = Math.floor(spanH / sh) + 1, ow = Math.floor(spanW / sw) + 1;
+    const inLen = pin === 1 ? n * c * h * w : Math.ceil(c / 4) * n * h * w * 4;
     const outLen = pout === 1 ? n * o * oh * ow : Math.ceil(o / 4) * n * oh * ow * 4;
-    const k = this.k, ex = k.ex;
-    const px = k.put(x), py = k.alloc(outLen * 4);
+    const k = this.k, ex = k.ex, handle = this.handle;
+    const px = k.alloc(inLen * 4);
+    let py = 0;
     try {
-      k.check(ex.run(this.handle, n, h, w, oh, ow, sh, sw, dh, dw, pad[0], pad[1], pad[2], pad[3], px, pin, py, pout, 1), "run");
-      return { data: new Float32Array(ex.memory.buffer, py, outLen).slice(), shape: [n, o, oh, ow], layout: outLayout };
+      py = k.alloc(outLen * 4);
     } finally {
-      ex.wfree(px);
-      ex.wfree(py);
+      if (!py) ex.wfree(px);
     }
+    new Float32Array(ex.memory.buffer, px, inLen).fill(0);   // NC4HW4 padded lanes stay zero
+    let live = true;
+    const alive = () => {
+      if (!live) throw new Error("sparsebytenn: this plan was disposed");
+      if (!this.handle) throw new Error("sparsebytenn: this PackedConv was disposed");
+    };
+    return {
+      layout, outLayout, inputLength: inLen, outShape: [n, o, oh, ow],
+      get input() { alive(); return new Float32Array(ex.memory.buffer, px, inLen); },
+      get output() { alive(); return new Float32Array(ex.memory.buffer, py, outLen); },
+      run() {
+        alive();
+        k.check(ex.run(handle, n, h, w, oh, ow, sh, sw, dh, dw, pad[0], pad[1], pad[2], pad[3], px, pin, py, pout, 1), "run");
+      },
+      dispose() {
+        if (live) { ex.wfree(px); ex.wfree(py); }
+        live = false;
+      },
+    };
   }
 
   /** Free the packed weights (the object cannot run afterwards). */
