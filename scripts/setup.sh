@@ -20,15 +20,18 @@ flock 8
 ESSENTIAL=(python3 python3-venv python3-dev g++ make)
 # Needed by parts of the test suite, the demo and the benchmarks:
 #   g++-aarch64-linux-gnu + qemu-user: the NEON kernels and the aarch64 MNN wheel
-#   clang-14 + lld-14 + wasi-libc + wasm32 libc++/compiler-rt: the WASM SIMD128 kernels
+#   clang-19 + lld-19 + wasi-libc + wasm32 libc++/compiler-rt: the WASM SIMD128 and
+#     relaxed-SIMD kernels (clang-19 emits the standard relaxed-SIMD opcodes)
 #   libxnnpack-dev + libpthreadpool-dev: XNNPACK, a peer in the kernel benchmark
 #   dataset-fashion-mnist: real labelled images (accuracy checks)
 #   darknet: ImageNet class names and real photos
 #   mmdebstrap: extracts the arm64 root folder
-#   nodejs: times the WASM kernels in the kernel benchmark (node --no-liftoff)
-TOOLCHAINS=(g++-aarch64-linux-gnu qemu-user clang-14 lld-14 wasi-libc libc++-dev-wasm32
-            libclang-rt-dev-wasm32 libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist
-            darknet mmdebstrap nodejs)
+#   nodejs: times the WASM kernels in the kernel benchmark (node --no-liftoff), runs
+#     the ES module's tests; npm installs package.json's packages (step 4)
+#   chromium: headless browser for the ES module's tests and the browser benchmark
+TOOLCHAINS=(g++-aarch64-linux-gnu qemu-user clang-19 lld-19 wasi-libc libc++-19-dev-wasm32
+            libclang-rt-19-dev-wasm32 libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist
+            darknet mmdebstrap nodejs chromium)
 missing_debs() {  # the given packages that are not installed, in one dpkg-query call
   local installed
   # dpkg-query exits 1 when a package is unknown: that must not end the script

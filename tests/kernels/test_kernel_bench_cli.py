@@ -76,3 +76,30 @@ def test_an_engine_with_wrong_outputs_is_failed_untimed_and_out_of_the_ratios(tm
     row = next(l for l in table if l.startswith("7x7_1024-1024   0.50"))
     assert "FAILED" in row and not row.rstrip().endswith("x")          # no ratio from a wrong row
     assert next(l for l in table if l.startswith("7x7_1024-1024   0.30")).rstrip().endswith("x")
+
+
+@pytest.mark.wasm
+def test_bench_wasm_engines_in_node_and_chromium(tmp_path, capsys):
+    """The relaxed-SIMD build in node and both builds in headless Chromium give rows
+    that match the float64 reference and name the variant each one really ran."""
+    from sbnn_testing import require, require_tool
+
+    from sparsebytenn.bench.browser import chromium_path
+
+    require_tool("clang++-19")
+    require_tool("node")
+    require(chromium_path() is not None, "Debian chromium (scripts/setup.sh installs it)")
+    out = tmp_path / "k.json"
+    engines = ["wasm-relaxed", "chromium-wasm", "chromium-wasm-relaxed"]
+    rc = kernel_bench.main(["--engines", ",".join(engines), "--layers", "7x7_1024-1024", "--sparsity", "0.5",
+                            "--threads", "1", "--rounds", "1", "--repeats", "1", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text[-2000:]
+    records = {r["engine"]: r for r in json.loads(out.read_text()) if r["engine"] != "static-asm"}
+    assert sorted(records) == sorted(engines), text[-2000:]
+    isa = {"wasm-relaxed": "wasmrelaxedsimd", "chromium-wasm": "wasmsimd", "chromium-wasm-relaxed": "wasmrelaxedsimd"}
+    for e, r in records.items():
+        assert r["status"] == "ok" and r["max_rel_err"] < 1e-4 and r["median_ms"] > 0, r
+        assert r["isa"] == isa[e] and r["variant"] == f"f32_gspmm_8x8__{isa[e]}", r
+    assert "--experimental-wasm-relaxed-simd" in records["wasm-relaxed"]["runtime"]
+    assert "Chromium" in records["chromium-wasm"]["runtime"]

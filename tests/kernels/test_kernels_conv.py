@@ -2,7 +2,7 @@
 
 The same file runs natively (x86: ref, avx2, avx512), under qemu-aarch64
 (neon, ref; see test_kernels_neon_qemu.py) and against the wasm32 build
-(wasmsimd, ref; see test_kernels_wasm.py): kernel_backend picks the build.
+(wasmsimd, ref, and wasmrelaxedsimd in the relaxed module; see test_kernels_wasm.py): kernel_backend picks the build.
 Every variant in the build's variant table gets the same cases.
 """
 import itertools
@@ -58,7 +58,7 @@ def case_id(c):
 
 
 def isa_params():
-    isas = sorted({v["isa"] for v in VARIANTS}, key=["ref", "avx2", "avx512", "neon", "wasmsimd"].index)
+    isas = sorted({v["isa"] for v in VARIANTS}, key=["ref", "avx2", "avx512", "neon", "wasmsimd", "wasmrelaxedsimd"].index)
     out = []
     for isa in isas:
         runs = K.isa_available(isa)

@@ -23,6 +23,9 @@ const IsaTable kIsas[] = {
 #if defined(SBNN_HAVE_NEON)
     {"neon", kNeonVariants},
 #endif
+#if defined(SBNN_HAVE_WASMRELAXEDSIMD)
+    {"wasmrelaxedsimd", kWasmRelaxedSimdVariants},   // only in the relaxed .wasm
+#endif
 #if defined(SBNN_HAVE_WASMSIMD)
     {"wasmsimd", kWasmSimdVariants},
 #endif
@@ -39,7 +42,8 @@ bool cpu_runs(const char* isa) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
   (void)isa;
-  return true;  // NEON is baseline on aarch64, SIMD128 is a compile-time feature
+  return true;  // NEON is baseline on aarch64; SIMD128 / relaxed SIMD are compile-time
+                // features (an engine without them refuses the whole module)
 }
 
 const IsaTable* find_isa(const char* isa) {

@@ -32,6 +32,9 @@ extern const Variant kNeonVariants[5];
 #if defined(SBNN_HAVE_WASMSIMD)
 extern const Variant kWasmSimdVariants[5];
 #endif
+#if defined(SBNN_HAVE_WASMRELAXEDSIMD)
+extern const Variant kWasmRelaxedSimdVariants[5];
+#endif
 
 bool isa_available(const char* isa);
 const char* default_isa();

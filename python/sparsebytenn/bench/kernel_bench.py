@@ -10,6 +10,9 @@ Engines (kernel_peers.py says exactly what each time includes):
   mnn-sparse    MNN 3.6.1's own sparse path (model tagged by MNN's converter)
   xnnpack       XNNPACK's NCHW sparse 1x1 convolution (Debian libXNNPACK, ctypes)
   wasm          this project's wasm32 SIMD128 kernels under node --no-liftoff (1 thread)
+  wasm-relaxed  the relaxed-SIMD build (f32x4.relaxed_madd) the same way
+  chromium-wasm, chromium-wasm-relaxed
+                the two builds in headless Chromium through the ES module (1 thread)
 Every engine x thread count lives in its own worker process (thread pools of
 different engines never share a process) and the parent asks one worker at a
 time for a batch of runs, cycling through all of them every round.
@@ -49,7 +52,11 @@ SMALL_LAYERS = [
     ("3x3_1024-1024", 3, 1024, 1024),
 ]
 SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.9)
-ENGINES = ("sparsebytenn", "mnn-dense", "mnn-conv-op", "mnn-sparse", "xnnpack", "wasm")
+ENGINES = ("sparsebytenn", "mnn-dense", "mnn-conv-op", "mnn-sparse", "xnnpack", "wasm", "wasm-relaxed",
+           "chromium-wasm", "chromium-wasm-relaxed")
+# The wasm32 engines: one thread, and the variant ISA each one runs.
+WASM_ENGINES = {"wasm": "wasmsimd", "wasm-relaxed": "wasmrelaxedsimd",
+                "chromium-wasm": "wasmsimd", "chromium-wasm-relaxed": "wasmrelaxedsimd"}
 DEFAULT_ENGINES = tuple(e for e in ENGINES if e != "mnn-conv-op")   # mnn-dense already runs that conv
 # Largest max |y - ref| / max |ref| an engine may show against the float64 reference:
 # fp32 sums in another order differ by ~1e-6; above this the engine computes
@@ -191,14 +198,15 @@ def plan_from_args(args) -> Plan | str:
     return Plan(engines, isas, threads, sparsities, layers, rounds, args.repeats, args.group)
 
 
-def make_lanes(plan: Plan, cases: list, wasm_path) -> list[dict]:
-    """One lane per (engine, isa, threads): the worker that runs it and the cases it runs."""
+def make_lanes(plan: Plan, cases: list, wasm_paths: dict) -> list[dict]:
+    """One lane per (engine, isa, threads): the worker that runs it and the cases it runs.
+    wasm_paths: relaxed? -> the wasm32 module."""
     lanes = []
     for e in plan.engines:
         for t in plan.threads:
-            if e == "wasm" and t != 1:
+            if e in WASM_ENGINES and t != 1:
                 continue
-            for isa in (plan.isas if e == "sparsebytenn" else ["wasmsimd"] if e == "wasm" else ["native"]):
+            for isa in (plan.isas if e == "sparsebytenn" else [WASM_ENGINES[e]] if e in WASM_ENGINES else ["native"]):
                 mine = []
                 for i, c in enumerate(cases):
                     if e == "mnn-sparse":
@@ -216,8 +224,9 @@ def make_lanes(plan: Plan, cases: list, wasm_path) -> list[dict]:
                     opts["sparse"] = True
                 if e == "mnn-conv-op":
                     opts["op_only"] = True
-                if e == "wasm":
-                    opts["wasm"] = wasm_path
+                if e in WASM_ENGINES:
+                    relaxed = WASM_ENGINES[e] == "wasmrelaxedsimd"
+                    opts.update(wasm=wasm_paths.get(relaxed), isa=isa, relaxed=relaxed)
                 lanes.append(dict(engine=e, isa=isa, threads=t, opts=opts, cases=mine))
     return lanes
 
@@ -316,18 +325,20 @@ def main(argv=None):
     plan = plan_from_args(args)
     if isinstance(plan, str):
         return _fail(plan)
-    wasm_path = None
-    if "wasm" in plan.engines:
+    wasm_paths = {}
+    wasm_engines = [e for e in plan.engines if e in WASM_ENGINES]
+    if wasm_engines:
         try:
-            wasm_path = str(build_wasm())
-        except Exception as exc:  # a missing toolchain drops the engine, says why
-            print(f"note: wasm engine skipped: {exc}", file=sys.stderr)
-            plan.missing["wasm"] = f"not run: {exc}"
-            plan.engines.remove("wasm")
+            wasm_paths = {False: str(build_wasm(False)), True: str(build_wasm(True))}
+        except Exception as exc:  # a missing toolchain drops the engines, says why
+            for e in wasm_engines:
+                print(f"note: {e} engine skipped: {exc}", file=sys.stderr)
+                plan.missing[e] = f"not run: {exc}"
+                plan.engines.remove(e)
 
     with tempfile.TemporaryDirectory(prefix="sbnn-kbench-") as work:
         cases = make_cases(plan.layers, plan.sparsities, plan.group, work, "mnn-sparse" in plan.engines)
-        lanes, live = make_lanes(plan, cases, wasm_path), []
+        lanes, live = make_lanes(plan, cases, wasm_paths), []
         try:
             load_and_check(lanes, cases, Path(work), plan, live)
             time_interleaved(lanes, plan)
@@ -353,10 +364,12 @@ def main(argv=None):
 def format_notes(records, engines, threads, sparsities, missing):
     """What each peer column is, and every peer that is missing or partial, with why."""
     lines = []
-    runtimes = sorted({r.get("runtime", "") for r in records if r["engine"] == "wasm"} - {""})
-    if "wasm" in engines and runtimes:
-        lines.append(f"wasm: the wasm32 SIMD128 build timed inside {', '.join(runtimes)} (TurboFan, no Liftoff), "
-                     "NC4HW4 layout, 1 thread only (no threads in the wasm build)")
+    for e, isa in WASM_ENGINES.items():
+        runtimes = sorted({r.get("runtime", "") for r in records if r["engine"] == e} - {""})
+        if e in engines and runtimes:
+            what = "SIMD128 (mul + add)" if isa == "wasmsimd" else "relaxed-SIMD (f32x4.relaxed_madd)"
+            lines.append(f"{e}: the wasm32 {what} build timed inside {', '.join(runtimes)}, "
+                         "NC4HW4 layout, 1 thread only (no threads in the wasm build)")
     if "mnn-sparse" in engines:
         if 0.0 in sparsities:
             lines.append("mnn-sparse at sparsity 0: not run (MNN's converter tags a conv for its sparse path "

@@ -24,12 +24,22 @@ What each engine's time includes:
                 and out; 1x1 NCHW convolutions run XNNPACK's sparse SpMM kernels).
   wasm          the wasm32 SIMD128 build, single thread, timed inside
                 `node --no-liftoff` (TurboFan) by plugin/kernels/wasm/bench_runner.mjs.
+  wasm-relaxed  the relaxed-SIMD build (f32x4.relaxed_madd), the same way, with
+                node's --experimental-wasm-relaxed-simd.
+  chromium-wasm, chromium-wasm-relaxed
+                the same two builds in headless Chromium (Debian's), loaded and
+                run by the ES module plugin/web/sparsebytenn.mjs on buffers inside
+                the module's memory (plan(): no copies), NC4HW4, one thread; the
+                page (plugin/web/bench_page.mjs) times each run with
+                performance.now() (cross-origin isolated: 5 us resolution).
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import shutil
+import tempfile
 import subprocess
 import time
 from pathlib import Path
@@ -245,27 +255,31 @@ class XnnpackRunner:
         return self.y.copy()
 
 
-WASM_BUILD = ROOT / "build" / "kernels-wasm32"
+WASM_BUILD = ROOT / "build" / "kernels-wasm32-clang19"
 WASM_MODULE = WASM_BUILD / "plugin" / "kernels" / "sbnn_kernels_wasm.wasm"
+WASM_RELAXED_MODULE = WASM_BUILD / "plugin" / "kernels" / "sbnn_kernels_wasm_relaxed.wasm"
 NODE_RUNNER = ROOT / "plugin" / "kernels" / "wasm" / "bench_runner.mjs"
+WASM_CLANG = "clang++-19"   # cmake/toolchains/wasm32-wasi.cmake
 
 
-def build_wasm():
-    """The wasm32-wasi SIMD128 reactor module, built here (the bench and the tests use this one recipe)."""
-    if shutil.which("clang++-14") is None:
-        raise EngineUnavailable("clang++-14 (wasm32-wasi) not installed")
+def build_wasm(relaxed: bool = False):
+    """The wasm32-wasi reactor modules, built here (the bench, the tests and the ES
+    module use this one recipe): SIMD128 only, or with the relaxed-SIMD variants."""
+    if shutil.which(WASM_CLANG) is None:
+        raise EngineUnavailable(f"{WASM_CLANG} (wasm32-wasi) not installed")
     if not (WASM_BUILD / "CMakeCache.txt").exists():
         subprocess.run(["cmake", "-S", str(ROOT), "-B", str(WASM_BUILD), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
                         f"-DCMAKE_TOOLCHAIN_FILE={ROOT / 'cmake/toolchains/wasm32-wasi.cmake'}",
                         "-DSBNN_BUILD_PYTHON=OFF", "-DSBNN_BUILD_MNN_BRIDGE=OFF"],
                        check=True, capture_output=True, text=True)
-    subprocess.run(["cmake", "--build", str(WASM_BUILD), "--target", "sbnn_kernels_wasm", "-j2"], check=True,
-                   capture_output=True, text=True)
-    return WASM_MODULE
+    subprocess.run(["cmake", "--build", str(WASM_BUILD), "--target", "sbnn_kernels_wasm",
+                    "sbnn_kernels_wasm_relaxed", "-j2"], check=True, capture_output=True, text=True)
+    return WASM_RELAXED_MODULE if relaxed else WASM_MODULE
 
 
 class WasmNodeRunner:
-    """The wasm32 SIMD128 kernels in node (TurboFan via --no-liftoff); node times the runs."""
+    """The wasm32 kernels in node (TurboFan via --no-liftoff); node times the runs.
+    options: wasm (the module), isa, relaxed (adds --experimental-wasm-relaxed-simd)."""
 
     def __init__(self, path, threads, options, inputs):
         node = shutil.which("node")
@@ -279,11 +293,13 @@ class WasmNodeRunner:
         for name, a in (("w", w), ("b", b), ("x", to_nc(x, 4))):
             np.ascontiguousarray(a, np.float32).tofile(d / f"{name}.f32")
         self.o, self.hw = w.shape[0], x.shape[2]
-        self.proc = subprocess.Popen([node, "--no-liftoff", "--no-warnings", str(NODE_RUNNER), str(wasm)],
+        flags = ["--no-liftoff"] + (["--experimental-wasm-relaxed-simd"] if options.get("relaxed") else [])
+        self.proc = subprocess.Popen([node, *flags, "--no-warnings", str(NODE_RUNNER), str(wasm)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = self._ask(cmd="load", dir=str(d), o=int(w.shape[0]), i=int(w.shape[1]), hw=int(self.hw),
                               group=int(options.get("group", 8)), isa=options.get("isa", "wasmsimd"))
-        self.info["runtime"] = f"node {subprocess.run([node, '--version'], capture_output=True, text=True).stdout.strip()} --no-liftoff"
+        version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+        self.info["runtime"] = f"node {version} {' '.join(flags)}"
         self.dir = d
 
     def _ask(self, **msg):
@@ -314,6 +330,83 @@ class WasmNodeRunner:
             pass
 
 
+WEB_DIR = ROOT / "plugin" / "web"
+BENCH_HTML = b"""<!doctype html><meta charset="utf-8"><title>sparsebytenn kernel benchmark</title>
+<script type="module">
+  import { serve } from "/bench_page.mjs";
+  serve(location.origin + "/").catch((e) =>
+    fetch("/reply", { method: "POST", body: JSON.stringify({ error: "page: " + e }) }));
+</script>"""
+
+
+class _ChromiumSession:
+    """One headless Chromium and its loopback server per worker process (every
+    case of a lane runs in the same page); ended when the worker exits."""
+    _current = None
+
+    @classmethod
+    def get(cls):
+        if cls._current is None:
+            cls._current = cls()
+        return cls._current
+
+    def __init__(self):
+        from .browser import LoopbackServer, chromium_path, chromium_version, start_chromium
+
+        if chromium_path() is None:
+            raise EngineUnavailable("chromium not installed (scripts/setup.sh installs Debian's chromium)")
+        for m in (WASM_MODULE, WASM_RELAXED_MODULE):
+            if not m.exists():
+                raise EngineUnavailable(f"{m} not built")
+        self.server = LoopbackServer().__enter__()
+        self.server.routes.update({"/bench.html": BENCH_HTML, "/bench_page.mjs": WEB_DIR / "bench_page.mjs",
+                                   "/sparsebytenn.mjs": WEB_DIR / "sparsebytenn.mjs",
+                                   "/simd.wasm": WASM_MODULE, "/relaxed.wasm": WASM_RELAXED_MODULE})
+        self.profile = tempfile.mkdtemp(prefix="sbnn-chromium-")
+        self.proc = start_chromium(self.server.base + "bench.html", self.profile)
+        self.version = chromium_version()
+        self.next_id = 0
+        atexit.register(self.close)
+
+    def close(self):
+        from .browser import end_group
+
+        try:
+            self.server.ask({"cmd": "quit"}, timeout=5)
+        except Exception:
+            pass
+        end_group(self.proc)
+        self.server.__exit__(None, None, None)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+class ChromiumWasmRunner:
+    """The wasm32 kernels in headless Chromium through the ES module (options: relaxed)."""
+
+    def __init__(self, path, threads, options, inputs):
+        self.s = _ChromiumSession.get()
+        w, b, x = _load_case(path)
+        self.id, self.s.next_id = self.s.next_id, self.s.next_id + 1
+        for name, a in (("w", w), ("b", b), ("x", to_nc(x, 4))):
+            self.s.server.routes[f"/case/{self.id}/{name}.f32"] = np.ascontiguousarray(a, np.float32).tobytes()
+        self.o, self.hw = w.shape[0], x.shape[2]
+        build = "relaxed" if options.get("relaxed") else "simd128"
+        self.info = self.s.server.ask(dict(cmd="load", id=self.id, o=int(w.shape[0]), i=int(w.shape[1]),
+                                           hw=int(self.hw), group=int(options.get("group", 8)), build=build),
+                                      timeout=120)
+        if not self.info.get("isolated"):
+            raise RuntimeError("the benchmark page is not cross-origin isolated (coarse performance.now())")
+        self.info["runtime"] = f"{self.s.version} --headless"
+
+    def time_runs(self, n):
+        return self.s.server.ask(dict(cmd="time", id=self.id, n=int(n)))["ms"]
+
+    def infer(self):
+        self.s.server.ask(dict(cmd="output", id=self.id))
+        y = np.frombuffer(self.s.server.posted.pop(f"/out/{self.id}"), np.float32)
+        return from_nc(y.reshape(-(-self.o // 4), 1, self.hw, self.hw, 4), self.o)
+
+
 RUNNERS = {
     "sparsebytenn": SbnnRunner,
     "mnn-dense": MNNConvRunner,
@@ -321,6 +414,9 @@ RUNNERS = {
     "mnn-sparse": MNNConvRunner,
     "xnnpack": XnnpackRunner,
     "wasm": WasmNodeRunner,
+    "wasm-relaxed": WasmNodeRunner,
+    "chromium-wasm": ChromiumWasmRunner,
+    "chromium-wasm-relaxed": ChromiumWasmRunner,
 }
 
 
