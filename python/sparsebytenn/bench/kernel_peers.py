@@ -77,7 +77,7 @@ class SbnnRunner:
         isa = options.get("isa", "")
         if isa and not K.isa_available(isa):
             raise EngineUnavailable(f"ISA {isa} not available here")
-        self.pc = K.PackedConv(w, b, options.get("group", 8), isa=isa)
+        self.pc = K.PackedConv(w, b, options.get("group_size", 8), isa=isa)
         self.o, self.threads, self.x = w.shape[0], threads, to_nc(x, 8)
         self.y = np.zeros((-(-self.o // 8),) + self.x.shape[1:4] + (8,), np.float32)
         self.info = {"variant": self.pc.info["variant"], "layout": "NC8HW8"}
@@ -276,7 +276,7 @@ class WasmNodeRunner:
         self.proc = subprocess.Popen([node, "--no-liftoff", "--no-warnings", str(NODE_RUNNER), str(wasm)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = self._ask(cmd="load", dir=str(d), o=int(w.shape[0]), i=int(w.shape[1]), hw=int(self.hw),
-                              group=int(options.get("group", 8)), isa=options.get("isa", "wasmsimd"))
+                              group=int(options.get("group_size", 8)), isa=options.get("isa", "wasmsimd"))
         self.info["runtime"] = f"node {subprocess.run([node, '--version'], capture_output=True, text=True).stdout.strip()} --no-liftoff"
         self.dir = d
 

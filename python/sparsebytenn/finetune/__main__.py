@@ -116,7 +116,7 @@ def options_from(args):
         steps=args.steps, batch=args.batch, lr=args.lr, temperature=args.temperature, alpha=args.alpha,
         schedule=args.schedule, start=args.start, prune_until=args.prune_until, stages=args.stages, bn=args.bn,
         seed=args.seed)
-    return Options(model=args.model, sparsities=args.sparsity, group=args.group, recipe=recipe,
+    return Options(model=args.model, sparsities=args.sparsity, group_size=args.group, recipe=recipe,
                    minutes=args.minutes, out=args.out, threads=args.threads or auto_threads(),
                    test_images=args.test, train_images=args.train_images, calibration=args.calibration,
                    plugin_check=args.plugin_check, source=args.source, force=args.force,
