@@ -138,3 +138,8 @@ def build_test_model(path: Path) -> Path:
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def inputs(n: int, seed: int) -> np.ndarray:
+    """n standard-normal inputs (n, 3, 32, 32) for build_test_model's network."""
+    return np.random.default_rng(seed).standard_normal((n, 3, 32, 32)).astype(np.float32)

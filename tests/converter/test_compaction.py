@@ -7,14 +7,13 @@ bit-exact floats (the JSON dump prints floats rounded).
 """
 from __future__ import annotations
 
-import importlib.util
 import struct
 
 import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import build_test_model, mnn_json, mnn_run, rel_err
+from helpers import mnn_json, mnn_run, rel_err
 from sparsebytenn_converter.mnn_wheel import MNNSession, mnn_sparse_tag
 
 from sparsebytenn_converter import convert, read_model
@@ -31,12 +30,6 @@ X_224 = np.random.default_rng(7).standard_normal((1, 3, 224, 224)).astype(np.flo
 PER_LAYER = 144
 ONCE = 1024  # vtables and attributes written once for all layers
 
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    require(importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None,
-            "torch and onnx (scripts/setup.sh installs them) to build the test model")
-    return build_test_model(tmp_path_factory.mktemp("small") / "small.mnn")
 
 
 def zoo_path(name):
