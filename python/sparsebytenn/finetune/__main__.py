@@ -124,18 +124,17 @@ def options_from(args):
 
 
 def main(argv=None) -> int:
+    from ..cli import report_errors
+
     args = build_parser().parse_args(argv)
-    try:
+
+    def fine_tune_all() -> int:
         from .pipeline import run
 
         run(options_from(args))
-    except SparseByteNNError as exc:
-        print(f"sparsebytenn.finetune: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("sparsebytenn.finetune: interrupted; nothing more written", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return report_errors(fine_tune_all, prog="sparsebytenn.finetune", interrupted="interrupted; nothing more written")
 
 
 if __name__ == "__main__":
