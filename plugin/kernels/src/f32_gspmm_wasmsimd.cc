@@ -54,8 +54,7 @@ struct VecWasm {
       store(rows + 2 * T + p, c);
       store(rows + 3 * T + p, d);
     }
-    for (; p < np; ++p)
-      for (int l = 0; l < 4; ++l) rows[l * T + p] = src[p * 4 + l];
+    unpack_pixels<4>(src, p, np, rows, T);
     return np;
   }
   static void pack_block(const float* rows, int32_t T, float* dst, int32_t np) {
@@ -68,8 +67,7 @@ struct VecWasm {
       store(dst + p * 4 + 8, c);
       store(dst + p * 4 + 12, d);
     }
-    for (; p < np; ++p)
-      for (int l = 0; l < 4; ++l) dst[p * 4 + l] = rows[l * T + p];
+    pack_pixels<4>(rows, T, dst, p, np);
   }
 };
 }  // namespace
