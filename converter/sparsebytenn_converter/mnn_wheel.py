@@ -140,7 +140,7 @@ class MNNSession:
         m = MNNSession("model.mnn", threads=1)
         outputs = m.run(x)        # or m.run({"input": x}) -> {output name: ndarray}
 
-    Every failure MNN reports raises ModelError naming the file: a file MNN refuses
+    Every failure MNN reports raises self.Error naming the file: a file MNN refuses
     to load, a graph it cannot schedule or allocate, and every non-zero status of a
     run (MNN keeps the previous outputs when a run fails; they are never handed
     back). An input of another shape resizes the session first.
@@ -149,12 +149,14 @@ class MNNSession:
     the CPU backend). set_inputs / invoke / outputs are the steps of run(), for
     subclasses; they expect the caller to hold `self.lock`."""
 
+    Error = ModelError   # what every failure raises (sparsebytenn.Session: SparseByteNNError)
+
     def __init__(self, path, threads: int = 1, backend=None, precision: str | None = None):
         path = Path(path)
         if not path.is_file():
-            raise ModelError(f"{path}: no such model file")
+            raise self.Error(f"{path}: no such model file")
         if int(threads) < 1:
-            raise ModelError(f"threads must be >= 1, not {threads}")
+            raise self.Error(f"threads must be >= 1, not {threads}")
         self.path = path
         self.threads = int(threads)
         self.mnn = import_mnn()
@@ -168,21 +170,21 @@ class MNNSession:
             try:
                 self.interp = self.mnn.Interpreter(str(path))
             except Exception as exc:  # pymnn raises a plain Exception when MNN's own verifier refuses
-                raise ModelError(f"{path}: MNN refused to load the file ({_first_line(exc)})") from None
+                raise self.Error(f"{path}: MNN refused to load the file ({_first_line(exc)})") from None
             try:
                 self.session = self.interp.createSession(config)
             except Exception as exc:  # pymnn raises a plain Exception when MNN cannot schedule the graph
-                raise ModelError(f"{path}: MNN could not create a session for this model "
+                raise self.Error(f"{path}: MNN could not create a session for this model "
                                  f"({_first_line(exc)})") from None
         if self.session is None:
-            raise ModelError(f"{path}: MNN could not create a session for this model")
+            raise self.Error(f"{path}: MNN could not create a session for this model")
         try:
             inputs = self.interp.getSessionInputAll(self.session)
             self.input_names = list(inputs)
             self.input_shapes = {name: list(t.getShape()) for name, t in inputs.items()}   # as the file sets them
             self.output_names = list(self.interp.getSessionOutputAll(self.session).keys())
         except (SystemError, UnicodeDecodeError):   # pymnn decodes tensor names as strict UTF-8
-            raise ModelError(f"{path}: the model's input or output names are not UTF-8, which MNN's "
+            raise self.Error(f"{path}: the model's input or output names are not UTF-8, which MNN's "
                              "Python API cannot read") from None
         self.mnn_version = self.mnn.version()
 
@@ -197,11 +199,11 @@ class MNNSession:
         mnn = self.mnn
         if not isinstance(inputs, dict):
             if len(self.input_names) != 1:
-                raise ModelError(f"{self.path}: the model has inputs {self.input_names}; pass a dict")
+                raise self.Error(f"{self.path}: the model has inputs {self.input_names}; pass a dict")
             inputs = {self.input_names[0]: inputs}
         unknown = set(inputs) - set(self.input_names)
         if unknown:
-            raise ModelError(f"{self.path}: no input named {sorted(unknown)}; inputs are {self.input_names}")
+            raise self.Error(f"{self.path}: no input named {sorted(unknown)}; inputs are {self.input_names}")
         resized = False
         arrays = {}
         for name, value in inputs.items():
@@ -232,7 +234,7 @@ class MNNSession:
         try:
             tensor.getHost()
         except ValueError:   # pymnn: "PyCapsule_New called with null pointer"
-            raise ModelError(f"{self.path}: MNN could not allocate the model for input {self._shapes()}: the "
+            raise self.Error(f"{self.path}: MNN could not allocate the model for input {self._shapes()}: the "
                              "shapes of its layers do not fit together (the file is corrupted, or the model "
                              "does not take inputs of that shape)") from None
 
@@ -240,7 +242,7 @@ class MNNSession:
         """MNN returns a status and keeps the previous outputs on failure: never hand those back."""
         status = int(status or 0)
         if status:
-            raise ModelError(
+            raise self.Error(
                 f"{self.path}: MNN could not run the model with input {self._shapes()} (status {status}: "
                 f"{MNN_STATUS.get(status, 'unknown')}); the model may fix its batch or size -- give inputs of "
                 f"the shape it was exported with")
@@ -273,7 +275,7 @@ class MNNSession:
     def run_single(self, inputs) -> np.ndarray:
         """One inference of a one-output model: that output (other models are refused)."""
         if len(self.output_names) != 1:
-            raise ModelError(f"{self.path}: expected one output, the model has {self.output_names}")
+            raise self.Error(f"{self.path}: expected one output, the model has {self.output_names}")
         return self.run(inputs)[self.output_names[0]]
 
     def run_timed(self, inputs, repeats: int = 10, warmup: int = 2) -> list[float]:

@@ -30,6 +30,8 @@ class Session(MNNSession):
     the few well-formed files on which MNN 3.6.1 itself crashes then raise
     SparseByteNNError instead of killing this process. It costs one load and run."""
 
+    Error = SparseByteNNError
+
     def __init__(self, path, plugin: bool = True, threads: int = 1, precision: str | None = None,
                  isolate: bool = False):
         path = Path(path)
