@@ -1,9 +1,17 @@
 """The one door to stock MNN's wheel: what it hides, what it keeps, what its
-converter helper reports (checked from outside: the bytes a child process prints)."""
+converter helper reports (checked from outside: the bytes a child process prints), and
+MNNSession, the one runner, against a numpy forward and MNN's own failure statuses."""
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import numpy as np
+import pytest
+
+from sparsebytenn_converter.errors import ModelError
+from sparsebytenn_converter.mnn_wheel import MNNSession
+from sbnn_testing import fixed_batch_model
 
 
 def _child(code: str) -> subprocess.CompletedProcess:
@@ -44,3 +52,55 @@ def test_mnnconvert_keeps_its_log_off_stdout(tmp_path):
     lines = r.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("LOG ") and "Does Not Exist" in lines[0], r.stdout
     assert not (tmp_path / "o.mnn").exists()
+
+
+# ---- MNNSession, the one stock-MNN runner: against numpy, and every failure MNN reports ----
+
+@pytest.fixture(scope="module")
+def fixed_batch(tmp_path_factory):
+    """conv 1x1 (3->8) + ReLU, a Reshape that bakes in batch 1, FC 128->5, and its weights."""
+    return fixed_batch_model(tmp_path_factory.mktemp("fixed"))
+
+
+def _numpy_forward(w: dict, x: np.ndarray) -> np.ndarray:
+    h = np.einsum("oi,nihw->nohw", w["c.weight"][:, :, 0, 0], x.astype(np.float64)) + w["c.bias"][None, :, None, None]
+    return np.maximum(h, 0).reshape(1, 128) @ w["fc.weight"].T + w["fc.bias"]
+
+
+def test_mnn_session_outputs_equal_a_numpy_forward(fixed_batch):
+    path, w = fixed_batch
+    m = MNNSession(path)
+    assert (m.input_names, m.output_names, m.input_shapes) == (["input"], ["out"], {"input": [1, 3, 4, 4]})
+    for seed in (1, 2):   # a second run must not hand back the first one's outputs
+        x = np.random.default_rng(seed).standard_normal((1, 3, 4, 4)).astype(np.float32)
+        out = m.run({"input": x})
+        assert list(out) == ["out"] and out["out"].shape == (1, 5)
+        np.testing.assert_allclose(out["out"], _numpy_forward(w, x), rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(m.run_single(x), out["out"])
+
+
+def test_mnn_session_raises_on_a_failed_run_instead_of_returning_stale_outputs(fixed_batch):
+    # batch 4 resizes the session, then the Reshape(1, 128) fails: MNN returns status 3
+    # (compute size error) and keeps the previous outputs in its tensors
+    path, _ = fixed_batch
+    m = MNNSession(path)
+    m.run(np.ones((1, 3, 4, 4), np.float32))
+    with pytest.raises(ModelError, match=r"r\.mnn: MNN could not run the model .*status 3"):
+        m.run(np.ones((4, 3, 4, 4), np.float32))
+    with pytest.raises(ModelError, match="status 3"):
+        m.run_timed(np.ones((4, 3, 4, 4), np.float32), repeats=2)
+    with pytest.raises(ModelError, match="status 3"):
+        m.run_with_callbacks(np.ones((4, 3, 4, 4), np.float32), lambda t, op: True, lambda t, op: True)
+
+
+def test_mnn_session_refuses_what_mnn_cannot_load_or_feed(fixed_batch, tmp_path):
+    path, _ = fixed_batch
+    with pytest.raises(ModelError, match="no such model file"):
+        MNNSession(tmp_path / "none.mnn")
+    junk = tmp_path / "junk.mnn"
+    junk.write_bytes(b"\x10\x00\x00\x00" + bytes(60))
+    with pytest.raises(ModelError, match="junk.mnn: MNN"):
+        MNNSession(junk)
+    m = MNNSession(path)
+    with pytest.raises(ModelError, match="no input named"):
+        m.run({"image": np.ones((1, 3, 4, 4), np.float32)})

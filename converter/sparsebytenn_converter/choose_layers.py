@@ -40,8 +40,8 @@ def _ineligible_reason(model: Model, c: ConvInfo) -> str | None:
         return "depthwise convolutions stay dense"
     if c.op_type != OpType.Convolution:
         return f"{c.type} is not supported"
-    if c.group != 1:
-        return f"grouped convolution (group {c.group})"
+    if c.conv_groups != 1:
+        return f"grouped convolution (group {c.conv_groups})"
     if c.weights is None or len(model.ops[c.op_index].inputs) != 1:
         return f"weights not in the model ({c.storage})"
     if not np.isfinite(c.weights).all():

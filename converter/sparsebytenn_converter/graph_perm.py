@@ -159,7 +159,7 @@ def _visit(op: OpInfo, t, role, vec, comp, add, block, conv_of, ops, producer, c
             add(op.inputs[0], False)
             add(op.outputs[0], False)
             return
-        if typ != OpType.Convolution or conv.group != 1:
+        if typ != OpType.Convolution or conv.conv_groups != 1:
             return block(f"the channels reach {conv.type} {op.name!r}, which cannot take a new channel order")
         if role == "producer":
             if vec:

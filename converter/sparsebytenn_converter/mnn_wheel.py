@@ -1,9 +1,16 @@
-"""Stock MNN's Python wheel, quietly: one place that imports MNN and calls its converter.
+"""Stock MNN's Python wheel, quietly: the one place that imports MNN, calls its
+converter and runs a model (`MNNSession`: load an .mnn, feed its inputs, run it,
+read its outputs, check every status MNN returns).
 
 MNN writes from C++ straight to file descriptors 1 and 2 (a banner on import,
 "The device supports: ..."; shape errors while running; the converter's log), which
 would corrupt a caller's output (e.g. `--json` on stdout). Whoever talks to the
-wheel does it inside quiet()."""
+wheel does it inside quiet().
+
+`sparsebytenn.Session` is an MNNSession that validates the file first and runs the
+tagged convolutions through the SparseByteNN bridge; everything else that runs a
+model in stock MNN (the bridge's probe, the zoo, the converter's tools, the tests'
+stock-MNN reference) uses MNNSession directly."""
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +18,13 @@ import io
 import os
 import sys
 import tempfile
+import threading
+from pathlib import Path
 from typing import Iterator
+
+import numpy as np
+
+from .errors import ModelError
 
 
 @contextlib.contextmanager
@@ -100,3 +113,197 @@ def mnn_sparse_tag(src, dst, oc_block: int = 4) -> tuple[bool, str]:
             json.dump(simd_oc_config(oc_block), f)
         return mnnconvert("-f", "MNN", "--modelFile", src, "--MNNModel", dst, "--detectSparseSpeedUp",
                           "--compressionParamsFile", cfg)
+
+
+# MNN's ErrorCode values a session can return (the names MNN uses), for messages.
+MNN_STATUS = {1: "out of memory", 2: "not supported", 3: "compute size error", 4: "no execution",
+              5: "invalid value", 10: "input data error", 11: "stopped by a callback",
+              20: "tensor not supported", 21: "tensor needs divide"}
+
+# One MNN run at a time in this process. A run with per-op callbacks (stats, profile)
+# hands the GIL back to Python mid-run while its session holds MNN's thread pool; a
+# second thread entering MNN then waits for that pool while holding the GIL, and
+# neither can go on (seen as a hang in tests/bridge/test_bridge_x86.py's two-thread
+# test, about 1 run in 4). pymnn keeps the GIL during a plain run anyway, so this
+# costs no parallelism.
+RUN_LOCK = threading.Lock()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+class MNNSession:
+    """An .mnn loaded into stock MNN (Interpreter + one session), quietly.
+
+        m = MNNSession("model.mnn", threads=1)
+        outputs = m.run(x)        # or m.run({"input": x}) -> {output name: ndarray}
+
+    Every failure MNN reports raises self.Error naming the file: a file MNN refuses
+    to load, a graph it cannot schedule or allocate, and every non-zero status of a
+    run (MNN keeps the previous outputs when a run fails; they are never handed
+    back). An input of another shape resizes the session first.
+
+    backend/precision go into MNN's session config as given (None: MNN's default,
+    the CPU backend). set_inputs / invoke / outputs are the steps of run(), for
+    subclasses; they expect the caller to hold `self.lock`."""
+
+    Error = ModelError   # what every failure raises (sparsebytenn.Session: SparseByteNNError)
+
+    def __init__(self, path, threads: int = 1, backend=None, precision: str | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise self.Error(f"{path}: no such model file")
+        if int(threads) < 1:
+            raise self.Error(f"threads must be >= 1, not {threads}")
+        self.path = path
+        self.threads = int(threads)
+        self.mnn = import_mnn()
+        config = {"numThread": self.threads}
+        if backend is not None:
+            config["backend"] = backend
+        if precision is not None:
+            config["precision"] = precision
+        self.lock = threading.Lock()  # one MNN session runs one inference at a time
+        with RUN_LOCK, quiet():
+            try:
+                self.interp = self.mnn.Interpreter(str(path))
+            except Exception as exc:  # pymnn raises a plain Exception when MNN's own verifier refuses
+                raise self.Error(f"{path}: MNN refused to load the file ({_first_line(exc)})") from None
+            try:
+                self.session = self.interp.createSession(config)
+            except Exception as exc:  # pymnn raises a plain Exception when MNN cannot schedule the graph
+                raise self.Error(f"{path}: MNN could not create a session for this model "
+                                 f"({_first_line(exc)})") from None
+        if self.session is None:
+            raise self.Error(f"{path}: MNN could not create a session for this model")
+        try:
+            inputs = self.interp.getSessionInputAll(self.session)
+            self.input_names = list(inputs)
+            self.input_shapes = {name: list(t.getShape()) for name, t in inputs.items()}   # as the file sets them
+            self.output_names = list(self.interp.getSessionOutputAll(self.session).keys())
+        except (SystemError, UnicodeDecodeError):   # pymnn decodes tensor names as strict UTF-8
+            raise self.Error(f"{path}: the model's input or output names are not UTF-8, which MNN's "
+                             "Python API cannot read") from None
+        self.mnn_version = self.mnn.version()
+
+    # ------------------------------------------------------------------ #
+    def input_shape(self, name: str) -> tuple[int, ...]:
+        """The input's current shape in the session (as the file sets it until a resize)."""
+        return tuple(self.interp.getSessionInput(self.session, name).getShape())
+
+    def set_inputs(self, inputs) -> None:
+        """Copy inputs (an array for a one-input model, or {name: array}) into the session,
+        resizing it first when a shape differs."""
+        mnn = self.mnn
+        if not isinstance(inputs, dict):
+            if len(self.input_names) != 1:
+                raise self.Error(f"{self.path}: the model has inputs {self.input_names}; pass a dict")
+            inputs = {self.input_names[0]: inputs}
+        unknown = set(inputs) - set(self.input_names)
+        if unknown:
+            raise self.Error(f"{self.path}: no input named {sorted(unknown)}; inputs are {self.input_names}")
+        resized = False
+        arrays = {}
+        for name, value in inputs.items():
+            arr = np.ascontiguousarray(value, dtype=np.float32)
+            tensor = self.interp.getSessionInput(self.session, name)
+            if tuple(tensor.getShape()) != arr.shape:
+                self.interp.resizeTensor(tensor, tuple(arr.shape))
+                resized = True
+            arrays[name] = arr
+        if resized:
+            self.resize()
+        for name, arr in arrays.items():
+            tensor = self.interp.getSessionInput(self.session, name)
+            self._require_memory(tensor)
+            tensor.copyFrom(mnn.Tensor(list(arr.shape), mnn.Halide_Type_Float, arr, mnn.Tensor_DimensionType_Caffe))
+
+    def resize(self) -> None:
+        """MNN's resizeSession after an input changed shape."""
+        with RUN_LOCK, quiet():
+            self.interp.resizeSession(self.session)
+
+    def _shapes(self) -> str:
+        return ", ".join(f"{n} {self.input_shape(n)}" for n in self.input_names)
+
+    def _require_memory(self, tensor) -> None:
+        """When MNN cannot fit the graph's shapes together it leaves the session unallocated,
+        and copying an input into it crashes the process (MNN does not check): refuse instead."""
+        try:
+            tensor.getHost()
+        except ValueError:   # pymnn: "PyCapsule_New called with null pointer"
+            raise self.Error(f"{self.path}: MNN could not allocate the model for input {self._shapes()}: the "
+                             "shapes of its layers do not fit together (the file is corrupted, or the model "
+                             "does not take inputs of that shape)") from None
+
+    def check(self, status) -> None:
+        """MNN returns a status and keeps the previous outputs on failure: never hand those back."""
+        status = int(status or 0)
+        if status:
+            raise self.Error(
+                f"{self.path}: MNN could not run the model with input {self._shapes()} (status {status}: "
+                f"{MNN_STATUS.get(status, 'unknown')}); the model may fix its batch or size -- give inputs of "
+                f"the shape it was exported with")
+
+    def invoke(self) -> None:
+        """One runSession on the inputs already set; its status checked."""
+        with RUN_LOCK, quiet():
+            self.check(self.interp.runSession(self.session))
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        """Every output of the last run, copied out to numpy: {name: array}."""
+        mnn = self.mnn
+        out = {}
+        for name, tensor in self.interp.getSessionOutputAll(self.session).items():
+            shape = list(tensor.getShape())
+            host = mnn.Tensor(shape, mnn.Halide_Type_Float, np.zeros(shape, np.float32),
+                              mnn.Tensor_DimensionType_Caffe)
+            tensor.copyToHostTensor(host)
+            out[name] = np.array(host.getNumpyData(), dtype=np.float32, copy=True).reshape(shape)
+        return out
+
+    # ------------------------------------------------------------------ #
+    def run(self, inputs) -> dict[str, np.ndarray]:
+        """One inference; inputs: an array (one-input models) or {name: array}."""
+        with self.lock:
+            self.set_inputs(inputs)
+            self.invoke()
+            return self.outputs()
+
+    def run_single(self, inputs) -> np.ndarray:
+        """One inference of a one-output model: that output (other models are refused)."""
+        if len(self.output_names) != 1:
+            raise self.Error(f"{self.path}: expected one output, the model has {self.output_names}")
+        return self.run(inputs)[self.output_names[0]]
+
+    def run_timed(self, inputs, repeats: int = 10, warmup: int = 2) -> list[float]:
+        """Milliseconds per runSession call (inputs set once); every status checked."""
+        import time
+
+        with self.lock:
+            self.set_inputs(inputs)
+            times, status = [], 0
+            with RUN_LOCK, quiet():
+                for _ in range(warmup):
+                    status = status or self.interp.runSession(self.session)
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    status = status or self.interp.runSession(self.session)
+                    times.append((time.perf_counter() - t0) * 1e3)
+            self.check(status)
+            return times
+
+    def run_with_callbacks(self, inputs, before, after) -> None:
+        """One inference with MNN's per-op callbacks (runSessionWithCallBackInfo);
+        inputs None: those already set."""
+        with self.lock:
+            if inputs is not None:
+                self.set_inputs(inputs)
+            with RUN_LOCK, quiet():
+                self.check(self.interp.runSessionWithCallBackInfo(self.session, before, after))
+
+    def memory_mb(self) -> float:
+        """MNN's own account of the session's memory (getSessionInfo MEMORY), MB."""
+        return float(self.interp.getSessionInfo(self.session, 0))

@@ -64,11 +64,11 @@ class ConvInfo:
     dilation: tuple[int, int]
     pad: tuple[int, int, int, int]  # (top, left, bottom, right); padMode decides when not CAFFE
     pad_mode: str
-    group: int
+    conv_groups: int               # the convolution's own groups (1: a plain conv; depthwise: = channels)
     in_channels: int
     out_channels: int
     weight_count: int
-    weights: np.ndarray | None     # (O, I/group, kh, kw) float32, None when not decodable
+    weights: np.ndarray | None     # (O, I/conv_groups, kh, kw) float32, None when not decodable
     bias: np.ndarray | None
     sparse: dict | None            # sparse metadata present in the file
     storage: str                   # dense / sparse-float / quantized / external / int8
@@ -90,7 +90,7 @@ class ConvInfo:
     @property
     def is_depthwise(self) -> bool:
         return self.op_type == OpType.ConvolutionDepthwise or (
-            self.group > 1 and self.group == self.out_channels and self.group == self.in_channels)
+            self.conv_groups > 1 and self.conv_groups == self.out_channels and self.conv_groups == self.in_channels)
 
 
 @dataclass
@@ -525,7 +525,7 @@ def _read_conv(fb: FlatBuffer, op: OpInfo, budget: _Budget, decode_sparse: bool 
     return ConvInfo(
         name=op.name, op_index=op.index, op_type=op.type, type=kind, kernel=(kh, kw),
         stride=(c["strideY"], c["strideX"]), dilation=(c["dilateY"], c["dilateX"]), pad=pad,
-        pad_mode=pad_mode, group=g, in_channels=I, out_channels=O, weight_count=O * per_out * taps,
+        pad_mode=pad_mode, conv_groups=g, in_channels=I, out_channels=O, weight_count=O * per_out * taps,
         weights=weights, bias=bias, sparse=sparse,
         storage=storage, relu=c["relu"], relu6=c["relu6"], conv2d=conv, common=common,
         weight_span=weight_span,
@@ -667,7 +667,7 @@ def _mark_fc(ops: list[OpInfo], convs: list[ConvInfo]) -> None:
     producer = {t: op for op in ops for t in op.outputs}
     flatteners = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Raster"}
     for c in convs:
-        if c.type != "Convolution" or c.kernel != (1, 1) or c.group != 1:
+        if c.type != "Convolution" or c.kernel != (1, 1) or c.conv_groups != 1:
             continue
         op = ops[c.op_index]
         seen = 0

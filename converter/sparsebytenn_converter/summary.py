@@ -16,7 +16,7 @@ def conv_record(c: ConvInfo) -> dict:
         "pad_mode": c.pad_mode,
         "in_channels": c.in_channels,
         "out_channels": c.out_channels,
-        "groups": c.group,
+        "groups": c.conv_groups,
         "weights": c.weight_count,
         "storage": c.storage,          # dense / sparse-float / quantized(...) / external / int8
         "zero_fraction": None if zf is None else round(zf, 6),

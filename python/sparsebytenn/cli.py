@@ -50,13 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return report_errors(lambda: args.func(args))
+
+
+def report_errors(call, prog: str = "sparsebytenn", interrupted: str = "interrupted") -> int:
+    """call() -> the command's exit status, the one place a command's failures are printed:
+    an expected failure (SparseByteNNError) is one line on stderr and status 1, Ctrl-C
+    status 130, a closed stdout pipe status 0."""
     try:
-        return int(args.func(args) or 0)
+        return int(call() or 0)
     except SparseByteNNError as exc:
-        print(f"sparsebytenn: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("sparsebytenn: interrupted", file=sys.stderr)
+        print(f"{prog}: {interrupted}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -28,7 +28,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sparsebytenn_converter.mnn_wheel import import_mnn, mnn_sparse_tag, mnnconvert, quiet
+from sparsebytenn_converter.errors import ModelError
+from sparsebytenn_converter.mnn_wheel import MNNSession, import_mnn, mnn_sparse_tag, mnnconvert, quiet
 
 import numpy as np
 
@@ -316,19 +317,13 @@ def _copy_then_rename(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-def _run_once(mnn, model: Path, config: dict, x: np.ndarray) -> np.ndarray:
-    interp = mnn.Interpreter(str(model))
-    session = interp.createSession(config)
-    inp = interp.getSessionInput(session, "input")
-    inp.copyFrom(mnn.Tensor(list(x.shape), mnn.Halide_Type_Float, x, mnn.Tensor_DimensionType_Caffe))
-    status = interp.runSession(session)
-    if status != 0:  # the output tensor would still hold zeros: never compare those
+def _run_once(model: Path, backend, x: np.ndarray, precision: str | None = None) -> np.ndarray:
+    """The probe's output in one fresh session (1 thread), or NaN when MNN reports a
+    failure (the output tensor would still hold zeros: never compare those)."""
+    try:
+        return MNNSession(model, threads=1, backend=backend, precision=precision).run({"input": x})["output"]
+    except ModelError:
         return np.full(x.shape[:1] + (1,), np.nan, np.float32)
-    out = interp.getSessionOutput(session, "output")
-    host = mnn.Tensor(out.getShape(), mnn.Halide_Type_Float, np.zeros(out.getShape(), np.float32),
-                      mnn.Tensor_DimensionType_Caffe)
-    out.copyToHostTensor(host)
-    return np.array(host.getNumpyData(), dtype=np.float32, copy=True)
 
 
 def _rel_err(a: np.ndarray, ref: np.ndarray) -> float:
@@ -337,19 +332,19 @@ def _rel_err(a: np.ndarray, ref: np.ndarray) -> float:
     return float(np.max(np.abs(a - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
 
 
-def _probe_in_process(mnn, lib, model: Path) -> dict:
+def _probe_in_process(lib, model: Path) -> dict:
     """Arms the bridge with each candidate P until the probe matches stock MNN."""
     x = np.random.default_rng(7).standard_normal(_PROBE_SHAPE).astype(np.float32)
     result = {"pack": None, "errors": {}, "low_precision": False}
     with quiet():
-        stock = _run_once(mnn, model, {"backend": "CPU", "numThread": 1}, x)
+        stock = _run_once(model, "CPU", x)
         if not np.isfinite(stock).all():
             raise BridgeUnavailable("stock MNN could not run the probe model")
         for pack in _PACK_CANDIDATES:
             lib.sbnn_mnn_set_pack(pack)
             lib.sbnn_mnn_set_armed(1)
             before = lib.sbnn_mnn_thread_conv_runs()
-            ours = _run_once(mnn, model, {"backend": BRIDGE_TYPE, "numThread": 1}, x)
+            ours = _run_once(model, BRIDGE_TYPE, x)
             ran = lib.sbnn_mnn_thread_conv_runs() - before
             err = _rel_err(ours, stock)
             result["errors"][pack] = err
@@ -359,10 +354,10 @@ def _probe_in_process(mnn, lib, model: Path) -> dict:
             lib.sbnn_mnn_set_armed(0)
         if result["pack"] is not None:
             # precision=low: intercepted only if MNN keeps fp32 tensors there.
-            stock_low = _run_once(mnn, model, {"backend": "CPU", "numThread": 1, "precision": "low"}, x)
+            stock_low = _run_once(model, "CPU", x, precision="low")
             lib.sbnn_mnn_set_low_precision_ok(1)
             before = lib.sbnn_mnn_thread_conv_runs()
-            ours_low = _run_once(mnn, model, {"backend": BRIDGE_TYPE, "numThread": 1, "precision": "low"}, x)
+            ours_low = _run_once(model, BRIDGE_TYPE, x, precision="low")
             ran = lib.sbnn_mnn_thread_conv_runs() - before
             ok = ran == 2 and _rel_err(ours_low, stock_low) <= _TOLERANCE and _rel_err(stock_low, stock) <= _TOLERANCE
             lib.sbnn_mnn_set_low_precision_ok(1 if ok else 0)
@@ -381,7 +376,7 @@ def _probe_child_main() -> None:
     err = ctypes.create_string_buffer(512)
     if lib.sbnn_mnn_register(BRIDGE_TYPE, err, len(err)) != 0:
         raise BridgeUnavailable(err.value.decode())
-    res = _probe_in_process(mnn, lib, _probe_model_path(mnn))
+    res = _probe_in_process(lib, _probe_model_path(mnn))
     sys.stdout.write("SBNN_PROBE " + json.dumps(res) + "\n")
     sys.stdout.flush()
 
@@ -434,7 +429,7 @@ def _enable() -> Status:
     err = ctypes.create_string_buffer(512)
     if lib.sbnn_mnn_register(BRIDGE_TYPE, err, len(err)) != 0:
         raise BridgeUnavailable(err.value.decode())
-    res = _probe_in_process(mnn, lib, model)
+    res = _probe_in_process(lib, model)
     if res["pack"] is None:
         raise BridgeUnavailable(f"the probe model gave results different from stock MNN (relative errors "
                                 f"{res['errors']}); registered nothing that runs")

@@ -56,7 +56,7 @@ def build(sess, specs: list[tuple[str | None, Path]]) -> dict[str, np.ndarray]:
         if name in given:
             out[name] = given[name]
         else:
-            shape = tuple(max(1, d) for d in sess._interp.getSessionInput(sess._session, name).getShape())
+            shape = tuple(max(1, d) for d in sess.input_shape(name))
             if math.prod(shape) > MAX_RANDOM_VALUES:
                 raise SparseByteNNError(f"{sess.path}: input {name!r} has shape {shape}, {math.prod(shape):,} values; "
                                         f"more than {MAX_RANDOM_VALUES:,} are not made up at random -- give it with "

@@ -36,10 +36,3 @@ def run_python(code: str, env_extra: dict | None = None, timeout: int = 300) -> 
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=timeout, env=env)
-
-
-def get_convert():
-    """The converter's convert()."""
-    from sparsebytenn_converter import convert
-
-    return convert

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge_helpers import TOL, get_convert, require
+from bridge_helpers import TOL, require
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -66,8 +66,8 @@ def test_bridge_inside_aarch64_mnn_under_qemu(bridge, small_models, tmp_path):
     _, sparse, tagged, _ = small_models
     models = [(str(sparse), [1, 16, 15, 15])]
     from sparsebytenn import zoo
+    from sparsebytenn_converter import convert
 
-    convert = get_convert()
     mb = tmp_path / "mobilenet-v1-0.5.mnn"
     report = convert(str(zoo.get("mobilenet-v1", progress=False)), str(mb), sparsity=0.5, plain=True, progress=False)
     zoo_expect = sum(1 for layer in report.layers if layer.tagged)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge_helpers import TOL, get_convert, rel_err
+from bridge_helpers import TOL, rel_err
 
 ZOO = ["mobilenet-v1", "efficientnet-lite0"]
 SPARSITIES = [0.3, 0.5, 0.9]
@@ -15,8 +15,8 @@ SPARSITIES = [0.3, 0.5, 0.9]
 @pytest.fixture(scope="session")
 def zoo_models(tmp_path_factory):
     from sparsebytenn import zoo
+    from sparsebytenn_converter import convert
 
-    convert = get_convert()
     folder = tmp_path_factory.mktemp("bridge_zoo")
     cache = {}
 

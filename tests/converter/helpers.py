@@ -1,9 +1,8 @@
 """Independent references for converter tests: stock MNN runs models, MNN's own JSON
-dump gives the weights, numpy does the arithmetic. Nothing here uses the converter."""
+dump gives the weights, numpy does the arithmetic. Nothing here uses the converter
+(mnn_wheel is only the door to stock MNN's wheel)."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -11,24 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-with contextlib.redirect_stdout(io.StringIO()):  # `import MNN` prints to stdout
-    import MNN
+from sparsebytenn_converter.mnn_wheel import MNNSession, import_mnn
+
+MNN = import_mnn()
 
 
 def mnn_run(path, x: np.ndarray) -> np.ndarray:
-    """Run a model in stock MNN (CPU, 1 thread) and return its first output."""
-    it = MNN.Interpreter(str(path))
-    s = it.createSession({"numThread": 1})
-    inp = it.getSessionInput(s)
-    it.resizeTensor(inp, x.shape)
-    it.resizeSession(s)
-    inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
-    it.runSession(s)
-    out = it.getSessionOutput(s)
-    shape = out.getShape()
-    host = MNN.Tensor(shape, MNN.Halide_Type_Float, np.zeros(shape, np.float32), MNN.Tensor_DimensionType_Caffe)
-    out.copyToHostTensor(host)
-    return np.array(host.getData(), dtype=np.float32).reshape(shape).copy()
+    """Run a model in stock MNN (CPU, 1 thread) and return its one output (through the
+    project's one stock-MNN runner, mnn_wheel.MNNSession, tested in tests/test_mnn_wheel.py)."""
+    return MNNSession(path).run_single(x)
 
 
 def _mnnconvert(args, out: Path):
@@ -148,3 +138,8 @@ def build_test_model(path: Path) -> Path:
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def inputs(n: int, seed: int) -> np.ndarray:
+    """n standard-normal inputs (n, 3, 32, 32) for build_test_model's network."""
+    return np.random.default_rng(seed).standard_normal((n, 3, 32, 32)).astype(np.float32)

@@ -4,14 +4,13 @@ costs for the saliency, stock MNN for the converted models, MNN's own JSON dump 
 the group shape."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import build_test_model, json_conv_weights, mnn_json, mnn_run
+from helpers import inputs, json_conv_weights, mnn_json, mnn_run
 
 from sparsebytenn_converter import convert, read_model
 from sparsebytenn_converter.errors import ModelError
@@ -116,15 +115,6 @@ def test_saliency_picks_the_unit_whose_removal_costs_least(k):
 
 # ---------------------------------------------------------------- whole models in stock MNN
 
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    require(importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None,
-            "torch and onnx (scripts/setup.sh installs them) to build the test model")
-    return build_test_model(tmp_path_factory.mktemp("calib") / "small.mnn")
-
-
-def inputs(n, seed):
-    return np.random.default_rng(seed).standard_normal((n, 3, 32, 32)).astype(np.float32)
 
 
 def rel(a, b):

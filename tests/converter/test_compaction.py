@@ -7,24 +7,18 @@ bit-exact floats (the JSON dump prints floats rounded).
 """
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
 import struct
 
 import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import build_test_model, mnn_json, mnn_run, rel_err
-from sparsebytenn_converter.mnn_wheel import mnn_sparse_tag
+from helpers import mnn_json, mnn_run, rel_err
+from sparsebytenn_converter.mnn_wheel import MNNSession, mnn_sparse_tag
 
 from sparsebytenn_converter import convert, read_model
 from sparsebytenn_converter.compact import Refused, compact, walk
 from sparsebytenn_converter.schema import BlobF, OpType
-
-with contextlib.redirect_stdout(io.StringIO()):
-    import MNN
 
 X_SMALL = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
 X_224 = np.random.default_rng(7).standard_normal((1, 3, 224, 224)).astype(np.float32)
@@ -37,12 +31,6 @@ PER_LAYER = 144
 ONCE = 1024  # vtables and attributes written once for all layers
 
 
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    require(importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None,
-            "torch and onnx (scripts/setup.sh installs them) to build the test model")
-    return build_test_model(tmp_path_factory.mktemp("small") / "small.mnn")
-
 
 def zoo_path(name):
     from sparsebytenn import zoo
@@ -52,8 +40,7 @@ def zoo_path(name):
 
 def session_memory_mb(path) -> float:
     """MNN's own account of a session's memory: its sparse path packs only kept weights."""
-    it = MNN.Interpreter(str(path))
-    return float(it.getSessionInfo(it.createSession({"numThread": 1}), 0))
+    return MNNSession(path).memory_mb()
 
 
 def bits(a) -> np.ndarray:

@@ -1,7 +1,6 @@
 """Converter and inspect, checked against stock MNN, MNN's own JSON dump and numpy."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import (build_test_model, exact_conv_weights, json_conv_weights, json_to_mnn, mnn_json, mnn_run,
+from helpers import (exact_conv_weights, json_conv_weights, json_to_mnn, mnn_json, mnn_run,
                      partial_groups, rel_err)
 
 from sparsebytenn_converter import convert, read_model
@@ -19,12 +18,6 @@ from sparsebytenn_converter.errors import ModelError
 
 X_SMALL = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
 
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    require(importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None,
-            "torch and onnx (scripts/setup.sh installs them) to build the test model")
-    return build_test_model(tmp_path_factory.mktemp("small") / "small.mnn")
 
 
 def cli(*args):

@@ -3,9 +3,6 @@ numpy: held-out split, output metrics, per-layer errors (channel order recovered
 outputs themselves for rearranged layers), warnings and --min-agreement."""
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
 import json
 import subprocess
 import sys
@@ -14,30 +11,21 @@ import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import build_test_model, mnn_run
+from helpers import inputs, mnn_run
 
 from sparsebytenn_converter import convert, read_model
 from sparsebytenn_converter.errors import ModelError
+from sparsebytenn_converter.mnn_wheel import import_mnn, quiet
 
-with contextlib.redirect_stdout(io.StringIO()):
-    import MNN
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    require(importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None,
-            "torch and onnx (scripts/setup.sh installs them) to build the test model")
-    return build_test_model(tmp_path_factory.mktemp("fid") / "small.mnn")
+MNN = import_mnn()
 
 
-def inputs(n, seed):
-    return np.random.default_rng(seed).standard_normal((n, 3, 32, 32)).astype(np.float32)
 
 
 def tensors(path, x, names):
     """Named tensors of one input through MNN's expression API, in NCHW."""
     F = MNN.expr
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quiet():
         m = MNN.nn.load_module_from_file(str(path), ["input"], list(names))
     outs = m.forward([F.const(x, list(x.shape), F.NCHW)])
     return [np.array(F.convert(o, F.NCHW).read()) for o in outs]

@@ -4,7 +4,6 @@ curves, exhaustive search for the allocator, hand arithmetic for the time model,
 MNN for what the converted models compute."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import itertools
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 from sbnn_testing import require
-from helpers import build_test_model, mnn_run
+from helpers import mnn_run
 
 from sparsebytenn_converter import convert
 from sparsebytenn_converter.allocate import allocate_by_damage, counts_of
@@ -207,12 +206,6 @@ def test_counts_of_never_lands_below_the_priced_sparsity():
 
 
 # ---------------------------------------------------------------- whole models
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    require(importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None,
-            "torch and onnx (scripts/setup.sh installs them) to build the test model")
-    return build_test_model(tmp_path_factory.mktemp("auto") / "small.mnn")
 
 
 def test_data_free_default_beats_plain_pruning(small_model, tmp_path):

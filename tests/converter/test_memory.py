@@ -26,10 +26,10 @@ CHANNELS, LAYERS = 1024, 9         # 8 pointwise layers of 1 M weights: a 34 MB 
 LIMITS = {"plain": 7.0, "calibrated": 10.0}
 CONSTANT_MB = 20.0
 CHILD = r"""
-import contextlib, io, json, sys
+import json, sys
 import numpy as np
-with contextlib.redirect_stdout(io.StringIO()):
-    import MNN
+from sparsebytenn_converter.mnn_wheel import import_mnn
+import_mnn()
 from sparsebytenn_converter import convert
 from sparsebytenn_converter import calibration, compact, encode, fidelity, reconstruct  # noqa: F401
 def hwm_kb():   # VmHWM: this process's peak (ru_maxrss keeps the parent's from before exec)

@@ -1,5 +1,6 @@
 """`sparsebytenn run` (issue 14.1, 14.3): every input of a model fed, MNN's status checked,
---json stdout kept clean. References: stock MNN driven directly through its Python API."""
+--json stdout kept clean. References: stock MNN through the one stock-MNN runner (mnn_wheel.MNNSession,
+itself tested against numpy in tests/test_mnn_wheel.py)."""
 from __future__ import annotations
 
 import json
@@ -9,33 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import MNN, _mnnconvert
+from sbnn_testing import fixed_batch_model
+from sparsebytenn_converter.mnn_wheel import MNNSession
 from test_converter import _two_input_model
 
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "sparsebytenn", "run", *map(str, args)],
                           capture_output=True, text=True, timeout=300)
-
-
-def stock_outputs(path, inputs: dict) -> dict:
-    it = MNN.Interpreter(str(path))
-    s = it.createSession({"numThread": 1})
-    for name, x in inputs.items():
-        t = it.getSessionInput(s, name)
-        it.resizeTensor(t, x.shape)
-    it.resizeSession(s)
-    for name, x in inputs.items():
-        it.getSessionInput(s, name).copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x,
-                                                        MNN.Tensor_DimensionType_Caffe))
-    assert it.runSession(s) == 0
-    out = {}
-    for name, t in it.getSessionOutputAll(s).items():
-        host = MNN.Tensor(t.getShape(), MNN.Halide_Type_Float, np.zeros(t.getShape(), np.float32),
-                          MNN.Tensor_DimensionType_Caffe)
-        t.copyToHostTensor(host)
-        out[name] = np.array(host.getData(), np.float32).reshape(t.getShape())
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +28,7 @@ def two_inputs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fixed_batch(tmp_path_factory):
     """A model whose Reshape bakes in batch 1: MNN cannot run it with batch 4."""
-    import torch
-
-    torch.manual_seed(0)
-
-    class Net(torch.nn.Module):
-        def __init__(s):
-            super().__init__()
-            s.c, s.fc = torch.nn.Conv2d(3, 8, 1), torch.nn.Linear(8 * 4 * 4, 5)
-
-        def forward(s, x):
-            return s.fc(torch.relu(s.c(x)).reshape(1, 128))
-
-    folder = tmp_path_factory.mktemp("fixed")
-    onnx, path = folder / "r.onnx", folder / "r.mnn"
-    torch.onnx.export(Net().eval(), torch.randn(1, 3, 4, 4), str(onnx), opset_version=13, dynamo=False,
-                      input_names=["input"], output_names=["out"])
-    _mnnconvert(["-f", "ONNX", "--modelFile", onnx, "--MNNModel", path, "--bizCode", "test"], path)
-    return path
+    return fixed_batch_model(tmp_path_factory.mktemp("fixed"))[0]
 
 
 @pytest.mark.parametrize("plugin", ["--plugin", "--no-plugin"])
@@ -83,7 +48,7 @@ def test_named_inputs_give_stock_mnns_output(two_inputs, tmp_path):
     r = cli(two_inputs, "--no-plugin", "--input", f"x={tmp_path / 'x.npy'}", "--input", f"y={tmp_path / 'y.npy'}",
             "--save-output", saved)
     assert r.returncode == 0, r.stderr
-    ref = stock_outputs(two_inputs, {"x": x, "y": y})
+    ref = MNNSession(two_inputs).run({"x": x, "y": y})
     got = np.load(saved)
     match = [n for n, v in ref.items() if v.shape == got.shape and np.allclose(v, got, rtol=1e-5, atol=1e-6)]
     assert match, "the saved output is none of stock MNN's outputs for these inputs"
@@ -114,7 +79,7 @@ def test_a_shape_mnn_cannot_run_is_an_error_not_zeros(fixed_batch, tmp_path, plu
     np.save(tmp_path / "x1.npy", x1)
     ok = cli(fixed_batch, plugin, "--input", tmp_path / "x1.npy", "--save-output", saved, "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["outputs"] == {"out": [1, 5]}, ok.stderr
-    assert np.allclose(np.load(saved), stock_outputs(fixed_batch, {"input": x1})["out"], rtol=1e-5, atol=1e-6)
+    assert np.allclose(np.load(saved), MNNSession(fixed_batch).run({"input": x1})["out"], rtol=1e-5, atol=1e-6)
 
 
 def test_session_refuses_to_return_stale_outputs(fixed_batch):
@@ -130,15 +95,10 @@ def test_session_refuses_to_return_stale_outputs(fixed_batch):
         sess.run_timed(np.ones((4, 3, 4, 4), np.float32), repeats=2)
 
 
-def test_every_mnn_runner_raises_instead_of_returning_stale_outputs(fixed_batch):
-    # the zoo's runner (fine-tuning, the zoo's accuracy) and bench's stock-MNN engine
+def test_bench_stock_engine_raises_instead_of_returning_stale_outputs(fixed_batch):
+    # bench's stock-MNN engine runs through Session, hence through mnn_wheel.MNNSession's checks
     from sparsebytenn.bench.runners import MNNRunner
     from sparsebytenn.errors import SparseByteNNError
-    from sparsebytenn.zoo.export import mnn_runner
 
-    run = mnn_runner(fixed_batch)
-    run(np.ones((1, 3, 4, 4), np.float32))
     with pytest.raises(SparseByteNNError, match="status 3"):
-        run(np.ones((4, 3, 4, 4), np.float32))
-    with pytest.raises(SparseByteNNError, match="status 3"):   # both run through Session's checks
         MNNRunner(fixed_batch, 1, {}, {"input": np.ones((4, 3, 4, 4), np.float32)})

@@ -192,9 +192,10 @@ def test_calibrated_start_reproduces_the_converters_file(converted):
 
     from sparsebytenn.finetune import MaskedWeights, converter_masks
     from sparsebytenn.finetune.warm_start import load_calibrated
-    from sparsebytenn.zoo.export import run_mnn
+    from sparsebytenn_converter.mnn_wheel import MNNSession
     x = np.random.default_rng(7).standard_normal((4, 3, SIZE, SIZE)).astype(np.float32)
-    want = np.concatenate([run_mnn(converted["pruned"], x[i:i + 1]).reshape(1, -1) for i in range(4)])
+    stock = MNNSession(converted["pruned"])
+    want = np.concatenate([stock.run_single(x[i:i + 1]).reshape(1, -1) for i in range(4)])
     scale = np.abs(want).max()
     masked_only, student = _net(), _net()
     masks = converter_masks(converted["pruned"], converted["report"], student)
@@ -299,7 +300,7 @@ def test_training_keeps_groups_zero_and_detect_tags_exactly_them(converted, tmp_
     from sparsebytenn import Session
     from sparsebytenn.finetune import Recipe, converter_masks, fine_tune
     from sparsebytenn.finetune.checks import check_detected
-    from sparsebytenn.zoo.export import run_mnn
+    from sparsebytenn_converter.mnn_wheel import MNNSession
     from sparsebytenn_converter import convert, read_model
 
     teacher = converted["net"]
@@ -343,7 +344,7 @@ def test_training_keeps_groups_zero_and_detect_tags_exactly_them(converted, tmp_
     x = np.random.default_rng(5).standard_normal((1, 3, SIZE, SIZE)).astype(np.float32)
     with torch.no_grad():
         ref = student(torch.from_numpy(x)).numpy()
-    got = run_mnn(tagged, x).reshape(ref.shape)
+    got = MNNSession(tagged).run_single(x).reshape(ref.shape)
     assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
     stock, plugin = Session(tagged, plugin=False), Session(tagged, plugin=True)
     a = next(iter(stock.run(x).values()))

@@ -45,7 +45,7 @@ def from_packed(y, c):
     return full[:c].transpose(1, 0, 2, 3), full[c:]
 
 
-def sparse_weights(rng, o, i, kh, kw, group, sparsity, pattern="random"):
+def sparse_weights(rng, o, i, kh, kw, group_size, sparsity, pattern="random"):
     """OIHW float32 weights with whole (G-row group, input channel) blocks zeroed.
 
     pattern: random | first_group_dense (one group keeps everything, the others
@@ -53,12 +53,12 @@ def sparse_weights(rng, o, i, kh, kw, group, sparsity, pattern="random"):
     unaligned (blocks of G+1 rows, so G is mis-declared) | element (plain
     random zeros, no group structure)."""
     w = rng.standard_normal((o, i, kh, kw)).astype(np.float32)
-    ng = -(-o // group)
+    ng = -(-o // group_size)
     if pattern == "element":
         w[rng.random(w.shape) < sparsity] = 0
         return w
     if pattern == "unaligned":
-        g2 = group + 1
+        g2 = group_size + 1
         keep = rng.random((-(-o // g2), i)) >= sparsity
         w *= np.repeat(keep, g2, axis=0)[:o, :, None, None]
         return w
@@ -74,7 +74,7 @@ def sparse_weights(rng, o, i, kh, kw, group, sparsity, pattern="random"):
         keep[:, -1] = True
     else:
         raise ValueError(pattern)
-    w *= np.repeat(keep, group, axis=0)[:o, :, None, None]
+    w *= np.repeat(keep, group_size, axis=0)[:o, :, None, None]
     return w
 
 

@@ -82,18 +82,18 @@ def run_all_layouts(pc, x, case):
     yield "nchw->nc4", got, pad_lanes
 
 
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group_size", GROUPS)
 @pytest.mark.parametrize("isa", isa_params())
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
-def test_conv_matches_numpy(isa, group, case):
+def test_conv_matches_numpy(isa, group_size, case):
     o, i, k, h, w_, s, d, p = case["shape"]
-    rng = np.random.default_rng(case["seed"] * 31 + group)
-    w = sparse_weights(rng, o, i, k, k, group, case["sparsity"], case["pattern"])
+    rng = np.random.default_rng(case["seed"] * 31 + group_size)
+    w = sparse_weights(rng, o, i, k, k, group_size, case["sparsity"], case["pattern"])
     b = rng.standard_normal(o).astype(np.float32)
     x = rng.standard_normal((case["batch"], i, h, w_)).astype(np.float32) * 2
     lo, hi = CLAMPS[case["clamp"]]
-    pc = K.PackedConv(w, b, group, lo, hi, isa)
-    assert pc.info["isa"] == isa and pc.info["group_size"] == group
+    pc = K.PackedConv(w, b, group_size, lo, hi, isa)
+    assert pc.info["isa"] == isa and pc.info["group_size"] == group_size
     ref = conv2d_reference(x, w, b, s, d, p, lo, hi)
     tol = tolerance(w, x)
     for layout, got, pad_lanes in run_all_layouts(pc, x, case):
@@ -150,15 +150,15 @@ def test_packed_info_counts_blocks():
 
 
 @pytest.mark.parametrize("isa", isa_params())
-@pytest.mark.parametrize("group", (4, 8, 16))
-def test_channel_block_fast_paths_every_pixel_tail(isa, group):
+@pytest.mark.parametrize("group_size", (4, 8, 16))
+def test_channel_block_fast_paths_every_pixel_tail(isa, group_size):
     """Vector transposes into / out of NC4HW4 and NC8HW8 (x86: 16x8 and 8x8,
     NEON ld4/st4, WASM 4x4) for every pixel count 1..35 (every tail length)."""
-    rng = np.random.default_rng(group)
+    rng = np.random.default_rng(group_size)
     o, i = 32, 24
-    w = sparse_weights(rng, o, i, 1, 1, group, 0.3)
+    w = sparse_weights(rng, o, i, 1, 1, group_size, 0.3)
     b = rng.standard_normal(o).astype(np.float32)
-    pc = K.PackedConv(w, b, group, -np.inf, np.inf, isa)
+    pc = K.PackedConv(w, b, group_size, -np.inf, np.inf, isa)
     widths = range(1, 36) if not kernel_backend.QUICK else (1, 4, 7, 16, 17, 33)
     for width in widths:
         x = rng.standard_normal((1, i, 1, width)).astype(np.float32)

@@ -23,7 +23,7 @@ def conv_cases(draw):
     w = draw(st.integers(min_w, min_w + 9))
     return dict(
         o=draw(st.integers(1, 40)), i=draw(st.integers(1, 24)), k=k, h=h, w=w, s=s, d=d, pad=pad,
-        group=draw(st.sampled_from([1, 2, 4, 8, 16])), pack=draw(st.sampled_from([1, 4, 8, 16])),
+        group_size=draw(st.sampled_from([1, 2, 4, 8, 16])), pack=draw(st.sampled_from([1, 4, 8, 16])),
         sparsity=draw(st.sampled_from([0.0, 0.3, 0.5, 0.9, 1.0])),
         clamp=draw(st.sampled_from([(-np.inf, np.inf), (0.0, np.inf), (0.0, 6.0), (-0.5, 0.5)])),
         threads=draw(st.integers(1, 3)), batch=draw(st.integers(1, 2)), isa=draw(st.sampled_from(ISAS)),
@@ -35,11 +35,11 @@ def conv_cases(draw):
 @given(conv_cases())
 def test_random_convs_match_numpy(c):
     rng = np.random.default_rng(c["seed"])
-    w = sparse_weights(rng, c["o"], c["i"], c["k"], c["k"], c["group"], c["sparsity"])
+    w = sparse_weights(rng, c["o"], c["i"], c["k"], c["k"], c["group_size"], c["sparsity"])
     b = rng.standard_normal(c["o"]).astype(np.float32)
     x = rng.standard_normal((c["batch"], c["i"], c["h"], c["w"])).astype(np.float32)
     lo, hi = c["clamp"]
-    pc = K.PackedConv(w, b, c["group"], lo, hi, c["isa"])
+    pc = K.PackedConv(w, b, c["group_size"], lo, hi, c["isa"])
     ref = conv2d_reference(x, w, b, c["s"], c["d"], c["pad"], lo, hi)
     kw = dict(stride=c["s"], dilation=c["d"], padding=list(c["pad"]), threads=c["threads"])
     if c["pack"] == 1:

@@ -23,15 +23,13 @@ struct VecAvx2 {
   static int32_t unpack_block(const float* src, int32_t np, float* rows, int32_t T) {
     int32_t p = 0;
     for (; p + 8 <= np; p += 8) transpose8x8_avx(src + p * 8, 8, rows + p, T);
-    for (; p < np; ++p)
-      for (int l = 0; l < 8; ++l) rows[l * T + p] = src[p * 8 + l];
+    unpack_pixels<8>(src, p, np, rows, T);
     return np;
   }
   static void pack_block(const float* rows, int32_t T, float* dst, int32_t np) {
     int32_t p = 0;
     for (; p + 8 <= np; p += 8) transpose8x8_avx(rows + p, T, dst + p * 8, 8);
-    for (; p < np; ++p)
-      for (int l = 0; l < 8; ++l) dst[p * 8 + l] = rows[l * T + p];
+    pack_pixels<8>(rows, T, dst, p, np);
   }
   static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
 };

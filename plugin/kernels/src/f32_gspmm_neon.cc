@@ -30,8 +30,7 @@ struct VecNeon {
       vst1q_f32(rows + 2 * T + p, v.val[2]);
       vst1q_f32(rows + 3 * T + p, v.val[3]);
     }
-    for (; p < np; ++p)
-      for (int l = 0; l < 4; ++l) rows[l * T + p] = src[p * 4 + l];
+    unpack_pixels<4>(src, p, np, rows, T);
     return np;
   }
   static void pack_block(const float* rows, int32_t T, float* dst, int32_t np) {
@@ -44,8 +43,7 @@ struct VecNeon {
       v.val[3] = vld1q_f32(rows + 3 * T + p);
       vst4q_f32(dst + p * 4, v);
     }
-    for (; p < np; ++p)
-      for (int l = 0; l < 4; ++l) dst[p * 4 + l] = rows[l * T + p];
+    pack_pixels<4>(rows, T, dst, p, np);
   }
 };
 }  // namespace

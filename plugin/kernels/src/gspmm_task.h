@@ -140,13 +140,26 @@ struct BlockP { static constexpr int value = 0; };
 template <class V>
 struct BlockP<V, decltype(void(V::kBlockP))> { static constexpr int value = V::kBlockP; };
 
+// Pixels [p, np) of one NC{P}HW{P} block <-> rows[l*T + p], scalar: the tails the
+// ISAs' vector transposes in unpack_block / pack_block leave, and the generic path.
+template <int P>
+inline void unpack_pixels(const float* src, int32_t p, int32_t np, float* rows, int32_t T) {
+  for (; p < np; ++p)
+#pragma GCC unroll 16
+    for (int l = 0; l < P; ++l) rows[l * T + p] = src[p * P + l];
+}
+template <int P>
+inline void pack_pixels(const float* rows, int32_t T, float* dst, int32_t p, int32_t np) {
+  for (; p < np; ++p)
+#pragma GCC unroll 16
+    for (int l = 0; l < P; ++l) dst[p * P + l] = rows[l * T + p];
+}
+
 // [np pixels][P lanes] -> rows [lane][T] (lanes <= P valid channels).
 template <int P>
 inline void unpack_channels(const float* src, int32_t np, int32_t lanes, float* rows, int32_t T) {
   if (lanes == P) {
-    for (int32_t p = 0; p < np; ++p)
-#pragma GCC unroll 16
-      for (int l = 0; l < P; ++l) rows[l * T + p] = src[p * P + l];
+    unpack_pixels<P>(src, 0, np, rows, T);
   } else {
     for (int32_t p = 0; p < np; ++p)
       for (int32_t l = 0; l < lanes; ++l) rows[l * T + p] = src[p * P + l];

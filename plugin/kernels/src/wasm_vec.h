@@ -56,7 +56,7 @@ struct VecWasmT {
       store(rows + 2 * T + p, c);
       store(rows + 3 * T + p, d);
     }
-    if (p < np) unpack_channels<4>(src + p * 4, np - p, 4, rows + p, T);  // pixel tail (gspmm_task.h)
+    unpack_pixels<4>(src, p, np, rows, T);
     return np;
   }
   static void pack_block(const float* rows, int32_t T, float* dst, int32_t np) {
@@ -69,8 +69,7 @@ struct VecWasmT {
       store(dst + p * 4 + 8, c);
       store(dst + p * 4 + 12, d);
     }
-    for (; p < np; ++p)
-      for (int l = 0; l < 4; ++l) dst[p * 4 + l] = rows[l * T + p];
+    pack_pixels<4>(rows, T, dst, p, np);
   }
 };
 }  // namespace

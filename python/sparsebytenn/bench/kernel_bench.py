@@ -65,9 +65,9 @@ MAX_REL_ERR = 1e-3
 MNN_MIN_SPARSITY = 0.31   # MNN's converter tags blocks of 4 only when sparsity > 0.3
 
 
-def group_mask(rng, o, i, group, sparsity):
+def group_mask(rng, o, i, group_size, sparsity):
     """Exactly round(sparsity * blocks) (G-row group, input channel) blocks removed."""
-    groups = -(-o // group)
+    groups = -(-o // group_size)
     n = groups * i
     order = rng.permutation(n)
     keep = np.ones(n, bool)
@@ -75,8 +75,8 @@ def group_mask(rng, o, i, group, sparsity):
     return keep.reshape(groups, i), order
 
 
-def prune(w, keep, group):
-    return w * np.repeat(keep, group, axis=0)[:w.shape[0], :, None, None]
+def prune(w, keep, group_size):
+    return w * np.repeat(keep, group_size, axis=0)[:w.shape[0], :, None, None]
 
 
 def build_parser():
@@ -123,7 +123,7 @@ def _write_json(path, records):
     write_all_atomic([(Path(path), json.dumps(records, indent=1).encode())])
 
 
-def make_cases(layers, sparsities, group, workdir, need_mnn_sparse):
+def make_cases(layers, sparsities, group_size, workdir, need_mnn_sparse):
     """Case directories with w.npy (OIHW), b.npy, x.npy (NCHW) + float64 reference."""
     rng = np.random.default_rng(0)
     cases = []
@@ -132,14 +132,14 @@ def make_cases(layers, sparsities, group, workdir, need_mnn_sparse):
         dense = rng.standard_normal((co, ci, 1, 1)).astype(np.float32)
         b = rng.standard_normal(co).astype(np.float32) * 0.1
         for sp in sparsities:
-            keep, order = group_mask(rng, co, ci, group, sp)
+            keep, order = group_mask(rng, co, ci, group_size, sp)
             variants = [("", sp, keep)]
             if need_mnn_sparse and 0 < sp < MNN_MIN_SPARSITY:
                 k2 = keep.reshape(-1).copy()
                 k2[order[:int(np.ceil(MNN_MIN_SPARSITY * k2.size))]] = False
                 variants.append(("mnn", MNN_MIN_SPARSITY, k2.reshape(keep.shape)))
             for tag, actual, k in variants:
-                w = prune(dense, k, group)
+                w = prune(dense, k, group_size)
                 d = Path(workdir) / f"{name}_sp{sp:g}{'_' + tag if tag else ''}"
                 d.mkdir()
                 for n, a in (("w", w), ("b", b), ("x", x)):
@@ -161,7 +161,7 @@ class Plan:
     layers: list
     rounds: int
     repeats: int
-    group: int
+    group_size: int
     missing: dict = field(default_factory=dict)   # engine label -> why it has no (or fewer) rows
 
 
@@ -217,7 +217,7 @@ def make_lanes(plan: Plan, cases: list, wasm_paths: dict) -> list[dict]:
                     elif c["tag"]:
                         continue
                     mine.append(i)
-                opts = {"group": plan.group}
+                opts = {"group_size": plan.group_size}
                 if e == "sparsebytenn":
                     opts["isa"] = isa
                 if e == "mnn-sparse":
@@ -337,7 +337,7 @@ def main(argv=None):
                 plan.engines.remove(e)
 
     with tempfile.TemporaryDirectory(prefix="sbnn-kbench-") as work:
-        cases = make_cases(plan.layers, plan.sparsities, plan.group, work, "mnn-sparse" in plan.engines)
+        cases = make_cases(plan.layers, plan.sparsities, plan.group_size, work, "mnn-sparse" in plan.engines)
         lanes, live = make_lanes(plan, cases, wasm_paths), []
         try:
             load_and_check(lanes, cases, Path(work), plan, live)

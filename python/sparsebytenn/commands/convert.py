@@ -188,11 +188,23 @@ def _range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def input_range_of(input_path, like) -> tuple[float, float] | None:
-    """The input value range of the zoo model IN is (or --like names): pixels 0..255 normalised."""
+def zoo_model_named(input_path, like) -> str | None:
+    """The zoo model whose preprocessing IN's inputs follow: --like (an unknown name is
+    refused), else the zoo model whose cached .mnn has IN's bytes, else None."""
+    from .. import zoo
+    from ..errors import SparseByteNNError
+
+    if like is None:
+        return _zoo_model_of(input_path)
+    if like not in zoo.names():
+        raise SparseByteNNError(f"--like {like!r}: unknown zoo model; known: {', '.join(zoo.names())}")
+    return like
+
+
+def input_range_of(name: str | None) -> tuple[float, float] | None:
+    """The input value range of zoo model `name`: pixels 0..255 normalised."""
     from .. import zoo
 
-    name = like or _zoo_model_of(input_path)
     if name is None:
         return None
     pre = zoo.info(name)["preprocessing"]
@@ -226,28 +238,21 @@ def _zoo_model_of(path) -> str | None:
     return None
 
 
-def calibration_preprocess(input_path, calibration, like):
-    """preprocess(image path) for calibration images, or None for arrays; raises when unknown."""
-    
+def calibration_preprocess(name: str | None, calibration):
+    """preprocess(image path) for calibration images like zoo model `name`, or None (arrays,
+    or no zoo model: the converter then says what is missing, naming the file)."""
     from .. import zoo
-    from ..errors import SparseByteNNError
 
-    if like is not None and like not in zoo.names():
-        raise SparseByteNNError(f"--like {like!r}: unknown zoo model; known: {', '.join(zoo.names())}")
-    if Path(calibration).suffix.lower() in (".npy", ".npz"):
+    if name is None or Path(calibration).suffix.lower() in (".npy", ".npz"):
         return None
-    name = like or _zoo_model_of(input_path)
-    if name is None:
-        return None       # the converter then says what is missing, naming the file
     return lambda image: zoo.preprocess(name, image)
 
 
-def default_holdout(input_path, like):
+def default_holdout(name: str | None):
     """(inputs, what they are) for the fidelity check when the user gave no images: the
-    installed photos preprocessed like the zoo model IN is (or --like), else None."""
+    installed photos preprocessed like zoo model `name`, else None."""
     from .. import zoo
 
-    name = like or _zoo_model_of(input_path)
     if name is None:
         return None, None
     photos = zoo.sample_photos()
@@ -260,16 +265,9 @@ def default_holdout(input_path, like):
 def run(args) -> int:
     from sparsebytenn_converter import convert
 
-    from ..errors import SparseByteNNError
-
-    preprocess = None
+    zoo_name = zoo_model_named(args.input, args.like)
     images = args.calibration or args.holdout
-    if images is not None:
-        preprocess = calibration_preprocess(args.input, images, args.like)
-    elif args.like is not None:
-        from .. import zoo
-        if args.like not in zoo.names():
-            raise SparseByteNNError(f"--like {args.like!r}: unknown zoo model; known: {', '.join(zoo.names())}")
+    preprocess = None if images is None else calibration_preprocess(zoo_name, images)
     skip = None
     if args.skip:
         skip = [s.strip() for item in args.skip for s in item.split(",") if s.strip()]
@@ -283,7 +281,7 @@ def run(args) -> int:
         check(Path(args.input), plugin=False, threads=1)
     holdout, source = args.holdout, None
     if holdout is None and args.calibration is None and not args.detect and not args.no_fidelity:
-        holdout, source = default_holdout(args.input, args.like)
+        holdout, source = default_holdout(zoo_name)
     report = convert(args.input, args.output, sparsity=args.sparsity, group=args.group, target=args.target,
                      per_layer=args.per_layer, min_keep=args.min_keep, skip=skip, layers=args.layer,
                      detect=args.detect, format=args.format, rearrange=not args.no_rearrange,
@@ -291,7 +289,7 @@ def run(args) -> int:
                      progress=not args.quiet and sys.stderr.isatty(),
                      compact=not args.no_compact, calibration=args.calibration, preprocess=preprocess,
                      fidelity=not args.no_fidelity, holdout=holdout, holdout_source=source, plain=args.plain,
-                     input_range=args.input_range or input_range_of(args.input, args.like) or (-1.0, 1.0),
+                     input_range=args.input_range or input_range_of(zoo_name) or (-1.0, 1.0),
                      min_agreement=args.min_agreement, target_speedup=args.target_speedup,
                      speed_table=args.speed_table)
     if not args.quiet:

@@ -116,7 +116,7 @@ def options_from(args):
         steps=args.steps, batch=args.batch, lr=args.lr, temperature=args.temperature, alpha=args.alpha,
         schedule=args.schedule, start=args.start, prune_until=args.prune_until, stages=args.stages, bn=args.bn,
         seed=args.seed)
-    return Options(model=args.model, sparsities=args.sparsity, group=args.group, recipe=recipe,
+    return Options(model=args.model, sparsities=args.sparsity, group_size=args.group, recipe=recipe,
                    minutes=args.minutes, out=args.out, threads=args.threads or auto_threads(),
                    test_images=args.test, train_images=args.train_images, calibration=args.calibration,
                    plugin_check=args.plugin_check, source=args.source, force=args.force,
@@ -124,18 +124,17 @@ def options_from(args):
 
 
 def main(argv=None) -> int:
+    from ..cli import report_errors
+
     args = build_parser().parse_args(argv)
-    try:
+
+    def fine_tune_all() -> int:
         from .pipeline import run
 
         run(options_from(args))
-    except SparseByteNNError as exc:
-        print(f"sparsebytenn.finetune: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("sparsebytenn.finetune: interrupted; nothing more written", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return report_errors(fine_tune_all, prog="sparsebytenn.finetune", interrupted="interrupted; nothing more written")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ from .masks import LayerMask, converter_masks
 
 
 class ConverterStages:
-    def __init__(self, spec, calibration: np.ndarray, sparsity: float, group: int | None, folder: Path,
+    def __init__(self, spec, calibration: np.ndarray, sparsity: float, group_size: int | None, folder: Path,
                  modules: list[str]):
-        self.spec, self.calibration, self.sparsity, self.group = spec, calibration, sparsity, group
+        self.spec, self.calibration, self.sparsity, self.group_size = spec, calibration, sparsity, group_size
         self.folder, self.modules = Path(folder), modules
         self.last: list[LayerMask] = []
         self.calls = 0
@@ -30,7 +30,7 @@ class ConverterStages:
         model.to(memory_format=torch.contiguous_format)
         src = to_mnn(model, self.spec, self.folder, f"stage-{self.calls}")
         out = self.folder / f"stage-{self.calls}.pruned.mnn"
-        report = convert(src, out, sparsity=self.sparsity * share, group=self.group,
+        report = convert(src, out, sparsity=self.sparsity * share, group=self.group_size,
                          calibration=self.calibration, format="dense", progress=False, force=True)
         self.last = converter_masks(out, report, model)
         model.to(memory_format=torch.channels_last)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..zoo import export
 from ..zoo.fashion_mnist_inputs import model_inputs
 
 CHUNK = 250
@@ -23,7 +22,9 @@ def mnn_correct(path: Path, model_name: str, images: np.ndarray, labels: np.ndar
     run (a graph exported for batch 1 may hold that batch in a reshape)."""
     from tqdm import tqdm
 
-    run = export.mnn_runner(Path(path), threads)
+    from ..session import Session
+
+    run = Session(Path(path), plugin=False, threads=threads).run_single
     pred = np.empty(len(images), np.int64)
     with tqdm(total=len(images), desc=desc, unit="img", leave=False, disable=not progress) as bar:
         for start, x in chunks(model_name, images):

@@ -43,7 +43,7 @@ GOALS = {0.5: 0.5, 0.7: 1.5}
 class Options:
     model: str = "mobilenet-v1-fmnist"
     sparsities: list = field(default_factory=lambda: [0.5, 0.7])
-    group: int | None = None
+    group_size: int | None = None
     recipe: Recipe = field(default_factory=Recipe)
     minutes: float | None = None           # a wall-time budget per fine-tune instead of recipe.steps
     out: Path = Path("sparsebytenn-finetune")
@@ -108,7 +108,7 @@ class Run:
         self.calibration = calibration_inputs(o.model, o.calibration)
         self.teacher = user.torch()
         self.recipe = o.recipe
-        self.group = o.group or target_group()
+        self.group_size = o.group_size or target_group()
         self.budget = {"steps": o.recipe.steps}
         self.seconds: dict = {}
 
@@ -164,7 +164,7 @@ class Run:
         """The converter alone: calibrated pruning at s, measured; its groups become the masks."""
         say(f"== {s:.0%}: one-shot calibrated pruning (converter, {len(self.calibration)} reserved images)")
         oneshot = self.tmp / f"oneshot-{outputs.sparsity_tag(s)}.mnn"
-        report = self.timed("convert", _convert, self.user.mnn, oneshot, sparsity=s, group=self.group,
+        report = self.timed("convert", _convert, self.user.mnn, oneshot, sparsity=s, group=self.group_size,
                             calibration=self.calibration, format="sparse", progress=False)
         correct = self.correct(oneshot, f"one-shot {outputs.sparsity_tag(s)}")
         say(f"   {_acc_line(correct)}   (G={report.G}, {report.totals()['tagged']} layers pruned)")

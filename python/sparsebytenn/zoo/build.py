@@ -240,7 +240,9 @@ def _check(model, mnn_path: Path, shape) -> tuple[float, float]:
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
-    got = export.run_mnn(mnn_path, x).reshape(ref.shape)
+    from ..session import Session
+
+    got = Session(mnn_path, plugin=False).run_single(x).reshape(ref.shape)
     return float(np.abs(got - ref).max()), float(max(1.0, np.abs(ref).max()))
 
 

@@ -1,4 +1,4 @@
-"""torch -> ONNX -> MNN, and running an .mnn once to check the conversion.
+"""torch -> ONNX -> MNN (the zoo's models are checked in stock MNN by sparsebytenn.Session).
 
 MNN's converter is called in-process through the wheel's `_tools` extension. The
 `mnnconvert` console script must never be used: it pip-installs a logging SDK
@@ -10,8 +10,6 @@ import hashlib
 import struct
 import warnings
 from pathlib import Path
-
-import numpy as np
 
 from sparsebytenn_converter.mnn_wheel import mnnconvert
 
@@ -80,24 +78,3 @@ def pin_mnn_uuid(path: Path) -> None:
     h = hashlib.sha256(data).hexdigest()
     data[start:start + length] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}".encode()
     path.write_bytes(bytes(data))
-
-
-def mnn_runner(path: Path, threads: int = 1):
-    """A function x -> the single output of the .mnn in stock MNN (CPU): one Session,
-    resized whenever the input shape changes (only for graphs that allow it: a graph
-    exported for batch 1 may hold that batch in a reshape, and Session says so)."""
-    from ..session import Session
-
-    session = Session(path, plugin=False, threads=threads)
-    if len(session.output_names) != 1:
-        raise SparseByteNNError(f"{path}: expected one output, the model has {session.output_names}")
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return session.run(x)[session.output_names[0]]
-
-    return run
-
-
-def run_mnn(path: Path, x: np.ndarray) -> np.ndarray:
-    """One forward pass with stock MNN (CPU, 1 thread); returns the single output."""
-    return mnn_runner(path, threads=1)(x)

@@ -26,7 +26,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import SparseByteNNError
-from . import catalog, export
+from . import catalog
 from .fashion_mnist_data import fashion_mnist
 from .fashion_mnist_inputs import normalise_gray, resize_gray
 
@@ -194,7 +194,9 @@ def evaluate(s: catalog.ModelSpec, model, mnn_path: Path, images: np.ndarray, la
     import torch
     from tqdm import tqdm
 
-    run_mnn = export.mnn_runner(mnn_path, threads)
+    from ..session import Session
+
+    run_mnn = Session(mnn_path, plugin=False, threads=threads).run_single
     size = s.input_shape[-1]
     pred_torch, pred_mnn, max_diff = [], [], 0.0
     for start in tqdm(range(0, len(images), EVAL_CHUNK), leave=False, unit="chunk",
