@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sparsebytenn_converter.errors import ModelError
-from sparsebytenn_converter.mnn_wheel import MNNSession
+from sparsebytenn_converter.mnn_wheel import MNNModule, MNNSession
 from sbnn_testing import fixed_batch_model
 
 
@@ -104,3 +104,26 @@ def test_mnn_session_refuses_what_mnn_cannot_load_or_feed(fixed_batch, tmp_path)
     m = MNNSession(path)
     with pytest.raises(ModelError, match="no input named"):
         m.run({"image": np.ones((1, 3, 4, 4), np.float32)})
+
+
+# ---- MNNModule, the same door through MNN's Module API (batches, tensors inside the graph) ----
+
+def test_mnn_module_reads_outputs_and_inner_tensors_as_a_numpy_forward(fixed_batch):
+    path, w = fixed_batch
+    x = np.random.default_rng(3).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    relu, out = MNNModule(path, ["input"], ["/Relu_output_0", "out"]).forward(x)
+    h = np.einsum("oi,nihw->nohw", w["c.weight"][:, :, 0, 0], x.astype(np.float64)) + w["c.bias"][None, :, None, None]
+    np.testing.assert_allclose(relu, np.maximum(h, 0), rtol=1e-4, atol=1e-5)     # NCHW, batch first
+    np.testing.assert_allclose(out, _numpy_forward(w, x), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(MNNModule(path, ["input"], ["out"], threads=2).forward(x)[0], out, rtol=1e-6)
+
+
+def test_mnn_module_raises_on_what_mnn_cannot_load_or_run(fixed_batch):
+    path, _ = fixed_batch
+    with pytest.raises(ModelError, match=r"r\.mnn: stock MNN could not load the model .*'nope'"):
+        MNNModule(path, ["input"], ["nope"])
+    m = MNNModule(path, ["input"], ["out"])
+    with pytest.raises(ModelError, match=r"r\.mnn: stock MNN could not run a batch of shape \(4, 3, 4, 4\)"):
+        m.forward(np.ones((4, 3, 4, 4), np.float32))       # the Reshape fixes batch 1
+    assert m.forward(np.ones((1, 3, 4, 4), np.float32))[0].shape == (1, 5)
+

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .errors import ModelError
-from .mnn_wheel import import_mnn, quiet
+from .mnn_wheel import MNNModule
 from .schema import OpType
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -135,8 +135,6 @@ class Probe:
     def open(self, model: Path | bytes, names: Sequence[str], where: str, what: str = "calibration inputs"
              ) -> Iterator[Callable[[np.ndarray], list[np.ndarray]]]:
         """Yield forward(x) -> [array per name] for batches of x (any batch size)."""
-        MNN = import_mnn()
-        F = MNN.expr
         tmp = None
         if isinstance(model, (bytes, bytearray)):
             fd, tmp = tempfile.mkstemp(suffix=".mnn", prefix="sbnn-calib-")
@@ -146,25 +144,20 @@ class Probe:
         else:
             path = str(model)
         try:
-            with quiet():
-                module = MNN.nn.load_module_from_file(path, [self.input_name], list(names))
-            if module is None:
-                raise ModelError(f"{where}: stock MNN could not load the model")
+            module = MNNModule(path, [self.input_name], names, where=where)
 
             def one_call(x):
                 try:
-                    outs = module.forward([F.const(x, list(x.shape), F.NCHW)])
-                    return [np.array(F.convert(o, F.NCHW).read(), dtype=np.float32) for o in outs], None
-                except Exception as exc:  # MNN raises plain exceptions on shape mismatches
-                    return [], str(exc)
+                    return module.forward(x), None
+                except ModelError as exc:
+                    return [], getattr(exc, "mnn_says", str(exc))
 
             state = {"batch": self.batch}
 
             def forward(x: np.ndarray) -> list[np.ndarray]:
                 arrays, why = [], None
                 if state["batch"] > 1 and x.shape[0] > 1:
-                    with quiet():   # a failed batch makes MNN print its shape error
-                        arrays, why = one_call(x)
+                    arrays, why = one_call(x)
                     if not arrays:
                         state["batch"] = 1
                 if not arrays:
@@ -172,15 +165,12 @@ class Probe:
                     per = []
                     for i in range(x.shape[0]):
                         one, why = one_call(x[i:i + 1])
-                        if not one:      # MNN printed its shape error and returned nothing
+                        if not one:
                             raise ModelError(f"{where}: stock MNN cannot run the {what} of shape "
                                              f"{tuple(x.shape[1:])} "
                                              f"({why or 'does the model take that input shape?'})")
                         per.append(one)
                     arrays = [np.concatenate(parts) for parts in zip(*per)]
-                if len(arrays) != len(names):
-                    raise ModelError(f"{where}: stock MNN returned {len(arrays)} tensors for "
-                                     f"{len(names)} requested")
                 return arrays
 
             yield forward

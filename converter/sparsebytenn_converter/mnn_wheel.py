@@ -9,8 +9,10 @@ wheel does it inside quiet().
 
 `sparsebytenn.Session` is an MNNSession that validates the file first and runs the
 tagged convolutions through the SparseByteNN bridge; everything else that runs a
-model in stock MNN (the bridge's probe, the zoo, the converter's tools, the tests'
-stock-MNN reference) uses MNNSession directly."""
+model in stock MNN (the bridge's probe, the zoo, the converter's tools and stock
+profile, the tests' stock-MNN reference) uses MNNSession directly. `MNNModule` is the
+same door through MNN's Module API, for batches and for tensors inside the graph
+(calibration, the accuracy protocols)."""
 from __future__ import annotations
 
 import contextlib
@@ -307,3 +309,58 @@ class MNNSession:
     def memory_mb(self) -> float:
         """MNN's own account of the session's memory (getSessionInfo MEMORY), MB."""
         return float(self.interp.getSessionInfo(self.session, 0))
+
+
+class MNNModule:
+    """An .mnn through MNN's Module API, computing named tensors (outputs or any tensor
+    inside the graph) for a batch of NCHW inputs, quietly:
+
+        m = MNNModule("model.mnn", ["input"], ["conv3", "logits"])
+        conv3, logits = m.forward(x)          # NCHW float32 arrays, batch first
+
+    A model MNN will not load with those names, and every failed forward (MNN raises a
+    plain exception, e.g. on a batch the graph fixes in a Reshape), raise self.Error
+    naming the file. threads None: MNN's default runtime (what calibration has always
+    used: conversions stay byte-identical); else a CPU runtime with that many threads."""
+
+    Error = ModelError
+
+    def __init__(self, path, inputs, outputs, threads: int | None = None, where: str | None = None):
+        self.path = Path(path)
+        self.where = where or str(path)
+        self.outputs = list(outputs)
+        self.mnn = import_mnn()
+        nn = self.mnn.nn
+        kwargs = {}
+        why = "it returned nothing"
+        with RUN_LOCK, quiet():
+            if threads is not None:
+                kwargs["runtime_manager"] = nn.create_runtime_manager(
+                    ({"backend": "CPU", "numThread": int(threads)},))
+            try:
+                self.module = nn.load_module_from_file(str(path), list(inputs), self.outputs, **kwargs)
+            except Exception as exc:   # pymnn: SystemError for a name the graph does not have
+                self.module, why = None, _first_line(exc)
+        if self.module is None:
+            raise self.Error(f"{self.where}: stock MNN could not load the model with inputs {list(inputs)} and "
+                             f"outputs {self.outputs} ({why})")
+
+    def forward(self, x: np.ndarray) -> list[np.ndarray]:
+        F = self.mnn.expr
+        x = np.ascontiguousarray(x, np.float32)
+        try:
+            with quiet():   # a failed forward makes MNN print its shape error
+                outs = self.module.forward([F.const(x, list(x.shape), F.NCHW)])
+                if not isinstance(outs, (list, tuple)):
+                    outs = [outs]
+                arrays = [np.array((v if v.data_format == F.NCHW else F.convert(v, F.NCHW)).read(),
+                                   dtype=np.float32, copy=True) for v in outs]
+        except Exception as exc:  # pymnn raises plain exceptions on some shape mismatches ...
+            arrays, why = None, _first_line(exc)
+        if arrays is not None and len(arrays) != len(self.outputs):   # ... and returns nothing on others
+            arrays, why = None, f"it returned {len(arrays)} tensors for {len(self.outputs)} requested"
+        if arrays is None:
+            err = self.Error(f"{self.where}: stock MNN could not run a batch of shape {tuple(x.shape)} ({why})")
+            err.mnn_says = why
+            raise err
+        return arrays

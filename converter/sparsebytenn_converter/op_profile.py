@@ -10,12 +10,10 @@ import time
 
 import numpy as np
 
-from .errors import ModelError
 
-
-def profile_ops(interp, session, runs: int = 5, stat=np.median) -> dict[str, float]:
+def profile_ops(session, inputs, runs: int = 5, stat=np.median) -> dict[str, float]:
     """`stat` (median; np.min for the undisturbed time) over `runs` inferences of each
-    op's time; inputs must already be set."""
+    op's time. session: an mnn_wheel.MNNSession (every status checked)."""
     per_run = []
     for _ in range(max(1, int(runs))):
         start: dict[str, float] = {}
@@ -30,17 +28,15 @@ def profile_ops(interp, session, runs: int = 5, stat=np.median) -> dict[str, flo
             ms[name] = ms.get(name, 0.0) + (time.perf_counter() - start[name]) * 1e3
             return True
 
-        status = interp.runSessionWithCallBackInfo(session, begin, end)
-        if status not in (0, None, True):
-            raise ModelError(f"stock MNN could not run the session to profile it (status {status})")
+        session.run_with_callbacks(inputs, begin, end)
         per_run.append(ms)
     return {name: float(stat([r.get(name, 0.0) for r in per_run])) for name in per_run[0]}
 
 
-def op_table(interp, session, counter=None) -> dict[str, dict]:
+def op_table(session, inputs, counter=None) -> dict[str, dict]:
     """One run; op name -> {"type": MNN's op type, "plugin": whether `counter()` (a count
     of ops some other engine executed on this thread, e.g. the SparseByteNN bridge's
-    convs) went up while the op ran}. Inputs must already be set."""
+    convs) went up while the op ran}. session: an mnn_wheel.MNNSession."""
     out: dict[str, dict] = {}
     before: dict[str, int] = {}
 
@@ -55,7 +51,5 @@ def op_table(interp, session, counter=None) -> dict[str, dict]:
         out[name] = {"type": op.getType(), "plugin": bool(ran or out.get(name, {}).get("plugin", False))}
         return True
 
-    status = interp.runSessionWithCallBackInfo(session, begin, end)
-    if status not in (0, None, True):
-        raise ModelError(f"MNN could not run the session to list its ops (status {status})")
+    session.run_with_callbacks(inputs, begin, end)
     return out

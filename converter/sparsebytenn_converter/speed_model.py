@@ -37,7 +37,7 @@ from .cache_home import cache_home
 from .digest import sha256_of
 from .errors import ModelError
 from .groups import MIN_TAG_SPARSITY
-from .mnn_wheel import import_mnn, quiet
+from .mnn_wheel import MNNSession, import_mnn
 from .op_profile import profile_ops
 
 TABLES = Path(__file__).parent / "speed_tables"
@@ -135,7 +135,7 @@ def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> t
             return d["ms"], f"measured {d['date']}, cached in {cached}"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
-    ms = _measure_stock_profile(MNN, model_path, input_shape, runs)
+    ms = _measure_stock_profile(model_path, input_shape, runs)
     date = datetime.datetime.now().isoformat(timespec="seconds")
     try:                    # written whole or not at all; a cache that cannot be written is no error
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -147,16 +147,12 @@ def stock_profile(model_path, input_shape: tuple, runs: int = PROFILE_RUNS) -> t
     return ms, f"measured {date}"
 
 
-def _measure_stock_profile(MNN, model_path, input_shape: tuple, runs: int) -> dict[str, float]:
-    with quiet():
-        interp = MNN.Interpreter(str(model_path))
-        session = interp.createSession({"numThread": 1})
-    inp = interp.getSessionInput(session)
+def _measure_stock_profile(model_path, input_shape: tuple, runs: int) -> dict[str, float]:
+    m = MNNSession(model_path, threads=1)
     x = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)
-    inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x, MNN.Tensor_DimensionType_Caffe))
-    if interp.runSession(session) != 0 or interp.runSession(session) != 0:      # warm-up
-        raise ModelError(f"{model_path}: stock MNN could not run the model to time it")
-    return profile_ops(interp, session, runs, stat=np.min)    # kept for good: the undisturbed time
+    m.run(x)                                                    # warm-up, status checked
+    m.run(x)
+    return profile_ops(m, x, runs, stat=np.min)    # kept for good: the undisturbed time
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import plugin as _plugin
 from .errors import SparseByteNNError
-from sparsebytenn_converter.mnn_wheel import RUN_LOCK, MNNSession
+from sparsebytenn_converter.mnn_wheel import MNNSession
 
 
 class Session(MNNSession):
@@ -81,20 +81,14 @@ class Session(MNNSession):
         inferences (the tagged convolutions are timed inside the bridge like any op)."""
         from sparsebytenn_converter.op_profile import profile_ops
 
-        with self.lock:
-            self.set_inputs(inputs)
-            with RUN_LOCK:
-                return profile_ops(self.interp, self.session, runs)
+        return profile_ops(self, inputs, runs)
 
     def op_table(self, inputs) -> dict[str, dict]:
         """One run; op name -> {"type": MNN's op type, "plugin": True when the bridge
         executed it (its per-thread conv count rose while the op ran)}."""
         from sparsebytenn_converter.op_profile import op_table
 
-        with self.lock:
-            self.set_inputs(inputs)
-            with RUN_LOCK:
-                return op_table(self.interp, self.session, _plugin.thread_conv_runs if self.plugin else None)
+        return op_table(self, inputs, _plugin.thread_conv_runs if self.plugin else None)
 
     @property
     def fallbacks(self) -> list[str]:

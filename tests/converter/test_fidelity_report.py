@@ -15,20 +15,14 @@ from helpers import inputs, mnn_run
 
 from sparsebytenn_converter import convert, read_model
 from sparsebytenn_converter.errors import ModelError
-from sparsebytenn_converter.mnn_wheel import import_mnn, quiet
-
-MNN = import_mnn()
+from sparsebytenn_converter.mnn_wheel import MNNModule
 
 
 
 
 def tensors(path, x, names):
-    """Named tensors of one input through MNN's expression API, in NCHW."""
-    F = MNN.expr
-    with quiet():
-        m = MNN.nn.load_module_from_file(str(path), ["input"], list(names))
-    outs = m.forward([F.const(x, list(x.shape), F.NCHW)])
-    return [np.array(F.convert(o, F.NCHW).read()) for o in outs]
+    """Named tensors of one input in stock MNN (Module API), in NCHW."""
+    return MNNModule(path, ["input"], names).forward(x)
 
 
 def conv_output_names(path, layers):

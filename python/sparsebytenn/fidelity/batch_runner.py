@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsebytenn_converter import read_model
+from sparsebytenn_converter.errors import ModelError
 from sparsebytenn_converter.schema import OpType
 
 from ..errors import SparseByteNNError
@@ -26,30 +27,21 @@ def model_io(path: Path) -> dict:
 
 
 class BatchRunner:
-    """One stock-MNN module computing the named outputs for a batch of NCHW inputs."""
+    """One stock-MNN module (mnn_wheel.MNNModule) computing the named outputs for a batch
+    of NCHW inputs, each flattened per input."""
 
     def __init__(self, path: Path, input_name: str, outputs: list[str], threads: int = 1):
-        from sparsebytenn_converter.mnn_wheel import import_mnn, quiet
+        from sparsebytenn_converter.mnn_wheel import MNNModule
 
-        self.mnn = import_mnn()
         self.path = Path(path)
         self.outputs = list(outputs)
-        nn = self.mnn.nn
-        with quiet():
-            rt = nn.create_runtime_manager(({"backend": "CPU", "numThread": int(threads)},))
-            self.module = nn.load_module_from_file(str(path), [input_name], self.outputs, runtime_manager=rt)
-        if self.module is None:
-            raise SparseByteNNError(f"{path}: MNN could not load the model with outputs {self.outputs}")
+        try:
+            self.module = MNNModule(path, [input_name], self.outputs, threads=threads)
+        except ModelError as exc:
+            raise SparseByteNNError(str(exc)) from None
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        F = self.mnn.expr
-        x = np.ascontiguousarray(x, np.float32)
-        outs = self.module.forward([F.const(x, list(x.shape), F.NCHW)])
-        if not isinstance(outs, (list, tuple)):
-            outs = [outs]
-        res = []
-        for v in outs:
-            if v.data_format != F.NCHW:
-                v = F.convert(v, F.NCHW)
-            res.append(np.array(v.read(), dtype=np.float32, copy=True).reshape(len(x), -1))
-        return res
+        try:
+            return [a.reshape(len(x), -1) for a in self.module.forward(x)]
+        except ModelError as exc:
+            raise SparseByteNNError(str(exc)) from None
