@@ -197,3 +197,25 @@ def test_zoo_mobilenet_v1_through_tf_is_rearranged(tmp_path):
     feeds = _feeds(src, np.random.default_rng(2))
     name = "MobilenetV1/Predictions/Reshape"
     assert rel_err(_run(out, feeds, name), _run(src, feeds, name)) < 1e-4
+
+
+def test_layouts_are_traced_through_a_deep_graph(tmp_path):
+    """1,500 BinaryOps between a conv and the constant that needs its operand's layout: the
+    trace must not run out of Python's recursion limit (1,000 frames)."""
+    j = tf_like_json()
+    ops, names = j["oplists"], j["tensorName"]
+    at = next(i for i, o in enumerate(ops) if o["name"] == "bn_a/mul")
+    src = ops[at]["inputIndexes"][0]
+    chain = []
+    for k in range(1500):
+        names.append(f"deep{k}")
+        chain.append({"type": "BinaryOp", "name": f"deep{k}", "inputIndexes": [src, src],
+                      "outputIndexes": [len(names) - 1], "main_type": "BinaryOp",
+                      "main": {"opType": "MAXIMUM", "T": "DT_FLOAT", "activationType": 0}})
+        src = len(names) - 1
+    ops[at]["inputIndexes"][0] = src
+    j["oplists"] = ops[:at] + chain + ops[at:]
+    model = json_to_mnn(j, tmp_path / "deep.mnn")
+    r = convert(model, tmp_path / "o.mnn", sparsity=0.5, group=4, rearrange_only=True, format="dense",
+                progress=False, skip=["none"])
+    assert {c["seed"]: c["decision"] for c in r.components}["conv_a"] == "permuted"
