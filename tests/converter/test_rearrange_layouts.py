@@ -5,9 +5,6 @@ that is not per-channel must still block, with a reason. Stock MNN is the refere
 the rearranged model must compute the input model's function."""
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import pytest
 
@@ -15,14 +12,16 @@ from helpers import _mnnconvert, json_to_mnn, rel_err
 
 from sparsebytenn_converter import convert
 
-with contextlib.redirect_stdout(io.StringIO()):  # `import MNN` prints to stdout
-    import MNN
+from sparsebytenn_converter.mnn_wheel import import_mnn
+
+MNN = import_mnn()
 
 C0, C1, C2, HW = 8, 16, 8, 6
 
 
 def _run(path, feeds: dict[str, np.ndarray], output: str) -> np.ndarray:
-    """Stock MNN, every input fed in TF (NHWC) order, one named output in its own order."""
+    """Stock MNN, every input fed in TF (NHWC) order, one named output in its own order (raw
+    Interpreter calls: mnn_wheel.MNNSession feeds NCHW, and these graphs take NHWC)."""
     it = MNN.Interpreter(str(path))
     s = it.createSession({"numThread": 1})
     for name, x in feeds.items():
