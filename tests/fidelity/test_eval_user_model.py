@@ -77,6 +77,21 @@ def test_eval_rows_recomputed_from_stock_mnn(user_model, tmp_path):
     # calibration must be worth something even on this weak model
     assert rows["calibrated G=4 50%"]["top1_agreement"] > rows["default G=4 50%"]["top1_agreement"]
 
+    # a calibrated row is the model `sparsebytenn convert --calibration` writes from the same inputs
+    from sparsebytenn.zoo import catalog
+    from sparsebytenn.zoo.fashion_mnist_inputs import model_inputs
+
+    with gzip.open(FASHION / "train-images-idx3-ubyte.gz", "rb") as f:
+        raw = np.frombuffer(f.read()[16:], np.uint8).reshape(-1, 28, 28)
+    first_reserved = catalog.FASHION_MNIST_TRAIN - catalog.RESERVED_TRAIN
+    np.save(tmp_path / "calib.npy", model_inputs(MODEL, raw[first_reserved:first_reserved + 64]))
+    cli = tmp_path / "cli.mnn"
+    r = subprocess.run([sys.executable, "-m", "sparsebytenn", "convert", str(user_model), str(cli),
+                        "--sparsity", "0.5", "--group", "4", "--calibration", str(tmp_path / "calib.npy"), "-q"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert cli.read_bytes() == Path(rows["calibrated G=4 50%"]["model_file"]).read_bytes()
+
 
 def test_calibration_images_are_the_reserved_training_images(user_model, monkeypatch):
     import sparsebytenn

@@ -3,7 +3,9 @@ MobileNet-V1 `--group auto` at 30 %, ten-crop agreement on the held-out fold (sp
 Knobs by environment: CROPS (calibration crops per fold), DAMP (ridge damping), MAXCOL/MINCOL/CPR
 (sampled columns per layer), REFIT (layer names re-fitted at 0 % sparsity), OOS (hold the
 probe's scored inputs out of its fit -- for code before 6091d74, which does it itself), MORE
-(sensitivity.MORE_PROBES), NOISE (noise images), DATAFREE (no images). Usage: python
+(sensitivity.MORE_PROBES), NOISE (noise images), DATAFREE (no images), KL=T (probe damage as
+the mean KL divergence of the softmax at temperature T, not the relative squared logit error),
+NODW (with dw-refit.patch applied: its depthwise re-fit off). Usage: python
 probe_variants.py ROW_NAME; appends the row to ./probe-variants.jsonl."""
 import os, sys, json, tempfile, time
 from pathlib import Path
@@ -39,6 +41,21 @@ if os.environ.get("OOS"):
         return _orig_pd(curves, w, b, x[:, keep], damp, run_with)
     sens.probe_damage = pd
 sp = float(os.environ.get("SP", "0.3"))
+if os.environ.get("KL"):
+    T = float(os.environ["KL"])
+    def _kl_damage(self, model_bytes, samples):
+        x = self.inputs[:samples]
+        outs = []
+        self.probe.run(model_bytes, x, list(self.model.output_names), self.where,
+                       lambda start, arrays: outs.append(np.concatenate([o.reshape(o.shape[0], -1) for o in arrays], axis=1)))
+        got = np.concatenate(outs).astype(np.float64) / T
+        ref = self.reference_output[:samples].astype(np.float64) / T
+        lp = ref - ref.max(1, keepdims=True); lp -= np.log(np.exp(lp).sum(1, keepdims=True))
+        lq = got - got.max(1, keepdims=True); lq -= np.log(np.exp(lq).sum(1, keepdims=True))
+        return float(np.mean(np.sum(np.exp(lp) * (lp - lq), axis=1)))
+    rc.Calibrator.output_damage = _kl_damage
+if os.environ.get("NODW"):
+    rc.REFIT_DEPTHWISE = False
 src = zoo.get("mobilenet-v1", progress=False)
 facts = {}
 def build(calib, path):

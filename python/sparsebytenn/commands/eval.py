@@ -14,7 +14,8 @@ methods:
   default      `sparsebytenn convert --sparsity S` with no images: what you get
                when you have no data at hand
   calibrated   `convert --calibration IMAGES` with images like the model's own,
-               never from the test set
+               never from the test set (the same model the CLI writes: convert keeps
+               every 5th image out of the fit for its fidelity report)
   --model LABEL=FILE.mnn adds any model file as a row (e.g. a fine-tuned one from
   `python -m sparsebytenn.finetune`), evaluated the same way.
 
