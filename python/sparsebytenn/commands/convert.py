@@ -74,7 +74,9 @@ layers are permuted so channels needing the same inputs share a group, and the
 permutation is carried through bias, depthwise convs, activations, pooling,
 residual adds and the next convolution's inputs, so the network computes the same
 function; where that is not possible (concat, graph outputs, unknown ops) the
-layer keeps its order. It never lowers the retained weight energy.
+layer keeps its order. It never lowers the retained weight energy. Before pruning,
+stock MNN runs the input and the rearranged model on random values for every input:
+any output that differs stops the conversion (nothing written).
 
 fidelity (every conversion that prunes): stock MNN runs the input and the
 converted model on held-out inputs -- every 5th of your --calibration inputs
