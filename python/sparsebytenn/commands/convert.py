@@ -273,9 +273,9 @@ def run(args) -> int:
     skip = None
     if args.skip:
         skip = [s.strip() for item in args.skip for s in item.split(",") if s.strip()]
-    if not args.detect and not (args.plain and args.no_fidelity):
-        # calibration and the fidelity check run stock MNN on IN in this process: first
-        # make sure a file MNN would crash on gives an error, not a crash
+    if not args.no_rearrange or not (args.detect or (args.plain and args.no_fidelity)):
+        # rearrangement's self-check, calibration and the fidelity check run stock MNN on IN
+        # in this process: first make sure a file MNN would crash on gives an error, not a crash
         from sparsebytenn_converter import read_model
 
         from ..preflight import check
