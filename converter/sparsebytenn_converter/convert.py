@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .calibration import load_calibration
 from .choose_layers import choose_layers
-from .encode import check_round_trip, encode
+from .encode import check_round_trip, encode, encode_dense
 from .errors import ModelError
 from .fidelity import (HeldOut, fidelity_warning, measure_fidelity, model_input_shape, noise_inputs,
                        split_calibration)
@@ -24,6 +24,7 @@ from .prune import detect_groups, plan_sparsity, prune_and_fit
 from .rearrange import rearrange_network, regroup_network
 from .reconstruct import Calibrator, damping_for
 from .report import Report
+from .self_check import check_same_function
 from .work import Work
 
 
@@ -58,6 +59,7 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     if opts.detect:
         if opts.rearrange:
             regroup_network(work, report)
+            check_rearrangement(work, in_path, report)
         detect_groups(work, report)
     else:
         calib = None
@@ -69,6 +71,7 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
         plan_sparsity(work, opts, calib, report)
         if opts.rearrange:
             rearrange_network(work, calib, report, opts.progress)
+            check_rearrangement(work, in_path, report)
         prune_and_fit(work, opts, calib, report)
 
     sparse = work.tagged if opts.format == "sparse" else set()
@@ -127,6 +130,12 @@ def calibration_or_noise(model, calib_inputs, opts: ConvertOptions, report):
     report.calibration["source"] = (f"{opts.noise_samples} 1/f noise images in [{lo:g}, {hi:g}] (data-free: "
                                     "calibrate with your own images for better accuracy)")
     return pink_noise(opts.noise_samples, shape, seed=0, low=lo, high=hi)
+
+
+def check_rearrangement(work: Work, in_path: Path, report) -> None:
+    """The rearrange stage's proof (self_check.py); raises when the function changed."""
+    if work.permuted or work.const_edits:
+        report.rearrangement_check = check_same_function(in_path, encode_dense(work))
 
 
 def check_fidelity(work: Work, data: bytes, held: HeldOut | None, opts: ConvertOptions, report,

@@ -84,7 +84,7 @@ def rearrange_network(work, calib, report, progress: bool) -> None:
 
     The permutation goes through producers' rows and biases, depthwise convs,
     per-channel constants and the consumers' input columns, so the network keeps
-    its function (checked again by calibration's self-check and by the tests).
+    its function (proved in stock MNN right after: self_check.py).
     """
     from .graph_perm import components
     from .progress import bar

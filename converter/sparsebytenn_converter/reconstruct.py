@@ -33,7 +33,6 @@ from typing import Callable
 import numpy as np
 
 from .calibration import Probe, input_name
-from .errors import ModelError
 from .groups import Units, prune_mask
 from .model import ConvInfo, Model
 from .progress import bar as progress_bar
@@ -53,7 +52,6 @@ MIN_COLUMNS = 2048      # sampled output pixels per layer, at least ...
 COLUMNS_PER_ROW = 4     # ... or this many per unknown, whichever is more ...
 MAX_COLUMNS = 8192      # ... but not more (cost is linear in columns)
 SEED = 20240601
-SELF_CHECK_TOL = 1e-3   # rearranged dense model vs the input model, relative max error
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -348,9 +346,7 @@ class Calibrator:
 
     def _capture(self, model_bytes: bytes, layers: list[ConvInfo], dense: bool) -> None:
         names = [self.layers[c.name].tensor for c in layers]
-        extra = list(self.model.output_names) if dense else []
         cols: dict[str, list] = {c.name: [] for c in layers}
-        outs: list[np.ndarray] = []
 
         def sink(start, arrays):
             for c, a in zip(layers, arrays):
@@ -362,25 +358,14 @@ class Calibrator:
                 local = sel.copy()
                 local[:, 0] -= start
                 cols[c.name].append(im2col(a, c, local))
-            if extra:
-                outs.append(np.concatenate([o.reshape(o.shape[0], -1) for o in arrays[len(layers):]], axis=1))
 
-        self.probe.run(model_bytes, self.inputs, names + extra, self.where, sink)
+        self.probe.run(model_bytes, self.inputs, names, self.where, sink)
         for c in layers:
             x = np.concatenate(cols[c.name], axis=1)
             if dense:
                 self.layers[c.name].x_dense = x
             else:
                 self.layers[c.name].x_pruned = x
-        if dense:
-            got = np.concatenate(outs)
-            ref = self.reference_output
-            err = float(np.max(np.abs(got - ref))) / max(float(np.max(np.abs(ref))), 1e-12)
-            if err > SELF_CHECK_TOL:
-                raise ModelError(f"{self.where}: internal error: the rearranged model no longer computes "
-                                 f"the input model's function (relative error {err:.2e}); "
-                                 "convert with --no-rearrange")
-            self.rearranged_error = err
 
     def _positions(self, c: ConvInfo, shape) -> np.ndarray:
         n, C, H, W = shape

@@ -43,6 +43,7 @@ class Report:
     not_group_shaped: list = field(default_factory=list)
     kept_dense: list = field(default_factory=list)       # pruned too little to tag: [{"name", "group_sparsity"}]
     components: list = field(default_factory=list)       # rearrangement decisions
+    rearrangement_check: dict = field(default_factory=dict)  # self_check.py: rearranged vs input in stock MNN
     input_bytes: int = 0
     output_bytes: int = 0
     reused_bytes: int = 0
@@ -199,6 +200,12 @@ class Report:
             return []
         done = [c for c in self.components if c.get("decision") == "permuted"]
         lines = [f"rearrangement: {len(done)} of {len(self.components)} channel groups permuted"]
+        chk = self.rearrangement_check
+        if "max_rel_error" in chk:
+            lines.append(f"rearranged model checked in stock MNN: every output equal to the input model's within "
+                         f"{chk['max_rel_error']:.1e} (relative) on {chk['samples']} random inputs")
+        elif "skipped" in chk:
+            lines.append(f"rearranged model not checked: {chk['skipped']}")
         for c in self.components:
             if c.get("decision", "").startswith("identity: ") and c.get("producers"):
                 names = c["producers"]

@@ -150,26 +150,38 @@ def test_tf_like_graph_is_rearranged_and_keeps_its_function(tmp_path):
         assert rel_err(_run(out, feeds, output), _run(src, feeds, output)) < 1e-4
 
 
-def test_tf_like_graph_self_check_runs_when_pruning(tmp_path, monkeypatch):
-    """Calibrated pruning runs the rearranged dense model against the input model in stock
-    MNN (reconstruct.SELF_CHECK_TOL) before pruning: it runs, and passes, on these graphs."""
-    from sparsebytenn_converter import reconstruct
-
-    checked = []
-    capture = reconstruct.Calibrator._capture
-
-    def spy(self, model_bytes, layers, dense):
-        capture(self, model_bytes, layers, dense)
-        if dense:
-            checked.append(self.rearranged_error)
-
-    monkeypatch.setattr(reconstruct.Calibrator, "_capture", spy)
+@pytest.mark.parametrize("mode", ["plain", "calibrated", "rearrange_only"])
+def test_rearranged_function_is_checked_in_stock_mnn_in_every_mode(tmp_path, mode):
+    """self_check.py runs the input and the rearranged dense model on random inputs in stock
+    MNN right after rearranging, with or without calibration data."""
     src, _ = tf_like_model(tmp_path)
     x = np.random.default_rng(5).uniform(-1, 1, (8, C0, HW, HW)).astype(np.float32)  # NCHW, as MNN takes it
-    r = convert(src, tmp_path / "o.mnn", sparsity=0.5, group=4, progress=False, skip=["none"],
-                calibration=x, fidelity=False)
+    kw = {"plain": dict(plain=True), "calibrated": dict(calibration=x),
+          "rearrange_only": dict(rearrange_only=True, format="dense")}[mode]
+    r = convert(src, tmp_path / "o.mnn", sparsity=0.5, group=4, progress=False, skip=["none"], fidelity=False, **kw)
     assert _permuted(r) >= 2
-    assert checked and all(e < 1e-4 for e in checked), checked
+    assert r.rearrangement_check["samples"] >= 1 and r.rearrangement_check["max_rel_error"] < 1e-4
+    assert any(line.startswith("rearranged model checked in stock MNN") for line in r.table().splitlines())
+
+
+def test_a_rearrangement_that_changes_the_function_is_refused(tmp_path, monkeypatch):
+    """A permutation that misses the batch-norm constants (what a misread layout does) must
+    stop the conversion with the reason, and write nothing."""
+    from sparsebytenn_converter import rearrange
+    from sparsebytenn_converter.errors import ModelError
+
+    real = rearrange._apply
+
+    def forgets_constants(work, comp, perm, calib):
+        comp.constants = []
+        real(work, comp, perm, calib)
+
+    monkeypatch.setattr(rearrange, "_apply", forgets_constants)
+    src, _ = tf_like_model(tmp_path)
+    out = tmp_path / "o.mnn"
+    with pytest.raises(ModelError, match="no longer computes the input model's function"):
+        convert(src, out, sparsity=0.5, group=4, progress=False, skip=["none"], plain=True, fidelity=False)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("dims,fmt,why", [
@@ -196,6 +208,8 @@ def test_zoo_mobilenet_v1_through_tf_is_rearranged(tmp_path):
     feeds = _feeds(src, np.random.default_rng(2))
     name = "MobilenetV1/Predictions/Reshape"
     assert rel_err(_run(out, feeds, name), _run(src, feeds, name)) < 1e-4
+    # two inputs (the image and the retraining placeholder): the converter's own check covers them
+    assert len(feeds) == 2 and r.rearrangement_check["max_rel_error"] < 1e-4
 
 
 def test_layouts_are_traced_through_a_deep_graph(tmp_path):

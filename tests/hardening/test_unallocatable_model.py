@@ -90,3 +90,16 @@ def test_the_fuzzers_crash_on_efficientnet_lite0_is_a_clean_error(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and "could not allocate" in r.stderr.strip().splitlines()[-1], \
         f"exit {r.returncode}: {r.stderr[-1500:]}"
+
+
+def test_convert_refuses_it_before_running_mnn_in_process(unallocatable, tmp_path):
+    """Rearrangement's self-check runs stock MNN on the input in convert's own process even
+    with --plain --no-fidelity, so the CLI's crash-isolating preflight must run first."""
+    _, bad = unallocatable
+    out = tmp_path / "out.mnn"
+    r = subprocess.run([sys.executable, "-m", "sparsebytenn", "convert", str(bad), str(out), "--sparsity", "0.5",
+                        "--plain", "--no-fidelity", "--skip", "none"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, (r.stdout, r.stderr[-2000:])
+    (line,) = r.stderr.strip().splitlines()
+    assert str(bad) in line and "could not allocate" in line, line
+    assert not out.exists()

@@ -74,7 +74,9 @@ layers are permuted so channels needing the same inputs share a group, and the
 permutation is carried through bias, depthwise convs, activations, pooling,
 residual adds and the next convolution's inputs, so the network computes the same
 function; where that is not possible (concat, graph outputs, unknown ops) the
-layer keeps its order. It never lowers the retained weight energy.
+layer keeps its order. It never lowers the retained weight energy. Before pruning,
+stock MNN runs the input and the rearranged model on random values for every input:
+any output that differs stops the conversion (nothing written).
 
 fidelity (every conversion that prunes): stock MNN runs the input and the
 converted model on held-out inputs -- every 5th of your --calibration inputs
@@ -271,9 +273,9 @@ def run(args) -> int:
     skip = None
     if args.skip:
         skip = [s.strip() for item in args.skip for s in item.split(",") if s.strip()]
-    if not args.detect and not (args.plain and args.no_fidelity):
-        # calibration and the fidelity check run stock MNN on IN in this process: first
-        # make sure a file MNN would crash on gives an error, not a crash
+    if not args.no_rearrange or not (args.detect or (args.plain and args.no_fidelity)):
+        # rearrangement's self-check, calibration and the fidelity check run stock MNN on IN
+        # in this process: first make sure a file MNN would crash on gives an error, not a crash
         from sparsebytenn_converter import read_model
 
         from ..preflight import check
