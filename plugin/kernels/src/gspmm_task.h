@@ -47,6 +47,17 @@ struct HasLaneFma { static constexpr bool value = false; };
 template <class V>
 struct HasLaneFma<V, decltype(void(V::kLaneFma))> { static constexpr bool value = V::kLaneFma; };
 
+// Makes the compiler store v before this point and reload it after (x86: frees
+// vector registers for a loop in between; elsewhere there are enough).
+template <class T>
+inline void park_in_memory(T& v) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm("" : "+m"(v));
+#else
+  (void)v;
+#endif
+}
+
 // R output rows x NV vectors of pixels. values: entry e's R weights at
 // values[e*value_stride + r]; obuf row r at obuf[r*obuf_stride].
 template <class V, int R, int NV>
@@ -55,6 +66,10 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
                 float* obuf, int32_t obuf_stride, float* nc_out, int32_t np) {
   using reg = typename V::reg;
   constexpr int W = V::W;
+  // lo / hi wait in memory: in registers they take two of the 16 x86 vector
+  // registers across the entry loop and GCC spills an accumulator instead.
+  float clamp[2] = {lo, hi};
+  park_in_memory(clamp);
   reg acc[R][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
@@ -91,6 +106,9 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
       }
     }
   }
+  park_in_memory(clamp);
+  lo = clamp[0];
+  hi = clamp[1];
   if (lo != -__builtin_inff() || hi != __builtin_inff()) {  // fused ReLU / ReLU6 / clamp
     const reg vlo = V::set1(lo), vhi = V::set1(hi);
 #pragma GCC unroll 16
