@@ -18,6 +18,8 @@ struct VecAvx2 {
   static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static constexpr bool kLanesTail = true;   // G = 8: pixel tails of 1-8 pixels
   static constexpr int kBlockP = 8;
   static int32_t unpack_block(const float* src, int32_t np, float* rows, int32_t T) {
     int32_t p = 0;
@@ -31,6 +33,27 @@ struct VecAvx2 {
     pack_pixels<8>(rows, T, dst, p, np);
   }
   static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
+  // 4 accumulator rows x 8 pixels -> 4 lanes of np pixels of an NC8HW8 block.
+  static constexpr int kDirectRows = 4;
+  static void store_nc(reg (&col)[4], float* dst, int32_t np) {
+    const __m256 t0 = _mm256_unpacklo_ps(col[0], col[1]), t1 = _mm256_unpackhi_ps(col[0], col[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(col[2], col[3]), t3 = _mm256_unpackhi_ps(col[2], col[3]);
+    // px[j]: pixels j (low half) and j + 4 (high half), 4 channels each.
+    const __m256 px[4] = {_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)),
+                          _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
+                          _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)),
+                          _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2))};
+    if (np >= 8) {
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        _mm_storeu_ps(dst + j * 8, _mm256_castps256_ps128(px[j]));
+        _mm_storeu_ps(dst + (j + 4) * 8, _mm256_extractf128_ps(px[j], 1));
+      }
+      return;
+    }
+    for (int32_t p = 0; p < np; ++p)
+      _mm_storeu_ps(dst + p * 8, p < 4 ? _mm256_castps256_ps128(px[p]) : _mm256_extractf128_ps(px[p - 4], 1));
+  }
 };
 }  // namespace
 

@@ -32,8 +32,9 @@ using GspmmFn = void (*)(const float* tile, const int32_t* row_offset, const flo
                          float hi, float* obuf, int32_t obuf_stride, float* nc_out, int32_t np);
 
 // ISAs that can transpose R accumulator rows x one vector of pixels in
-// registers set Vec::kDirectRows = R (== kBlockP) and provide
-//   store_nc(reg (&col)[R], dst, np): -> np (<= W) pixels x R channels at dst.
+// registers set Vec::kDirectRows = R (kBlockP or a divisor of it) and provide
+//   store_nc(reg (&col)[R], dst, np): -> np (<= W) pixels x R channels at dst,
+//   pixel stride kBlockP (R < kBlockP: R lanes of the block's pixels).
 // The [G][T] output block round trip through memory disappears.
 template <class V, class = void>
 struct DirectRows { static constexpr int value = 0; };
@@ -123,7 +124,7 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
         reg col[R];
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) col[r] = acc[r][v];
-        V::store_nc(col, nc_out + v * W * R, np - v * W);
+        V::store_nc(col, nc_out + v * W * V::kBlockP, np - v * W);
       }
       return;
     }
@@ -144,6 +145,79 @@ GspmmFn pick_nv(int nv) {
     return &gspmm_rows<V, R, 1>;
   } else {
     return nv >= NV ? &gspmm_rows<V, R, NV> : pick_nv<V, R, NV - 1>(nv);
+  }
+}
+
+// Narrow pixel tails (np <= W) of a group of exactly W rows: the rows sit in the
+// vector lanes and each pixel has its own accumulator (acc[p] += w[e][0..W) *
+// x[e][p]). The R x 1 microkernel would run W / R chunks of R latency-bound FMA
+// chains per entry whatever np is; here np FMAs per entry, the entries split U
+// ways into independent sums when there are few pixels (FMA latency).
+// nc_out: the group is one NC{W}HW{W} channel block, pixel p at nc_out + p*W.
+// ISAs that want it set Vec::kLanesTail.
+template <class V, class = void>
+struct LanesTail { static constexpr bool value = false; };
+template <class V>
+struct LanesTail<V, decltype(void(V::kLanesTail))> { static constexpr bool value = V::kLanesTail; };
+
+template <class V, int NP>
+void gspmm_lanes(const float* tile, const int32_t* row_offset, const float* values, int32_t entries,
+                 int32_t value_stride, const float* bias, float lo, float hi, float* obuf, int32_t obuf_stride,
+                 float* nc_out, int32_t np) {
+  using reg = typename V::reg;
+  constexpr int W = V::W;
+  constexpr int U = NP <= 2 ? 4 : (NP <= 4 ? 2 : 1);
+  float clamp[2] = {lo, hi};
+  park_in_memory(clamp);
+  reg acc[U][NP];
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    acc[0][p] = V::load(bias);
+#pragma GCC unroll 4
+    for (int u = 1; u < U; ++u) acc[u][p] = V::set1(0.0f);
+  }
+  int32_t e = 0;
+  for (; e + U <= entries; e += U) {
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) {
+      const float* x = tile + row_offset[e + u];
+      const reg wv = V::load(values + static_cast<ptrdiff_t>(e + u) * value_stride);
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[u][p] = V::fma(V::set1(x[p]), wv, acc[u][p]);
+    }
+  }
+  for (; e < entries; ++e) {
+    const float* x = tile + row_offset[e];
+    const reg wv = V::load(values + static_cast<ptrdiff_t>(e) * value_stride);
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[0][p] = V::fma(V::set1(x[p]), wv, acc[0][p]);
+  }
+  park_in_memory(clamp);
+  const reg vlo = V::set1(clamp[0]), vhi = V::set1(clamp[1]);
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+#pragma GCC unroll 4
+    for (int u = 1; u < U; ++u) acc[0][p] = V::add(acc[0][p], acc[u][p]);
+    acc[0][p] = V::max(V::min(acc[0][p], vhi), vlo);
+    if (nc_out != nullptr) {
+      V::store(nc_out + p * W, acc[0][p]);
+    } else {
+      float col[W];
+      V::store(col, acc[0][p]);
+#pragma GCC unroll 16
+      for (int r = 0; r < W; ++r) obuf[r * obuf_stride + p] = col[r];
+    }
+  }
+  (void)np;
+}
+
+template <class V, int NP>
+GspmmFn pick_lanes(int np) {
+  if constexpr (NP == 1) {
+    (void)np;
+    return &gspmm_lanes<V, 1>;
+  } else {
+    return np >= NP ? &gspmm_lanes<V, NP> : pick_lanes<V, NP - 1>(np);
   }
 }
 
@@ -293,6 +367,23 @@ inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, i
   }
 }
 
+// Groups [g_begin, g_end) of one narrow tail tile (np <= W pixels, G == W).
+template <class V, int G>
+void run_lanes_tail(const RunContext& c, int32_t n, int32_t g_begin, int32_t g_end, int32_t p0, int32_t np,
+                    const float* tile, float* obuf) {
+  const sbnn_gsparse_weights* w = c.w;
+  const GspmmFn fn = pick_lanes<V, V::W>(np);
+  const bool direct = c.out_pack == G;
+  float* out_image = c.out + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;
+  for (int32_t g = g_begin; g < g_end; ++g) {
+    const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
+    const bool whole = direct && g * G + G <= w->out_channels;
+    fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G, ne, G, w->bias + g * G,
+       w->output_min, w->output_max, obuf, w->tile, whole ? out_image + g * c.out_block_stride : nullptr, np);
+    if (!whole) store_group<V>(c, n, g, p0, np, obuf);
+  }
+}
+
 template <class V, int G, int R, int NVMAX>
 void run_task(const RunContext& c, int32_t task) {
   static_assert(G % R == 0 || R > G, "row chunk must tile the group");
@@ -315,22 +406,33 @@ void run_task(const RunContext& c, int32_t task) {
     const int32_t p0 = static_cast<int32_t>(t % c.tiles_per_image) * T;
     const int32_t np = imin32(T, out_pixels - p0);
     pack_tile<V>(c, n, p0, np, tile, offs);
+    if constexpr (LanesTail<V>::value && G == V::W) {
+      if (np <= V::W) {
+        run_lanes_tail<V, G>(c, n, g_begin, g_end, p0, np, tile, obuf);
+        continue;
+      }
+    }
     const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np + V::W - 1) / V::W);
-    // Row chunks that are exactly one output channel block (R == P) go straight
-    // from the accumulators into NC{P}HW{P}: whole groups (AVX-512, G = R = 8)
-    // or each R-row chunk of a larger group (WASM, G = 8/16 in chunks of 4).
+    // Row chunks that are one output channel block (R == P) or part of one go
+    // straight from the accumulators into NC{P}HW{P}: whole groups (AVX-512,
+    // G = R = 8), each R-row chunk of a larger group (WASM, G = 8/16 in chunks
+    // of 4) or each half block (AVX2, chunks of 4 of an 8-lane block).
     constexpr int kChunk = R < G ? R : G;
-    constexpr bool kCanDirect = DirectRows<V>::value == kChunk && BlockP<V>::value == kChunk && G % kChunk == 0;
-    const bool direct = kCanDirect && c.out_pack == kChunk;
+    constexpr int kP = BlockP<V>::value;
+    constexpr bool kCanDirect = DirectRows<V>::value == kChunk && kP != 0 && kP % kChunk == 0 &&
+                                G % kChunk == 0;
+    const bool direct = kCanDirect && c.out_pack == kP;
     float* out_image = c.out + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;
     for (int32_t g = g_begin; g < g_end; ++g) {
       const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
       const int32_t rows = imin32(G, w->out_channels - g * G);
       if (direct && rows == G) {
-        for (int32_t r0 = 0; r0 < G; r0 += kChunk)
+        for (int32_t r0 = 0; r0 < G; r0 += kChunk) {
+          const int32_t c0 = g * G + r0;
           fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G + r0, ne, G,
-             w->bias + g * G + r0, w->output_min, w->output_max, nullptr, T,
-             out_image + (g * G + r0) / kChunk * c.out_block_stride, np);
+             w->bias + c0, w->output_min, w->output_max, nullptr, T,
+             out_image + c0 / kP * c.out_block_stride + c0 % kP, np);
+        }
         continue;
       }
       for (int32_t r0 = 0; r0 < rows; r0 += R)
