@@ -61,7 +61,7 @@ const Variant kAvx2Variants[5] = {
     {"f32_gspmm_1x32__avx2", "avx2", 1, 32, 8, &run_task<VecAvx2, 1, 1, 4>},
     {"f32_gspmm_2x32__avx2", "avx2", 2, 32, 8, &run_task<VecAvx2, 2, 2, 4>},
     {"f32_gspmm_4x24__avx2", "avx2", 4, 24, 8, &run_task<VecAvx2, 4, 4, 3>},
-    {"f32_gspmm_8x24__avx2", "avx2", 8, 24, 8, &run_task<VecAvx2, 8, 4, 3>},
+    {"f32_gspmm_8x24__avx2", "avx2", 8, 24, 8, &run_task<VecAvx2, 8, 4, 3>, 8},
     {"f32_gspmm_16x24__avx2", "avx2", 16, 24, 8, &run_task<VecAvx2, 16, 4, 3>},
 };
 }  // namespace sbnn

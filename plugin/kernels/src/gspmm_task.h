@@ -367,23 +367,6 @@ inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, i
   }
 }
 
-// Groups [g_begin, g_end) of one narrow tail tile (np <= W pixels, G == W).
-template <class V, int G>
-void run_lanes_tail(const RunContext& c, int32_t n, int32_t g_begin, int32_t g_end, int32_t p0, int32_t np,
-                    const float* tile, float* obuf) {
-  const sbnn_gsparse_weights* w = c.w;
-  const GspmmFn fn = pick_lanes<V, V::W>(np);
-  const bool direct = c.out_pack == G;
-  float* out_image = c.out + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;
-  for (int32_t g = g_begin; g < g_end; ++g) {
-    const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
-    const bool whole = direct && g * G + G <= w->out_channels;
-    fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G, ne, G, w->bias + g * G,
-       w->output_min, w->output_max, obuf, w->tile, whole ? out_image + g * c.out_block_stride : nullptr, np);
-    if (!whole) store_group<V>(c, n, g, p0, np, obuf);
-  }
-}
-
 template <class V, int G, int R, int NVMAX>
 void run_task(const RunContext& c, int32_t task) {
   static_assert(G % R == 0 || R > G, "row chunk must tile the group");
@@ -403,16 +386,24 @@ void run_task(const RunContext& c, int32_t task) {
     const int32_t g_end = static_cast<int32_t>(imin64(groups, item_end - t * groups));
     if (g_begin >= g_end) continue;
     const int32_t n = static_cast<int32_t>(t / c.tiles_per_image);
-    const int32_t p0 = static_cast<int32_t>(t % c.tiles_per_image) * T;
-    const int32_t np = imin32(T, out_pixels - p0);
+    const bool last = t % c.tiles_per_image == c.tiles_per_image - 1;
+    const int32_t p0 = static_cast<int32_t>(t % c.tiles_per_image) * w->step;
+    // An image's last tile holds the rest: at most `step` pixels, or up to the
+    // row width T when the variant merges short tails into it (see gsparse_run).
+    const int32_t np = last ? out_pixels - p0 : w->step;
     pack_tile<V>(c, n, p0, np, tile, offs);
-    if constexpr (LanesTail<V>::value && G == V::W) {
-      if (np <= V::W) {
-        run_lanes_tail<V, G>(c, n, g_begin, g_end, p0, np, tile, obuf);
-        continue;
-      }
+    // Pixels [0, np_main) run the R x NV microkernel; [np_main, np) the lanes
+    // kernel (G == W only): a whole tile of <= W pixels, or a tail merged into
+    // the last tile so that it reuses each group's weights while they are in
+    // L1 instead of streaming all weights again for a few pixels.
+    constexpr bool kLanes = LanesTail<V>::value && G == V::W;
+    int32_t np_main = np;
+    GspmmFn tail_fn = nullptr;
+    if constexpr (kLanes) {
+      np_main = np <= V::W ? 0 : imin32(np, w->step);
+      if (np > np_main) tail_fn = pick_lanes<V, V::W>(np - np_main);
     }
-    const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np + V::W - 1) / V::W);
+    const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np_main + V::W - 1) / V::W);
     // Row chunks that are one output channel block (R == P) or part of one go
     // straight from the accumulators into NC{P}HW{P}: whole groups (AVX-512,
     // G = R = 8), each R-row chunk of a larger group (WASM, G = 8/16 in chunks
@@ -426,19 +417,29 @@ void run_task(const RunContext& c, int32_t task) {
     for (int32_t g = g_begin; g < g_end; ++g) {
       const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
       const int32_t rows = imin32(G, w->out_channels - g * G);
-      if (direct && rows == G) {
-        for (int32_t r0 = 0; r0 < G; r0 += kChunk) {
-          const int32_t c0 = g * G + r0;
-          fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G + r0, ne, G,
-             w->bias + c0, w->output_min, w->output_max, nullptr, T,
-             out_image + c0 / kP * c.out_block_stride + c0 % kP, np);
+      const float* values = w->values + static_cast<ptrdiff_t>(e0) * G;
+      // Straight into the output when every part of the tile can go there.
+      const bool whole_block = rows == G && c.out_pack == G;
+      const bool to_out = rows == G && (np_main == 0 || direct) && (tail_fn == nullptr || whole_block);
+      if (np_main > 0) {
+        if (to_out) {
+          for (int32_t r0 = 0; r0 < G; r0 += kChunk) {
+            const int32_t c0 = g * G + r0;
+            fn(tile, w->row_offset + e0, values + r0, ne, G, w->bias + c0, w->output_min, w->output_max, nullptr,
+               T, out_image + c0 / kP * c.out_block_stride + c0 % kP, np_main);
+          }
+        } else {
+          for (int32_t r0 = 0; r0 < rows; r0 += R)
+            fn(tile, w->row_offset + e0, values + r0, ne, G, w->bias + g * G + r0, w->output_min, w->output_max,
+               obuf + r0 * T, T, nullptr, np_main);
         }
-        continue;
       }
-      for (int32_t r0 = 0; r0 < rows; r0 += R)
-        fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G + r0, ne, G,
-           w->bias + g * G + r0, w->output_min, w->output_max, obuf + r0 * T, T, nullptr, np);
-      store_group<V>(c, n, g, p0, np, obuf);
+      if (tail_fn != nullptr)
+        tail_fn(tile + np_main, w->row_offset + e0, values, ne, G, w->bias + g * G, w->output_min, w->output_max,
+                obuf + np_main, T,
+                to_out ? out_image + g * c.out_block_stride + static_cast<int64_t>(np_main) * G : nullptr,
+                np - np_main);
+      if (!to_out) store_group<V>(c, n, g, p0, np, obuf);
     }
   }
 }
