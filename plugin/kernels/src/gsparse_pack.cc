@@ -38,6 +38,8 @@ extern "C" sbnn_status sbnn_gsparse_pack(const sbnn_pack_params* params, const f
   if (variant == nullptr) return SBNN_ERR_UNKNOWN_VARIANT;
 
   const int32_t taps = kh * kw, T = variant->tile + variant->merged_tail;
+  // The lanes kernel finds row k of a merged tail as row_offset >> log2(T).
+  if (variant->merged_tail > 0 && (T & (T - 1)) != 0) return SBNN_ERR_UNKNOWN_VARIANT;
   const int32_t num_groups = (O + G - 1) / G;
   const auto W = [&](int32_t o, int32_t ic, int32_t t) {
     return weights[(static_cast<int64_t>(o) * I + ic) * taps + t];

@@ -19,7 +19,7 @@ size_t task_workspace_bytes(const sbnn_gsparse_weights* w) {
   const size_t K = static_cast<size_t>(w->in_channels) * w->kernel_h * w->kernel_w;
   const size_t taps = static_cast<size_t>(w->kernel_h) * w->kernel_w;
   return round_up64(sizeof(float) * K * T) + round_up64(sizeof(float) * w->group_size * T) +
-         round_up64(sizeof(int32_t) * taps * T);
+         round_up64(sizeof(int32_t) * taps * T) + round_up64(sizeof(float) * K * (w->tile - w->step));
 }
 
 namespace {

@@ -160,10 +160,17 @@ struct LanesTail { static constexpr bool value = false; };
 template <class V>
 struct LanesTail<V, decltype(void(V::kLanesTail))> { static constexpr bool value = V::kLanesTail; };
 
+// xs: the NP pixels of every tile row k, compact at xs[k * NP + p] (k =
+// row_offset >> row_shift): the tile's rows would touch one cache line per
+// entry, K of them (64 KB at K = 1024), for a pixel or a few.
+using LanesFn = void (*)(const float* xs, int32_t row_shift, const int32_t* row_offset, const float* values,
+                         int32_t entries, int32_t value_stride, const float* bias, float lo, float hi, float* obuf,
+                         int32_t obuf_stride, float* nc_out);
+
 template <class V, int NP>
-void gspmm_lanes(const float* tile, const int32_t* row_offset, const float* values, int32_t entries,
-                 int32_t value_stride, const float* bias, float lo, float hi, float* obuf, int32_t obuf_stride,
-                 float* nc_out, int32_t np) {
+void gspmm_lanes(const float* xs, int32_t row_shift, const int32_t* row_offset, const float* values,
+                 int32_t entries, int32_t value_stride, const float* bias, float lo, float hi, float* obuf,
+                 int32_t obuf_stride, float* nc_out) {
   using reg = typename V::reg;
   constexpr int W = V::W;
   constexpr int U = NP <= 2 ? 4 : (NP <= 4 ? 2 : 1);
@@ -180,14 +187,14 @@ void gspmm_lanes(const float* tile, const int32_t* row_offset, const float* valu
   for (; e + U <= entries; e += U) {
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) {
-      const float* x = tile + row_offset[e + u];
+      const float* x = xs + (row_offset[e + u] >> row_shift) * NP;
       const reg wv = V::load(values + static_cast<ptrdiff_t>(e + u) * value_stride);
 #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) acc[u][p] = V::fma(V::set1(x[p]), wv, acc[u][p]);
     }
   }
   for (; e < entries; ++e) {
-    const float* x = tile + row_offset[e];
+    const float* x = xs + (row_offset[e] >> row_shift) * NP;
     const reg wv = V::load(values + static_cast<ptrdiff_t>(e) * value_stride);
 #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) acc[0][p] = V::fma(V::set1(x[p]), wv, acc[0][p]);
@@ -208,11 +215,10 @@ void gspmm_lanes(const float* tile, const int32_t* row_offset, const float* valu
       for (int r = 0; r < W; ++r) obuf[r * obuf_stride + p] = col[r];
     }
   }
-  (void)np;
 }
 
 template <class V, int NP>
-GspmmFn pick_lanes(int np) {
+LanesFn pick_lanes(int np) {
   if constexpr (NP == 1) {
     (void)np;
     return &gspmm_lanes<V, 1>;
@@ -378,6 +384,11 @@ void run_task(const RunContext& c, int32_t task) {
   float* obuf = reinterpret_cast<float*>(ws + ((sizeof(float) * K * T + 63) & ~size_t(63)));
   int32_t* offs = reinterpret_cast<int32_t*>(reinterpret_cast<unsigned char*>(obuf) +
                                              ((sizeof(float) * G * T + 63) & ~size_t(63)));
+  const int32_t taps = w->kernel_h * w->kernel_w;
+  // Compact tail pixels (K x merged_tail floats) for the lanes kernel; rows are a power of two wide then.
+  float* offs_end = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(offs) +
+                                             ((sizeof(int32_t) * taps * T + 63) & ~size_t(63)));
+  const int32_t row_shift = __builtin_ctz(static_cast<unsigned>(T));
   const int32_t out_pixels = c.out_h * c.out_w;
   const int32_t groups = w->num_groups;
   const int64_t item_begin = c.task_items[task], item_end = c.task_items[task + 1];
@@ -398,10 +409,21 @@ void run_task(const RunContext& c, int32_t task) {
     // L1 instead of streaming all weights again for a few pixels.
     constexpr bool kLanes = LanesTail<V>::value && G == V::W;
     int32_t np_main = np;
-    GspmmFn tail_fn = nullptr;
+    LanesFn tail_fn = nullptr;
+    float* xs = offs_end;
+    const int32_t np_tail = [&] {
+      if constexpr (kLanes) {
+        np_main = np <= V::W ? 0 : imin32(np, w->step);
+        return np - np_main;
+      }
+      return 0;
+    }();
     if constexpr (kLanes) {
-      np_main = np <= V::W ? 0 : imin32(np, w->step);
-      if (np > np_main) tail_fn = pick_lanes<V, V::W>(np - np_main);
+      if (np_tail > 0) {
+        tail_fn = pick_lanes<V, V::W>(np_tail);
+        for (int32_t k = 0; k < K; ++k)
+          for (int32_t p = 0; p < np_tail; ++p) xs[k * np_tail + p] = tile[static_cast<ptrdiff_t>(k) * T + np_main + p];
+      }
     }
     const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np_main + V::W - 1) / V::W);
     // Row chunks that are one output channel block (R == P) or part of one go
@@ -435,10 +457,9 @@ void run_task(const RunContext& c, int32_t task) {
         }
       }
       if (tail_fn != nullptr)
-        tail_fn(tile + np_main, w->row_offset + e0, values, ne, G, w->bias + g * G, w->output_min, w->output_max,
+        tail_fn(xs, row_shift, w->row_offset + e0, values, ne, G, w->bias + g * G, w->output_min, w->output_max,
                 obuf + np_main, T,
-                to_out ? out_image + g * c.out_block_stride + static_cast<int64_t>(np_main) * G : nullptr,
-                np - np_main);
+                to_out ? out_image + g * c.out_block_stride + static_cast<int64_t>(np_main) * G : nullptr);
       if (!to_out) store_group<V>(c, n, g, p0, np, obuf);
     }
   }
