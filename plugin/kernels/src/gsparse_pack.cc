@@ -37,9 +37,7 @@ extern "C" sbnn_status sbnn_gsparse_pack(const sbnn_pack_params* params, const f
   const sbnn::Variant* variant = sbnn::find_variant(isa, G);
   if (variant == nullptr) return SBNN_ERR_UNKNOWN_VARIANT;
 
-  const int32_t taps = kh * kw, T = variant->tile + variant->merged_tail;
-  // The lanes kernel finds row k of a merged tail as row_offset >> log2(T).
-  if (variant->merged_tail > 0 && (T & (T - 1)) != 0) return SBNN_ERR_UNKNOWN_VARIANT;
+  const int32_t taps = kh * kw, T = variant->tile;
   const int32_t num_groups = (O + G - 1) / G;
   const auto W = [&](int32_t o, int32_t ic, int32_t t) {
     return weights[(static_cast<int64_t>(o) * I + ic) * taps + t];
@@ -78,7 +76,7 @@ extern "C" sbnn_status sbnn_gsparse_pack(const sbnn_pack_params* params, const f
   p->values = reinterpret_cast<float*>(base + gb_bytes + ro_bytes);
   p->bias = reinterpret_cast<float*>(base + gb_bytes + ro_bytes + val_bytes);
   p->out_channels = O; p->in_channels = I; p->kernel_h = kh; p->kernel_w = kw; p->group_size = G;
-  p->num_groups = num_groups; p->tile = T; p->step = variant->tile;
+  p->num_groups = num_groups; p->tile = T; p->merged_tail = variant->merged_tail;
   p->output_min = params->output_min; p->output_max = params->output_max;
   p->entries = entries; p->nonzero_blocks = blocks; p->nonzero_macs_per_pixel = macs;
   p->variant = variant;

@@ -18,8 +18,8 @@ size_t task_workspace_bytes(const sbnn_gsparse_weights* w) {
   const size_t T = static_cast<size_t>(w->tile);
   const size_t K = static_cast<size_t>(w->in_channels) * w->kernel_h * w->kernel_w;
   const size_t taps = static_cast<size_t>(w->kernel_h) * w->kernel_w;
-  return round_up64(sizeof(float) * K * T) + round_up64(sizeof(float) * w->group_size * T) +
-         round_up64(sizeof(int32_t) * taps * T) + round_up64(sizeof(float) * K * (w->tile - w->step));
+  return round_up64(sizeof(float) * K * T) + round_up64(sizeof(float) * w->group_size * (T + w->merged_tail)) +
+         round_up64(sizeof(int32_t) * taps * T) + round_up64(sizeof(float) * K * w->merged_tail);
 }
 
 namespace {
@@ -99,7 +99,7 @@ void partition(const sbnn_gsparse_weights* w, int32_t tiles_per_image, int64_t n
   // Prefix cost over the groups of one tile (per vector of pixels).
   std::vector<int64_t> gcost(G + 1, 0);
   for (int32_t g = 0; g < G; ++g) gcost[g + 1] = gcost[g] + (w->group_begin[g + 1] - w->group_begin[g]) + 2;
-  const int64_t full_vec = (w->step + vector_pixels - 1) / vector_pixels;
+  const int64_t full_vec = (w->tile + vector_pixels - 1) / vector_pixels;
   const int64_t last_vec = (last_tile_pixels + vector_pixels - 1) / vector_pixels;
   const auto vectors = [&](int64_t t) { return (t + 1) % tiles_per_image == 0 ? last_vec : full_vec; };
   const int64_t per_image = (tiles_per_image - 1) * full_vec + last_vec;
@@ -160,9 +160,9 @@ extern "C" sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* w, const sbn
     return s;
   c.in = input;
   c.out = output;
-  // Tiles of `step` pixels; a rest of at most tile - step pixels joins the last one.
-  int64_t tiles = (out_hw + w->step - 1) / w->step;
-  if (tiles > 1 && out_hw - (tiles - 1) * w->step <= w->tile - w->step) --tiles;
+  // Tiles of `tile` pixels; a rest of at most merged_tail pixels joins the last one.
+  int64_t tiles = (out_hw + w->tile - 1) / w->tile;
+  if (tiles > 1 && out_hw - (tiles - 1) * w->tile <= w->merged_tail) --tiles;
   c.tiles_per_image = static_cast<int32_t>(tiles);
   c.tiles_total = static_cast<int64_t>(c.tiles_per_image) * g->batch;
 
@@ -197,7 +197,7 @@ extern "C" sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* w, const sbn
   // Never more tasks than work items.
   const int32_t tasks = static_cast<int32_t>(
       std::max<int64_t>(1, std::min<int64_t>(threads, c.tiles_total * w->num_groups)));
-  const int32_t last_tile_pixels = static_cast<int32_t>(out_hw - static_cast<int64_t>(c.tiles_per_image - 1) * w->step);
+  const int32_t last_tile_pixels = static_cast<int32_t>(out_hw - static_cast<int64_t>(c.tiles_per_image - 1) * w->tile);
   partition(w, c.tiles_per_image, c.tiles_total, last_tile_pixels, w->variant->vector_pixels, tasks, task_items);
   c.num_tasks = tasks;
   c.task_items = task_items.data();

@@ -160,15 +160,15 @@ struct LanesTail { static constexpr bool value = false; };
 template <class V>
 struct LanesTail<V, decltype(void(V::kLanesTail))> { static constexpr bool value = V::kLanesTail; };
 
-// xs: the NP pixels of every tile row k, compact at xs[k * NP + p] (k =
-// row_offset >> row_shift): the tile's rows would touch one cache line per
+// xs: the NP pixels of every input row k, compact at xs[k * NP + p] (k =
+// row_offset / T): rows of a T-pixel tile would touch one cache line per
 // entry, K of them (64 KB at K = 1024), for a pixel or a few.
-using LanesFn = void (*)(const float* xs, int32_t row_shift, const int32_t* row_offset, const float* values,
+using LanesFn = void (*)(const float* xs, const int32_t* row_offset, const float* values,
                          int32_t entries, int32_t value_stride, const float* bias, float lo, float hi, float* obuf,
                          int32_t obuf_stride, float* nc_out);
 
-template <class V, int NP>
-void gspmm_lanes(const float* xs, int32_t row_shift, const int32_t* row_offset, const float* values,
+template <class V, int NP, int T>
+void gspmm_lanes(const float* xs, const int32_t* row_offset, const float* values,
                  int32_t entries, int32_t value_stride, const float* bias, float lo, float hi, float* obuf,
                  int32_t obuf_stride, float* nc_out) {
   using reg = typename V::reg;
@@ -187,14 +187,14 @@ void gspmm_lanes(const float* xs, int32_t row_shift, const int32_t* row_offset, 
   for (; e + U <= entries; e += U) {
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) {
-      const float* x = xs + (row_offset[e + u] >> row_shift) * NP;
+      const float* x = xs + row_offset[e + u] / T * NP;
       const reg wv = V::load(values + static_cast<ptrdiff_t>(e + u) * value_stride);
 #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) acc[u][p] = V::fma(V::set1(x[p]), wv, acc[u][p]);
     }
   }
   for (; e < entries; ++e) {
-    const float* x = xs + (row_offset[e] >> row_shift) * NP;
+    const float* x = xs + row_offset[e] / T * NP;
     const reg wv = V::load(values + static_cast<ptrdiff_t>(e) * value_stride);
 #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) acc[0][p] = V::fma(V::set1(x[p]), wv, acc[0][p]);
@@ -217,13 +217,13 @@ void gspmm_lanes(const float* xs, int32_t row_shift, const int32_t* row_offset, 
   }
 }
 
-template <class V, int NP>
+template <class V, int NP, int T>
 LanesFn pick_lanes(int np) {
   if constexpr (NP == 1) {
     (void)np;
-    return &gspmm_lanes<V, 1>;
+    return &gspmm_lanes<V, 1, T>;
   } else {
-    return np >= NP ? &gspmm_lanes<V, NP> : pick_lanes<V, NP - 1>(np);
+    return np >= NP ? &gspmm_lanes<V, NP, T> : pick_lanes<V, NP - 1, T>(np);
   }
 }
 
@@ -284,9 +284,9 @@ inline int32_t unpack_channels_any(int32_t P, const float* src, int32_t np, int3
 // tail microkernel never reads stale values.
 template <class V>
 inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, float* tile,
-                      int32_t* offs) {
+                      int32_t* offs, int32_t T) {
   const sbnn_gsparse_weights* w = c.w;
-  const int32_t T = w->tile, I = w->in_channels;
+  const int32_t I = w->in_channels;
   const float* in = c.in + n * c.in_batch_stride;
   if (c.contiguous_1x1) {
     // The microkernel reads whole vectors: zero up to the last one, not to T.
@@ -341,12 +341,13 @@ inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, fl
   }
 }
 
-// [G][T] block of output group g -> NCHW or NC{P}HW{P}, only rows < O, pixels < np.
+// [G][T] block of output group g (rows T = tile + merged_tail apart) -> NCHW or
+// NC{P}HW{P}, only rows < O, pixels < np.
 template <class V>
 inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, int32_t np,
                         const float* obuf) {
   const sbnn_gsparse_weights* w = c.w;
-  const int32_t G = w->group_size, T = w->tile;
+  const int32_t G = w->group_size, T = w->tile + w->merged_tail;
   const int32_t c0 = g * G, rows = imin32(G, w->out_channels - c0);
   float* out = c.out + n * c.out_batch_stride;
   if (c.out_pack == 1) {
@@ -382,13 +383,13 @@ void run_task(const RunContext& c, int32_t task) {
   unsigned char* ws = c.workspace + c.task_workspace_bytes * static_cast<size_t>(task);
   float* tile = reinterpret_cast<float*>(ws);
   float* obuf = reinterpret_cast<float*>(ws + ((sizeof(float) * K * T + 63) & ~size_t(63)));
+  const int32_t OT = T + w->merged_tail;  // obuf row stride: a merged tail's pixels go there too
   int32_t* offs = reinterpret_cast<int32_t*>(reinterpret_cast<unsigned char*>(obuf) +
-                                             ((sizeof(float) * G * T + 63) & ~size_t(63)));
+                                             ((sizeof(float) * G * OT + 63) & ~size_t(63)));
   const int32_t taps = w->kernel_h * w->kernel_w;
-  // Compact tail pixels (K x merged_tail floats) for the lanes kernel; rows are a power of two wide then.
-  float* offs_end = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(offs) +
-                                             ((sizeof(int32_t) * taps * T + 63) & ~size_t(63)));
-  const int32_t row_shift = __builtin_ctz(static_cast<unsigned>(T));
+  // Compact pixels of a merged tail (K x merged_tail floats) for the lanes kernel.
+  float* xs = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(offs) +
+                                       ((sizeof(int32_t) * taps * T + 63) & ~size_t(63)));
   const int32_t out_pixels = c.out_h * c.out_w;
   const int32_t groups = w->num_groups;
   const int64_t item_begin = c.task_items[task], item_end = c.task_items[task + 1];
@@ -398,11 +399,10 @@ void run_task(const RunContext& c, int32_t task) {
     if (g_begin >= g_end) continue;
     const int32_t n = static_cast<int32_t>(t / c.tiles_per_image);
     const bool last = t % c.tiles_per_image == c.tiles_per_image - 1;
-    const int32_t p0 = static_cast<int32_t>(t % c.tiles_per_image) * w->step;
-    // An image's last tile holds the rest: at most `step` pixels, or up to the
-    // row width T when the variant merges short tails into it (see gsparse_run).
-    const int32_t np = last ? out_pixels - p0 : w->step;
-    pack_tile<V>(c, n, p0, np, tile, offs);
+    const int32_t p0 = static_cast<int32_t>(t % c.tiles_per_image) * T;
+    // An image's last tile holds the rest: at most T pixels, or T + merged_tail
+    // when the variant merges short tails into it (see gsparse_run).
+    const int32_t np = last ? out_pixels - p0 : T;
     // Pixels [0, np_main) run the R x NV microkernel; [np_main, np) the lanes
     // kernel (G == W only): a whole tile of <= W pixels, or a tail merged into
     // the last tile so that it reuses each group's weights while they are in
@@ -410,21 +410,15 @@ void run_task(const RunContext& c, int32_t task) {
     constexpr bool kLanes = LanesTail<V>::value && G == V::W;
     int32_t np_main = np;
     LanesFn tail_fn = nullptr;
-    float* xs = offs_end;
-    const int32_t np_tail = [&] {
-      if constexpr (kLanes) {
-        np_main = np <= V::W ? 0 : imin32(np, w->step);
-        return np - np_main;
-      }
-      return 0;
-    }();
     if constexpr (kLanes) {
-      if (np_tail > 0) {
-        tail_fn = pick_lanes<V, V::W>(np_tail);
-        for (int32_t k = 0; k < K; ++k)
-          for (int32_t p = 0; p < np_tail; ++p) xs[k * np_tail + p] = tile[static_cast<ptrdiff_t>(k) * T + np_main + p];
+      np_main = np <= V::W ? 0 : imin32(np, T);
+      if (np > np_main) {
+        // T == NVMAX * W for every variant: the lanes kernel divides by a constant.
+        tail_fn = pick_lanes<V, V::W, NVMAX * V::W>(np - np_main);
+        pack_tile<V>(c, n, p0 + np_main, np - np_main, xs, offs, np - np_main);
       }
     }
+    if (np_main > 0) pack_tile<V>(c, n, p0, np_main, tile, offs, T);
     const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np_main + V::W - 1) / V::W);
     // Row chunks that are one output channel block (R == P) or part of one go
     // straight from the accumulators into NC{P}HW{P}: whole groups (AVX-512,
@@ -453,12 +447,12 @@ void run_task(const RunContext& c, int32_t task) {
         } else {
           for (int32_t r0 = 0; r0 < rows; r0 += R)
             fn(tile, w->row_offset + e0, values + r0, ne, G, w->bias + g * G + r0, w->output_min, w->output_max,
-               obuf + r0 * T, T, nullptr, np_main);
+               obuf + r0 * OT, OT, nullptr, np_main);
         }
       }
       if (tail_fn != nullptr)
-        tail_fn(xs, row_shift, w->row_offset + e0, values, ne, G, w->bias + g * G, w->output_min, w->output_max,
-                obuf + np_main, T,
+        tail_fn(xs, w->row_offset + e0, values, ne, G, w->bias + g * G, w->output_min, w->output_max,
+                obuf + np_main, OT,
                 to_out ? out_image + g * c.out_block_stride + static_cast<int64_t>(np_main) * G : nullptr);
       if (!to_out) store_group<V>(c, n, g, p0, np, obuf);
     }

@@ -12,8 +12,8 @@ struct Variant;
 struct sbnn_gsparse_weights {
   int32_t out_channels, in_channels, kernel_h, kernel_w, group_size;
   int32_t num_groups;          // ceil(O / G)
-  int32_t tile;                // width of a packed input tile row (pixels; row_offset is k * tile)
-  int32_t step;                // pixels per tile: the variant's tile (<= tile; see Variant::merged_tail)
+  int32_t tile;                // pixels per tile of the chosen variant
+  int32_t merged_tail;         // pixels an image's last tile may take beyond `tile` (Variant::merged_tail)
   float output_min, output_max;
   int64_t entries;             // kept (group, input channel, tap) rows
   int64_t nonzero_blocks;      // kept (group, input channel) pairs

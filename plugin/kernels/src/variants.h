@@ -15,8 +15,8 @@ struct Variant {
   int32_t tile;       // pixels per tile (rows of the packed input tile)
   int32_t vector_pixels;  // SIMD width in pixels (cost model of the work split)
   TaskFn run_task;
-  // Pixels an image's last tile may take beyond `tile` (its packed rows are tile +
-  // merged_tail wide): short tails ride along with the previous tile.
+  // Pixels an image's last tile may take beyond `tile` (packed apart from the
+  // tile rows): short tails ride along with the previous tile.
   int32_t merged_tail = 0;
 };
 
