@@ -103,3 +103,34 @@ def test_bench_wasm_engines_in_node_and_chromium(tmp_path, capsys):
         assert r["isa"] == isa[e] and r["variant"] == f"f32_gspmm_8x8__{isa[e]}", r
     assert "--experimental-wasm-relaxed-simd" in records["wasm-relaxed"]["runtime"]
     assert "Chromium" in records["chromium-wasm"]["runtime"]
+
+
+def test_efficientnet_layer_set_is_the_models_1x1_convs():
+    """`--layers efficientnet-lite0` times exactly the zoo model's distinct 1x1 convs
+    (traced from the torch model itself), and set names mix with single layers."""
+    from sbnn_testing import require
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    require(torch is not None, "torch (pip install 'sparsebytenn[zoo]')")
+    from sparsebytenn.zoo.efficientnet_lite0 import build
+
+    model, _ = build()
+    seen = []
+
+    def hook(mod, inp, out):
+        if mod.kernel_size == (1, 1) and mod.groups == 1:
+            seen.append((f"{out.shape[2]}x{out.shape[3]}_{mod.in_channels}-{mod.out_channels}", out.shape[2],
+                         mod.in_channels, mod.out_channels))
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 224, 224))
+    assert kernel_bench.EFFICIENTNET_LITE0_LAYERS == list(dict.fromkeys(seen))
+    plan = kernel_bench.plan_from_args(kernel_bench.build_parser().parse_args(
+        ["--engines", "sparsebytenn", "--layers", "7x7_1024-1024,efficientnet-lite0,7x7_320-1280"]))
+    assert [l[0] for l in plan.layers] == ["7x7_1024-1024"] + [l[0] for l in kernel_bench.EFFICIENTNET_LITE0_LAYERS]

@@ -76,7 +76,7 @@ extern "C" sbnn_status sbnn_gsparse_pack(const sbnn_pack_params* params, const f
   p->values = reinterpret_cast<float*>(base + gb_bytes + ro_bytes);
   p->bias = reinterpret_cast<float*>(base + gb_bytes + ro_bytes + val_bytes);
   p->out_channels = O; p->in_channels = I; p->kernel_h = kh; p->kernel_w = kw; p->group_size = G;
-  p->num_groups = num_groups; p->tile = T;
+  p->num_groups = num_groups; p->tile = T; p->merged_tail = variant->merged_tail;
   p->output_min = params->output_min; p->output_max = params->output_max;
   p->entries = entries; p->nonzero_blocks = blocks; p->nonzero_macs_per_pixel = macs;
   p->variant = variant;

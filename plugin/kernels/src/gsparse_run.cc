@@ -18,8 +18,8 @@ size_t task_workspace_bytes(const sbnn_gsparse_weights* w) {
   const size_t T = static_cast<size_t>(w->tile);
   const size_t K = static_cast<size_t>(w->in_channels) * w->kernel_h * w->kernel_w;
   const size_t taps = static_cast<size_t>(w->kernel_h) * w->kernel_w;
-  return round_up64(sizeof(float) * K * T) + round_up64(sizeof(float) * w->group_size * T) +
-         round_up64(sizeof(int32_t) * taps * T);
+  return round_up64(sizeof(float) * K * T) + round_up64(sizeof(float) * w->group_size * (T + w->merged_tail)) +
+         round_up64(sizeof(int32_t) * taps * T) + round_up64(sizeof(float) * K * w->merged_tail);
 }
 
 namespace {
@@ -160,7 +160,10 @@ extern "C" sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* w, const sbn
     return s;
   c.in = input;
   c.out = output;
-  c.tiles_per_image = static_cast<int32_t>((out_hw + w->tile - 1) / w->tile);
+  // Tiles of `tile` pixels; a rest of at most merged_tail pixels joins the last one.
+  int64_t tiles = (out_hw + w->tile - 1) / w->tile;
+  if (tiles > 1 && out_hw - (tiles - 1) * w->tile <= w->merged_tail) --tiles;
+  c.tiles_per_image = static_cast<int32_t>(tiles);
   c.tiles_total = static_cast<int64_t>(c.tiles_per_image) * g->batch;
 
   const size_t per_task = task_workspace_bytes(w);

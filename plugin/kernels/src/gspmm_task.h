@@ -32,8 +32,9 @@ using GspmmFn = void (*)(const float* tile, const int32_t* row_offset, const flo
                          float hi, float* obuf, int32_t obuf_stride, float* nc_out, int32_t np);
 
 // ISAs that can transpose R accumulator rows x one vector of pixels in
-// registers set Vec::kDirectRows = R (== kBlockP) and provide
-//   store_nc(reg (&col)[R], dst, np): -> np (<= W) pixels x R channels at dst.
+// registers set Vec::kDirectRows = R (kBlockP or a divisor of it) and provide
+//   store_nc(reg (&col)[R], dst, np): -> np (<= W) pixels x R channels at dst,
+//   pixel stride kBlockP (R < kBlockP: R lanes of the block's pixels).
 // The [G][T] output block round trip through memory disappears.
 template <class V, class = void>
 struct DirectRows { static constexpr int value = 0; };
@@ -47,6 +48,17 @@ struct HasLaneFma { static constexpr bool value = false; };
 template <class V>
 struct HasLaneFma<V, decltype(void(V::kLaneFma))> { static constexpr bool value = V::kLaneFma; };
 
+// Makes the compiler store v before this point and reload it after (x86: frees
+// vector registers for a loop in between; elsewhere there are enough).
+template <class T>
+inline void park_in_memory(T& v) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm("" : "+m"(v));
+#else
+  (void)v;
+#endif
+}
+
 // R output rows x NV vectors of pixels. values: entry e's R weights at
 // values[e*value_stride + r]; obuf row r at obuf[r*obuf_stride].
 template <class V, int R, int NV>
@@ -55,6 +67,10 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
                 float* obuf, int32_t obuf_stride, float* nc_out, int32_t np) {
   using reg = typename V::reg;
   constexpr int W = V::W;
+  // lo / hi wait in memory: in registers they take two of the 16 x86 vector
+  // registers across the entry loop and GCC spills an accumulator instead.
+  float clamp[2] = {lo, hi};
+  park_in_memory(clamp);
   reg acc[R][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
@@ -91,6 +107,9 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
       }
     }
   }
+  park_in_memory(clamp);
+  lo = clamp[0];
+  hi = clamp[1];
   if (lo != -__builtin_inff() || hi != __builtin_inff()) {  // fused ReLU / ReLU6 / clamp
     const reg vlo = V::set1(lo), vhi = V::set1(hi);
 #pragma GCC unroll 16
@@ -105,7 +124,7 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
         reg col[R];
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) col[r] = acc[r][v];
-        V::store_nc(col, nc_out + v * W * R, np - v * W);
+        V::store_nc(col, nc_out + v * W * V::kBlockP, np - v * W);
       }
       return;
     }
@@ -126,6 +145,85 @@ GspmmFn pick_nv(int nv) {
     return &gspmm_rows<V, R, 1>;
   } else {
     return nv >= NV ? &gspmm_rows<V, R, NV> : pick_nv<V, R, NV - 1>(nv);
+  }
+}
+
+// Narrow pixel tails (np <= W) of a group of exactly W rows: the rows sit in the
+// vector lanes and each pixel has its own accumulator (acc[p] += w[e][0..W) *
+// x[e][p]). The R x 1 microkernel would run W / R chunks of R latency-bound FMA
+// chains per entry whatever np is; here np FMAs per entry, the entries split U
+// ways into independent sums when there are few pixels (FMA latency).
+// nc_out: the group is one NC{W}HW{W} channel block, pixel p at nc_out + p*W.
+// ISAs that want it set Vec::kLanesTail.
+template <class V, class = void>
+struct LanesTail { static constexpr bool value = false; };
+template <class V>
+struct LanesTail<V, decltype(void(V::kLanesTail))> { static constexpr bool value = V::kLanesTail; };
+
+// xs: the NP pixels of every input row k, compact at xs[k * NP + p] (k =
+// row_offset / T): rows of a T-pixel tile would touch one cache line per
+// entry, K of them (64 KB at K = 1024), for a pixel or a few.
+using LanesFn = void (*)(const float* xs, const int32_t* row_offset, const float* values,
+                         int32_t entries, int32_t value_stride, const float* bias, float lo, float hi, float* obuf,
+                         int32_t obuf_stride, float* nc_out);
+
+template <class V, int NP, int T>
+void gspmm_lanes(const float* xs, const int32_t* row_offset, const float* values,
+                 int32_t entries, int32_t value_stride, const float* bias, float lo, float hi, float* obuf,
+                 int32_t obuf_stride, float* nc_out) {
+  using reg = typename V::reg;
+  constexpr int W = V::W;
+  constexpr int U = NP <= 2 ? 4 : (NP <= 4 ? 2 : 1);
+  float clamp[2] = {lo, hi};
+  park_in_memory(clamp);
+  reg acc[U][NP];
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    acc[0][p] = V::load(bias);
+#pragma GCC unroll 4
+    for (int u = 1; u < U; ++u) acc[u][p] = V::set1(0.0f);
+  }
+  int32_t e = 0;
+  for (; e + U <= entries; e += U) {
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) {
+      const float* x = xs + row_offset[e + u] / T * NP;
+      const reg wv = V::load(values + static_cast<ptrdiff_t>(e + u) * value_stride);
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[u][p] = V::fma(V::set1(x[p]), wv, acc[u][p]);
+    }
+  }
+  for (; e < entries; ++e) {
+    const float* x = xs + row_offset[e] / T * NP;
+    const reg wv = V::load(values + static_cast<ptrdiff_t>(e) * value_stride);
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[0][p] = V::fma(V::set1(x[p]), wv, acc[0][p]);
+  }
+  park_in_memory(clamp);
+  const reg vlo = V::set1(clamp[0]), vhi = V::set1(clamp[1]);
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+#pragma GCC unroll 4
+    for (int u = 1; u < U; ++u) acc[0][p] = V::add(acc[0][p], acc[u][p]);
+    acc[0][p] = V::max(V::min(acc[0][p], vhi), vlo);
+    if (nc_out != nullptr) {
+      V::store(nc_out + p * W, acc[0][p]);
+    } else {
+      float col[W];
+      V::store(col, acc[0][p]);
+#pragma GCC unroll 16
+      for (int r = 0; r < W; ++r) obuf[r * obuf_stride + p] = col[r];
+    }
+  }
+}
+
+template <class V, int NP, int T>
+LanesFn pick_lanes(int np) {
+  if constexpr (NP == 1) {
+    (void)np;
+    return &gspmm_lanes<V, 1, T>;
+  } else {
+    return np >= NP ? &gspmm_lanes<V, NP, T> : pick_lanes<V, NP - 1, T>(np);
   }
 }
 
@@ -186,9 +284,9 @@ inline int32_t unpack_channels_any(int32_t P, const float* src, int32_t np, int3
 // tail microkernel never reads stale values.
 template <class V>
 inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, float* tile,
-                      int32_t* offs) {
+                      int32_t* offs, int32_t T) {
   const sbnn_gsparse_weights* w = c.w;
-  const int32_t T = w->tile, I = w->in_channels;
+  const int32_t I = w->in_channels;
   const float* in = c.in + n * c.in_batch_stride;
   if (c.contiguous_1x1) {
     // The microkernel reads whole vectors: zero up to the last one, not to T.
@@ -243,12 +341,13 @@ inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, fl
   }
 }
 
-// [G][T] block of output group g -> NCHW or NC{P}HW{P}, only rows < O, pixels < np.
+// [G][T] block of output group g (rows T = tile + merged_tail apart) -> NCHW or
+// NC{P}HW{P}, only rows < O, pixels < np.
 template <class V>
 inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, int32_t np,
                         const float* obuf) {
   const sbnn_gsparse_weights* w = c.w;
-  const int32_t G = w->group_size, T = w->tile;
+  const int32_t G = w->group_size, T = w->tile + w->merged_tail;
   const int32_t c0 = g * G, rows = imin32(G, w->out_channels - c0);
   float* out = c.out + n * c.out_batch_stride;
   if (c.out_pack == 1) {
@@ -284,8 +383,13 @@ void run_task(const RunContext& c, int32_t task) {
   unsigned char* ws = c.workspace + c.task_workspace_bytes * static_cast<size_t>(task);
   float* tile = reinterpret_cast<float*>(ws);
   float* obuf = reinterpret_cast<float*>(ws + ((sizeof(float) * K * T + 63) & ~size_t(63)));
+  const int32_t OT = T + w->merged_tail;  // obuf row stride: a merged tail's pixels go there too
   int32_t* offs = reinterpret_cast<int32_t*>(reinterpret_cast<unsigned char*>(obuf) +
-                                             ((sizeof(float) * G * T + 63) & ~size_t(63)));
+                                             ((sizeof(float) * G * OT + 63) & ~size_t(63)));
+  const int32_t taps = w->kernel_h * w->kernel_w;
+  // Compact pixels of a merged tail (K x merged_tail floats) for the lanes kernel.
+  float* xs = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(offs) +
+                                       ((sizeof(int32_t) * taps * T + 63) & ~size_t(63)));
   const int32_t out_pixels = c.out_h * c.out_w;
   const int32_t groups = w->num_groups;
   const int64_t item_begin = c.task_items[task], item_end = c.task_items[task + 1];
@@ -294,31 +398,63 @@ void run_task(const RunContext& c, int32_t task) {
     const int32_t g_end = static_cast<int32_t>(imin64(groups, item_end - t * groups));
     if (g_begin >= g_end) continue;
     const int32_t n = static_cast<int32_t>(t / c.tiles_per_image);
+    const bool last = t % c.tiles_per_image == c.tiles_per_image - 1;
     const int32_t p0 = static_cast<int32_t>(t % c.tiles_per_image) * T;
-    const int32_t np = imin32(T, out_pixels - p0);
-    pack_tile<V>(c, n, p0, np, tile, offs);
-    const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np + V::W - 1) / V::W);
-    // Row chunks that are exactly one output channel block (R == P) go straight
-    // from the accumulators into NC{P}HW{P}: whole groups (AVX-512, G = R = 8)
-    // or each R-row chunk of a larger group (WASM, G = 8/16 in chunks of 4).
+    // An image's last tile holds the rest: at most T pixels, or T + merged_tail
+    // when the variant merges short tails into it (see gsparse_run).
+    const int32_t np = last ? out_pixels - p0 : T;
+    // Pixels [0, np_main) run the R x NV microkernel; [np_main, np) the lanes
+    // kernel (G == W only): a whole tile of <= W pixels, or a tail merged into
+    // the last tile so that it reuses each group's weights while they are in
+    // L1 instead of streaming all weights again for a few pixels.
+    constexpr bool kLanes = LanesTail<V>::value && G == V::W;
+    int32_t np_main = np;
+    LanesFn tail_fn = nullptr;
+    if constexpr (kLanes) {
+      np_main = np <= V::W ? 0 : imin32(np, T);
+      if (np > np_main) {
+        // T == NVMAX * W for every variant: the lanes kernel divides by a constant.
+        tail_fn = pick_lanes<V, V::W, NVMAX * V::W>(np - np_main);
+        pack_tile<V>(c, n, p0 + np_main, np - np_main, xs, offs, np - np_main);
+      }
+    }
+    if (np_main > 0) pack_tile<V>(c, n, p0, np_main, tile, offs, T);
+    const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np_main + V::W - 1) / V::W);
+    // Row chunks that are one output channel block (R == P) or part of one go
+    // straight from the accumulators into NC{P}HW{P}: whole groups (AVX-512,
+    // G = R = 8), each R-row chunk of a larger group (WASM, G = 8/16 in chunks
+    // of 4) or each half block (AVX2, chunks of 4 of an 8-lane block).
     constexpr int kChunk = R < G ? R : G;
-    constexpr bool kCanDirect = DirectRows<V>::value == kChunk && BlockP<V>::value == kChunk && G % kChunk == 0;
-    const bool direct = kCanDirect && c.out_pack == kChunk;
+    constexpr int kP = BlockP<V>::value;
+    constexpr bool kCanDirect = DirectRows<V>::value == kChunk && kP != 0 && kP % kChunk == 0 &&
+                                G % kChunk == 0;
+    const bool direct = kCanDirect && c.out_pack == kP;
     float* out_image = c.out + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;
     for (int32_t g = g_begin; g < g_end; ++g) {
       const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
       const int32_t rows = imin32(G, w->out_channels - g * G);
-      if (direct && rows == G) {
-        for (int32_t r0 = 0; r0 < G; r0 += kChunk)
-          fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G + r0, ne, G,
-             w->bias + g * G + r0, w->output_min, w->output_max, nullptr, T,
-             out_image + (g * G + r0) / kChunk * c.out_block_stride, np);
-        continue;
+      const float* values = w->values + static_cast<ptrdiff_t>(e0) * G;
+      // Straight into the output when every part of the tile can go there.
+      const bool whole_block = rows == G && c.out_pack == G;
+      const bool to_out = rows == G && (np_main == 0 || direct) && (tail_fn == nullptr || whole_block);
+      if (np_main > 0) {
+        if (to_out) {
+          for (int32_t r0 = 0; r0 < G; r0 += kChunk) {
+            const int32_t c0 = g * G + r0;
+            fn(tile, w->row_offset + e0, values + r0, ne, G, w->bias + c0, w->output_min, w->output_max, nullptr,
+               T, out_image + c0 / kP * c.out_block_stride + c0 % kP, np_main);
+          }
+        } else {
+          for (int32_t r0 = 0; r0 < rows; r0 += R)
+            fn(tile, w->row_offset + e0, values + r0, ne, G, w->bias + g * G + r0, w->output_min, w->output_max,
+               obuf + r0 * OT, OT, nullptr, np_main);
+        }
       }
-      for (int32_t r0 = 0; r0 < rows; r0 += R)
-        fn(tile, w->row_offset + e0, w->values + static_cast<ptrdiff_t>(e0) * G + r0, ne, G,
-           w->bias + g * G + r0, w->output_min, w->output_max, obuf + r0 * T, T, nullptr, np);
-      store_group<V>(c, n, g, p0, np, obuf);
+      if (tail_fn != nullptr)
+        tail_fn(xs, w->row_offset + e0, values, ne, G, w->bias + g * G, w->output_min, w->output_max,
+                obuf + np_main, OT,
+                to_out ? out_image + g * c.out_block_stride + static_cast<int64_t>(np_main) * G : nullptr);
+      if (!to_out) store_group<V>(c, n, g, p0, np, obuf);
     }
   }
 }

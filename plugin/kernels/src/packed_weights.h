@@ -13,6 +13,7 @@ struct sbnn_gsparse_weights {
   int32_t out_channels, in_channels, kernel_h, kernel_w, group_size;
   int32_t num_groups;          // ceil(O / G)
   int32_t tile;                // pixels per tile of the chosen variant
+  int32_t merged_tail;         // pixels an image's last tile may take beyond `tile` (Variant::merged_tail)
   float output_min, output_max;
   int64_t entries;             // kept (group, input channel, tap) rows
   int64_t nonzero_blocks;      // kept (group, input channel) pairs

@@ -30,7 +30,7 @@ struct RunContext {
 };
 
 // Per-task scratch: input tile (K x T floats), output block (G x T floats),
-// per-tap pixel offsets (kh*kw x T int32).
+// per-tap pixel offsets (kh*kw x T int32), merged tail pixels (K x merged_tail floats).
 size_t task_workspace_bytes(const sbnn_gsparse_weights* w);
 
 using TaskFn = void (*)(const RunContext& ctx, int32_t task);

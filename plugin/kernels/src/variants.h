@@ -15,6 +15,9 @@ struct Variant {
   int32_t tile;       // pixels per tile (rows of the packed input tile)
   int32_t vector_pixels;  // SIMD width in pixels (cost model of the work split)
   TaskFn run_task;
+  // Pixels an image's last tile may take beyond `tile` (packed apart from the
+  // tile rows): short tails ride along with the previous tile.
+  int32_t merged_tail = 0;
 };
 
 // Per-ISA tables, defined in f32_gspmm_<isa>.cc (only those compiled in).

@@ -1,11 +1,13 @@
-"""Static check of the NEON microkernels, since NEON speed cannot be measured
-here (qemu timings mean nothing): cross-compile plugin/kernels/src/f32_gspmm_neon.cc
-with the same flags as the aarch64 build, disassemble it with
-aarch64-linux-gnu-objdump and, for every gspmm_rows<VecNeon, R, NV> microkernel,
-find its inner loop (the backward branch enclosing the most fmla) and count
-instructions per FMA. Deterministic, so a test can bound it.
+"""Static check of the microkernels' inner loops: compile an ISA's
+plugin/kernels/src/f32_gspmm_<isa>.cc with the build's flags, disassemble it
+and, for every gspmm_rows<Vec, R, NV> microkernel, find its inner loop (the
+backward branch enclosing the most FMAs) and count instructions per FMA and
+stack accesses (spilled accumulators). NEON speed cannot be measured here (qemu
+timings mean nothing); on AVX2 all 16 ymm registers are taken by the 4 x 3
+microkernel, where one live value too many makes GCC spill every entry.
+Deterministic, so a test can bound it.
 
-Needs the repository sources (not part of the wheel) and g++-aarch64-linux-gnu.
+Needs the repository sources (not part of the wheel) and the ISA's g++/objdump.
 """
 from __future__ import annotations
 
@@ -13,35 +15,57 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-SRC = ROOT / "plugin" / "kernels" / "src" / "f32_gspmm_neon.cc"
-CXX = "aarch64-linux-gnu-g++"
-OBJDUMP = "aarch64-linux-gnu-objdump"
-# The kernels' own flags (plugin/kernels/CMakeLists.txt) on the aarch64 baseline.
-FLAGS = ["-std=c++17", "-O3", "-fno-math-errno", "-DSBNN_HAVE_NEON"]
+SRC_DIR = ROOT / "plugin" / "kernels" / "src"
+
+
+@dataclass(frozen=True)
+class Target:
+    vec: str            # the Vec traits struct in gspmm_rows<Vec, R, NV>
+    src: Path
+    cxx: str
+    objdump: str
+    flags: tuple        # the kernels' own flags (plugin/kernels/CMakeLists.txt)
+    branch: re.Pattern  # conditional / unconditional branch mnemonics
+    fma: tuple          # FMA mnemonics
+    stack: str          # substring of an operand addressing the stack
+    install: str        # how to get the tools
+
+
+NEON = Target("VecNeon", SRC_DIR / "f32_gspmm_neon.cc", "aarch64-linux-gnu-g++", "aarch64-linux-gnu-objdump",
+              ("-std=c++17", "-O3", "-fno-math-errno", "-DSBNN_HAVE_NEON"),
+              re.compile(r"^(b\.\w+|cbn?z|tbn?z|b)$"), ("fmla", "fmadd"), "[sp",
+              "apt-get install g++-aarch64-linux-gnu binutils-aarch64-linux-gnu")
+AVX2 = Target("VecAvx2", SRC_DIR / "f32_gspmm_avx2.cc", "g++", "objdump",
+              ("-std=c++17", "-O3", "-fno-math-errno", "-mavx2", "-mfma", "-DSBNN_HAVE_AVX2"),
+              re.compile(r"^j\w+$"), ("vfmadd231ps", "vfmadd213ps", "vfmadd132ps"), "(%rsp",
+              "apt-get install g++ binutils")
+# Kept for callers of the NEON-only module this was.
+SRC, CXX, OBJDUMP, FLAGS = NEON.src, NEON.cxx, NEON.objdump, list(NEON.flags)
 
 _FUNC = re.compile(r"^[0-9a-f]+ <(.*)>:$")
 _INSN = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$")
-_BRANCH = re.compile(r"^(b\.\w+|cbn?z|tbn?z|b)$")
 
 
-def available() -> str | None:
+def available(target: Target = NEON) -> str | None:
     """None when the tools are there, else what is missing."""
-    missing = [t for t in (CXX, OBJDUMP) if shutil.which(t) is None]
+    missing = [t for t in (target.cxx, target.objdump) if shutil.which(t) is None]
     if missing:
-        return f"{', '.join(missing)} (apt-get install g++-aarch64-linux-gnu binutils-aarch64-linux-gnu)"
-    if not SRC.exists():
-        return f"{SRC} (the repository sources)"
+        return f"{', '.join(missing)} ({target.install})"
+    if not target.src.exists():
+        return f"{target.src} (the repository sources)"
     return None
 
 
-def disassemble(workdir: Path) -> str:
-    obj = workdir / "neon.o"
-    subprocess.run([CXX, *FLAGS, "-I", str(SRC.parent.parent / "include"), "-I", str(SRC.parent), "-c", str(SRC),
-                    "-o", str(obj)], check=True, capture_output=True, text=True)
-    return subprocess.run([OBJDUMP, "-d", "-C", "--no-show-raw-insn", str(obj)], check=True,
+def disassemble(workdir: Path, target: Target = NEON) -> str:
+    obj = workdir / "kernels.o"
+    subprocess.run([target.cxx, *target.flags, "-I", str(target.src.parent.parent / "include"), "-I",
+                    str(target.src.parent), "-c", str(target.src), "-o", str(obj)], check=True,
+                   capture_output=True, text=True)
+    return subprocess.run([target.objdump, "-d", "-C", "--no-show-raw-insn", str(obj)], check=True,
                           capture_output=True, text=True).stdout
 
 
@@ -61,41 +85,49 @@ def _functions(text: str):
         yield name, body
 
 
-def inner_loop(body):
-    """(instructions, fmla count, stack accesses = spills) of the backward-branch
-    loop holding the most fmla."""
+def inner_loop(body, target: Target = NEON):
+    """(instructions, FMA count, stack accesses = spills) of the backward-branch
+    loop holding the most FMAs."""
     best = (0, 0, 0)
     for i, (addr, op, args) in enumerate(body):
-        if not _BRANCH.match(op):
+        if not target.branch.match(op):
             continue
-        target = re.match(r"([0-9a-f]+)\b", args.split("<")[0].split(",")[-1].strip())
-        if not target:
+        target_addr = re.match(r"([0-9a-f]+)\b", args.split("<")[0].split(",")[-1].strip())
+        if not target_addr:
             continue
-        t = int(target.group(1), 16)
+        t = int(target_addr.group(1), 16)
         if t > addr:
             continue
         loop = [ins for ins in body if t <= ins[0] <= addr]
-        fmas = sum(1 for ins in loop if ins[1] in ("fmla", "fmadd"))
+        fmas = sum(1 for ins in loop if ins[1] in target.fma)
         if fmas > best[1]:
-            best = (len(loop), fmas, sum(1 for ins in loop if "[sp" in ins[2]))
+            best = (len(loop), fmas, sum(1 for ins in loop if target.stack in ins[2]))
     return best
 
 
-def neon_inner_loops() -> list[dict]:
-    """One record per NEON microkernel: rows R, vectors NV, loop instructions, FMAs, instructions/FMA."""
+def inner_loops(target: Target) -> list[dict]:
+    """One record per microkernel of the target: rows R, vectors NV, loop instructions, FMAs, instructions/FMA."""
     with tempfile.TemporaryDirectory() as d:
-        text = disassemble(Path(d))
+        text = disassemble(Path(d), target)
     out = []
     for name, body in _functions(text):
-        m = re.search(r"gspmm_rows<[^,]*VecNeon, (\d+), (\d+)>", name)
+        m = re.search(rf"gspmm_rows<[^,]*{target.vec}, (\d+), (\d+)>", name)
         if not m:
             continue
-        n, f, spills = inner_loop(body)
-        out.append(dict(function=f"gspmm_rows<VecNeon, {m.group(1)}, {m.group(2)}>", rows=int(m.group(1)),
+        n, f, spills = inner_loop(body, target)
+        out.append(dict(function=f"gspmm_rows<{target.vec}, {m.group(1)}, {m.group(2)}>", rows=int(m.group(1)),
                         vectors=int(m.group(2)), loop_instructions=n, fmas=f, stack_accesses=spills,
                         instructions_per_fma=(n / f) if f else None))
     out.sort(key=lambda r: (r["rows"], r["vectors"]))
     return out
+
+
+def neon_inner_loops() -> list[dict]:
+    return inner_loops(NEON)
+
+
+def avx2_inner_loops() -> list[dict]:
+    return inner_loops(AVX2)
 
 
 def format_neon_table(records: list[dict]) -> str:

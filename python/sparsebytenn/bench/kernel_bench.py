@@ -51,6 +51,13 @@ SMALL_LAYERS = [
     ("6x6_512-512", 6, 512, 512),
     ("3x3_1024-1024", 3, 1024, 1024),
 ]
+# EfficientNet-Lite0's distinct 1x1 convs at 224 px (expand and project layers);
+# `--layers efficientnet-lite0` runs them all.
+EFFICIENTNET_LITE0_LAYERS = [(f"{hw}x{hw}_{cin}-{cout}", hw, cin, cout) for hw, cin, cout in (
+    (112, 32, 16), (112, 16, 96), (56, 96, 24), (56, 24, 144), (56, 144, 24), (28, 144, 40), (28, 40, 240),
+    (28, 240, 40), (14, 240, 80), (14, 80, 480), (14, 480, 80), (14, 480, 112), (14, 112, 672),
+    (14, 672, 112), (7, 672, 192), (7, 192, 1152), (7, 1152, 192), (7, 1152, 320), (7, 320, 1280))]
+LAYER_SETS = {"mobilenet-v1": LAYERS, "efficientnet-lite0": EFFICIENTNET_LITE0_LAYERS, "small": SMALL_LAYERS}
 SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.9)
 ENGINES = ("sparsebytenn", "mnn-dense", "mnn-conv-op", "mnn-sparse", "xnnpack", "wasm", "wasm-relaxed",
            "chromium-wasm", "chromium-wasm-relaxed")
@@ -102,7 +109,8 @@ def build_parser():
     p.add_argument("--group", type=int, default=8, help="G output channels per group (default 8, x86 converter default)")
     p.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2; wasm runs 1 only)")
     p.add_argument("--sparsity", default=",".join(str(s) for s in SPARSITIES), help="comma list of fractions")
-    p.add_argument("--layers", default="", help="comma list of layer names (default all: "
+    p.add_argument("--layers", default="", help="comma list of layer names or sets ("
+                   + ", ".join(LAYER_SETS) + "; default mobilenet-v1: "
                    + ", ".join(l[0] for l in LAYERS) + ")")
     p.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     p.add_argument("--repeats", type=int, default=5, help="runs per case per round (default 5)")
@@ -190,11 +198,13 @@ def plan_from_args(args) -> Plan | str:
         layers = [l for l in LAYERS if l[0] == "14x14_512-512"]
         rounds = min(rounds, 5)
     if args.layers:
-        names = args.layers.split(",")
-        unknown = [n for n in names if n not in {l[0] for l in LAYERS + SMALL_LAYERS}]
+        known = {l[0]: l for group in LAYER_SETS.values() for l in group}
+        names = [n for name in args.layers.split(",")
+                 for n in ([l[0] for l in LAYER_SETS[name]] if name in LAYER_SETS else [name])]
+        unknown = [n for n in names if n not in known]
         if unknown:
             return f"--layers: unknown {', '.join(unknown)}"
-        layers = [l for l in LAYERS + SMALL_LAYERS if l[0] in names]
+        layers = [known[n] for n in dict.fromkeys(names)]
     return Plan(engines, isas, threads, sparsities, layers, rounds, args.repeats, args.group)
 
 
