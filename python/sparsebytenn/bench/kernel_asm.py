@@ -9,6 +9,7 @@ Needs the repository sources (not part of the wheel) and g++-aarch64-linux-gnu.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -37,15 +38,22 @@ def available() -> str | None:
     return None
 
 
-def disassemble(workdir: Path) -> str:
-    obj = workdir / "neon.o"
-    subprocess.run([CXX, *FLAGS, "-I", str(SRC.parent.parent / "include"), "-I", str(SRC.parent), "-c", str(SRC),
-                    "-o", str(obj)], check=True, capture_output=True, text=True)
+@functools.lru_cache(maxsize=8)
+def disassembly(src: Path = SRC, flags: tuple = ()) -> str:
+    """objdump -d of src compiled as the aarch64 build compiles it (once per process)."""
+    with tempfile.TemporaryDirectory() as d:
+        return disassemble(Path(d), src, flags)
+
+
+def disassemble(workdir: Path, src: Path = SRC, flags: tuple = ()) -> str:
+    obj = workdir / (src.stem + ".o")
+    subprocess.run([CXX, *FLAGS, *flags, "-I", str(src.parent.parent / "include"), "-I", str(src.parent), "-c",
+                    str(src), "-o", str(obj)], check=True, capture_output=True, text=True)
     return subprocess.run([OBJDUMP, "-d", "-C", "--no-show-raw-insn", str(obj)], check=True,
                           capture_output=True, text=True).stdout
 
 
-def _functions(text: str):
+def functions(text: str):
     name, body = None, []
     for line in text.splitlines():
         m = _FUNC.match(line.strip())
@@ -61,32 +69,44 @@ def _functions(text: str):
         yield name, body
 
 
+def loop_at(body, i):
+    """The instructions from the target of the backward branch body[i] to it, or None."""
+    addr, op, args = body[i]
+    if not _BRANCH.match(op):
+        return None
+    target = re.match(r"([0-9a-f]+)\b", args.split("<")[0].split(",")[-1].strip())
+    if not target or int(target.group(1), 16) > addr:
+        return None
+    t = int(target.group(1), 16)
+    return [ins for ins in body if t <= ins[0] <= addr]
+
+
+def fma_count(loop) -> int:
+    return sum(1 for ins in loop if ins[1] in ("fmla", "fmadd"))
+
+
+def hot_loop(body):
+    """The backward-branch loop holding the most fmla (the first, i.e. innermost, on
+    a tie), as (address, mnemonic, operands) rows; [] when there is none."""
+    best = []
+    for i in range(len(body)):
+        loop = loop_at(body, i)
+        if loop and fma_count(loop) > fma_count(best):
+            best = loop
+    return best
+
+
 def inner_loop(body):
     """(instructions, fmla count, stack accesses = spills) of the backward-branch
     loop holding the most fmla."""
-    best = (0, 0, 0)
-    for i, (addr, op, args) in enumerate(body):
-        if not _BRANCH.match(op):
-            continue
-        target = re.match(r"([0-9a-f]+)\b", args.split("<")[0].split(",")[-1].strip())
-        if not target:
-            continue
-        t = int(target.group(1), 16)
-        if t > addr:
-            continue
-        loop = [ins for ins in body if t <= ins[0] <= addr]
-        fmas = sum(1 for ins in loop if ins[1] in ("fmla", "fmadd"))
-        if fmas > best[1]:
-            best = (len(loop), fmas, sum(1 for ins in loop if "[sp" in ins[2]))
-    return best
+    loop = hot_loop(body)
+    return len(loop), fma_count(loop), sum(1 for ins in loop if "[sp" in ins[2])
 
 
 def neon_inner_loops() -> list[dict]:
     """One record per NEON microkernel: rows R, vectors NV, loop instructions, FMAs, instructions/FMA."""
-    with tempfile.TemporaryDirectory() as d:
-        text = disassemble(Path(d))
     out = []
-    for name, body in _functions(text):
+    for name, body in functions(disassembly()):
         m = re.search(r"gspmm_rows<[^,]*VecNeon, (\d+), (\d+)>", name)
         if not m:
             continue
