@@ -47,16 +47,30 @@ def _need_tools():
 
 
 @pytest.fixture(scope="module")
-def recs():
+def cli(tmp_path_factory):
+    """The model computed afresh (not from its cache), then one `sparsebytenn bench
+    kernels --modelled-only --json` run, which reads it back: (stdout, records)."""
     _need_tools()
-    return arm_model.records(layers=[(14, 512, 512), (7, 1024, 1024)], sparsities=(0.3, 0.9))
+    fresh = arm_model.records(use_cache=False)
+    out = tmp_path_factory.mktemp("model") / "k.json"
+    r = subprocess.run([sys.executable, "-m", "sparsebytenn", "bench", "kernels", "--modelled-only", "--json", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    recs = [x for x in json.loads(out.read_text()) if x.get("engine") == "llvm-mca"]
+    assert [{k: v for k, v in x.items() if k != "isa"} for x in recs] == fresh
+    return r.stdout, recs
+
+
+@pytest.fixture(scope="module")
+def recs(cli):
+    return cli[1]
 
 
 @pytest.mark.qemu
 def test_loops_are_found_and_bounded_by_two_fma_pipes(recs):
     loops = {r["kernel"]: r for r in recs if r["kind"] == "loop"}
-    assert set(loops) == {"f32_gspmm_4x16__neon", "f32_gspmm_8x12__neon", "mnn_sparse_epx4", "mnn_dense_f32",
-                          "mnn_dense_f16"}
+    assert set(loops) == {"f32_gspmm_4x16__neon", "f32_gspmm_8x12__neon", "f16_gspmm_8x24__neonfp16",
+                          "mnn_sparse_epx4", "mnn_dense_f32", "mnn_dense_f16"}
     # What the wheel's loops hold (by hand from objdump): fmla count x lanes.
     assert (loops["mnn_sparse_epx4"]["fmla"], loops["mnn_sparse_epx4"]["lane_ops"]) == (16, 64)
     assert (loops["mnn_dense_f32"]["fmla"], loops["mnn_dense_f32"]["lane_ops"]) == (48, 192)
@@ -65,11 +79,15 @@ def test_loops_are_found_and_bounded_by_two_fma_pipes(recs):
         assert r["loop_cycles"] >= r["fmla"] / 2 - 1e-9, r          # two FMA pipes
         assert r["label"] == "arm64 (modelled, llvm-mca neoverse-n1)" and r["mcpu"] == "neoverse-n1"
         assert r["llvm_mca"].startswith("19."), r
+    assert (loops["f16_gspmm_8x24__neonfp16"]["fmla"], loops["f16_gspmm_8x24__neonfp16"]["lane_ops"]) == (24, 192)
     # Our loops are FMA-bound (loads and loop control hide behind the fmla).
-    for name in ("f32_gspmm_4x16__neon", "f32_gspmm_8x12__neon"):
+    for name in ("f32_gspmm_4x16__neon", "f32_gspmm_8x12__neon", "f16_gspmm_8x24__neonfp16"):
         assert loops[name]["loop_cycles"] == pytest.approx(loops[name]["fmla"] / 2, abs=0.02), loops[name]
     # Issue 16's goal: our fp32 G=4 loop costs no more per FMA lane-op than MNN's Epx4.
     assert loops["f32_gspmm_4x16__neon"]["cycles_per_lane_op"] <= loops["mnn_sparse_epx4"]["cycles_per_lane_op"] + 1e-9
+    # ... and the fp16 loop at most 0.55x the fp32 one per output value.
+    assert loops["f16_gspmm_8x24__neonfp16"]["cycles_per_lane_op"] <= \
+        0.55 * loops["f32_gspmm_8x12__neon"]["cycles_per_lane_op"]
 
 
 @pytest.mark.qemu
@@ -87,6 +105,8 @@ def test_layer_cycles_follow_the_kept_work(recs):
             assert c[k] >= (1 - sp) * macs / 8, (sp, k, c[k])
             assert c[k] < (1 - sp) * macs / 8 * 1.6, (sp, k, c[k])   # overheads are not the bulk
         assert c["mnn_dense_f32"] >= macs / 8
+        # fp16: 8 lanes per fmla, so half the bound
+        assert (1 - sp) * macs / 16 <= c["f16_gspmm_8x24__neonfp16"] < (1 - sp) * macs / 16 * 1.6
 
 
 def _fake_so(tmp_path, fmla_lines):
@@ -112,14 +132,15 @@ def test_a_changed_wheel_fails_naming_the_file(tmp_path):
 
 
 @pytest.mark.qemu
-def test_bench_kernels_prints_the_modelled_rows(tmp_path):
-    _need_tools()
-    out = tmp_path / "k.json"
-    r = subprocess.run([sys.executable, "-m", "sparsebytenn", "bench", "kernels", "--modelled-only", "--json", str(out)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert "arm64 (modelled, llvm-mca neoverse-n1)" in r.stdout
-    assert "measured" not in r.stdout.replace("modelled, not measured", "")
-    recs = json.loads(out.read_text())
-    assert {x["kind"] for x in recs if x.get("engine") == "llvm-mca"} == {"loop", "layer"}
-    assert len([x for x in recs if x.get("kind") == "layer"]) == 13 * 4
+def test_bench_kernels_prints_the_modelled_rows(cli):
+    stdout, recs = cli
+    assert "arm64 (modelled, llvm-mca neoverse-n1)" in stdout
+    assert "measured" not in stdout.replace("modelled, not measured", "")
+    assert {x["kind"] for x in recs} == {"loop", "layer"}
+    layer = [x for x in recs if x.get("kind") == "layer"]
+    assert len(layer) == 13 * 4
+    # Issue 16's goal: MobileNet-V1's pointwise convs at 30 % modelled >= 1.3x faster with
+    # the fp16 sparse kernel than with MNN's fp16 dense GEMM.
+    at30 = [x["cycles"] for x in layer if x["sparsity"] == 0.3]
+    speedup = sum(c["mnn_dense_f16"] for c in at30) / sum(c["f16_gspmm_8x24__neonfp16"] for c in at30)
+    assert speedup >= 1.3, speedup

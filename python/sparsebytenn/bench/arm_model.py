@@ -18,7 +18,10 @@ MNN's input packing, our call overhead per microkernel call). Cycles, not ms.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -33,6 +36,8 @@ LABEL = f"arm64 (modelled, llvm-mca {MCPU})"
 ITERATIONS = 400   # steady state: llvm-mca's cycles / iterations settle well before this
 MNN_SO_GLOB = "_mnncengine.cpython-311-aarch64-linux-gnu.so"
 NEON_SRC = kernel_asm.SRC
+NEON_F16_SRC = kernel_asm.SRC.parent / "f16_gspmm_neonfp16.cc"
+NEON_F16_FLAGS = ("-march=armv8.2-a+fp16", "-DSBNN_HAVE_NEONFP16")   # as plugin/kernels/CMakeLists.txt
 
 # MobileNet-V1 1.0 224's 13 pointwise convs: (H = W, C_in, C_out).
 MOBILENET_V1_POINTWISE = [(112, 32, 64), (56, 64, 128), (56, 128, 128), (28, 128, 256), (28, 256, 256),
@@ -128,7 +133,7 @@ def lane_ops(loop) -> int:
 # --- blocks -------------------------------------------------------------------
 
 def _not_branch(ins) -> bool:
-    return not kernel_asm._BRANCH.match(ins[1]) and ins[1] != "ret"
+    return not kernel_asm._BRANCH.match(ins[1]) and ins[1] not in ("ret", "bl", "blr")
 
 
 def innermost_hot_loop(body):
@@ -196,60 +201,123 @@ def model(kernels: list[Kernel]) -> None:
 
 @dataclass
 class OurSpec:
-    name: str       # the variant's name in variants.cc
+    name: str       # the variant's name in variants.cc / f16_gspmm_neonfp16.cc
     group: int      # G
     rows: int       # R
     vectors: int    # NV (tile = NV * lanes)
-    lanes: int      # pixels per vector
+    lanes: int      # pixels per vector = channels per layout block (NC4HW4 fp32, NC8HW8 fp16)
+    store_op: str = "st4"    # marks the output block's transpose loop (in run_task)
+    unpack_op: str = "ld4"   # marks the input block's transpose loop (in pack_tile)
+    direct: bool = False     # whole groups go from the accumulators into the layout (store_nc)
 
 
 OUR_F32 = [OurSpec("f32_gspmm_4x16__neon", 4, 4, 4, 4), OurSpec("f32_gspmm_8x12__neon", 8, 8, 3, 4)]
+# fp16: 8x8 transposes of 16-bit lanes (trn1/trn2) into the tile rows; groups of 8 go
+# straight from the accumulators into NC8HW8 (the transpose is in the microkernel).
+OUR_F16 = [OurSpec("f16_gspmm_8x24__neonfp16", 8, 8, 3, 8, "trn1", "trn1", direct=True)]
 
 
 def our_kernels(src: Path = NEON_SRC, specs=OUR_F32, vec: str = "VecNeon", flags: tuple = ()) -> list[Kernel]:
     """Per variant: the microkernel's hot loop (one kept entry), the microkernel's
     code outside it (once per group and tile: bias, clamp, stores), the output
-    block's interleaving loop (st4 / st2: per 4-channel block and vector of
-    pixels) and the input tile's de-interleaving loop (ld4 / ld2: per 4-channel
-    block and vector of pixels)."""
+    block's transpose loop (per layout block and vector of pixels) and the input
+    tile's transpose loop (per layout block and vector of pixels)."""
     funcs = dict(kernel_asm.functions(kernel_asm.disassembly(src, flags)))
     out = []
     for s in specs:
-        micro = [b for n, b in funcs.items() if re.search(rf"gspmm_rows<[^,]*{vec}, {s.rows}, {s.vectors}>", n)]
+        micro = [b for n, b in funcs.items() if re.search(rf"gspmm_rows<[^,]*{vec}, {s.rows}, {s.vectors}[,>]", n)]
         task = [b for n, b in funcs.items() if re.search(rf"run_task<[^,]*{vec}, {s.group}, {s.rows}, ", n)]
-        pack = [b for n, b in funcs.items() if re.search(rf"pack_tile<[^>]*{vec}>", n)]
+        pack = [b for n, b in funcs.items() if re.search(rf"pack_tile<[^>,]*{vec}[,>]", n)]
         if not (micro and task and pack):
             raise ModelError(f"{src}: no gspmm_rows/run_task/pack_tile for {s.name} in the disassembly")
         loop = kernel_asm.hot_loop(micro[0])
         if kernel_asm.fma_count(loop) != s.rows * s.vectors:
             raise ModelError(f"{src}: {s.name}'s hot loop has {kernel_asm.fma_count(loop)} fmla, "
                              f"expected {s.rows * s.vectors}")
-        in_loop = {i[0] for i in loop}
-        call = [i for i in micro[0] if i[0] not in in_loop and _not_branch(i)]
-        store = [i for i in loop_with(task[0], "st4") or loop_with(task[0], "st2") if _not_branch(i)]
-        unpack = [i for i in loop_with(pack[0], "ld4") or loop_with(pack[0], "ld2") if _not_branch(i)]
+        # The path a MobileNet layer takes through each microkernel (also the tail
+        # tile's narrower ones, pick_nv), as the compiler specialises it.
+        blocks = {}
+        for nv, body in probe_microkernels(src, flags, vec, s).items():
+            probe_loop = kernel_asm.hot_loop(body)
+            if kernel_asm.fma_count(probe_loop) != s.rows * nv:
+                raise ModelError(f"{src}: the probe of gspmm_rows<{vec}, {s.rows}, {nv}> has "
+                                 f"{kernel_asm.fma_count(probe_loop)} fmla in its loop, expected {s.rows * nv}")
+            if nv < s.vectors:
+                blocks[f"loop{nv}"] = probe_loop
+            blocks[f"call{nv}" if nv < s.vectors else "call"] = _outside(body, probe_loop)
+        # The output transpose sits in store_group, inlined into run_task or not.
+        group = [b for n, b in funcs.items() if re.search(rf"store_group<[^>,]*{vec}[,>]", n)]
+        store = [i for i in loop_with(task[0], s.store_op) or (group and loop_with(group[0], s.store_op)) or []
+                 if _not_branch(i)]
+        unpack = [i for i in loop_with(pack[0], s.unpack_op) if _not_branch(i)]
         if not (store and unpack):
-            raise ModelError(f"{src}: {s.name}: no interleaving store / de-interleaving load loop found")
-        out.append(Kernel(s.name, loop, {"call": call, "store": store, "unpack": unpack}))
+            raise ModelError(f"{src}: {s.name}: no output ({s.store_op}) / input ({s.unpack_op}) transpose loop found")
+        out.append(Kernel(s.name, loop, {"store": store, "unpack": unpack} | blocks))
         out[-1].spec = s
     return out
 
 
+PROBE = """#include "{src}"
+namespace {{ using E = sbnn::elem_t<sbnn::{vec}>; }}
+"""
+PROBE_FN = """extern "C" __attribute__((flatten)) void sbnn_probe_{nv}(const E* tile, const int32_t* rows, const E* w,
+                                                        int32_t entries, const E* bias, E* out) {{
+  if (out == nullptr) __builtin_unreachable();
+  sbnn::gspmm_rows<sbnn::{vec}, {r}, {nv}>(tile, rows, w, entries, {g}, bias, 0.0f, 6.0f, {obuf}, {t}, {nc}, {np});
+}}
+"""
+
+
+def probe_microkernels(src: Path, flags: tuple, vec: str, s) -> dict:
+    """nv -> the instructions of gspmm_rows<vec, R, nv> specialised (inlined into a
+    probe function with constant arguments) for the path a MobileNet layer takes:
+    ReLU6 clamp, whole vectors of pixels, output to the [G][T] block or, for direct
+    variants, straight into the layout; the compiler drops the other paths."""
+    text = PROBE.format(src=src, vec=vec)
+    for nv in range(1, s.vectors + 1):
+        text += PROBE_FN.format(nv=nv, vec=vec, r=s.rows, g=s.group, t=s.vectors * s.lanes, np=nv * s.lanes,
+                                obuf="static_cast<E*>(nullptr)" if s.direct else "out",
+                                nc="out" if s.direct else "static_cast<E*>(nullptr)")
+    with tempfile.TemporaryDirectory() as d:
+        probe = Path(d) / "probe.cc"
+        probe.write_text(text)
+        funcs = dict(kernel_asm.functions(kernel_asm.disassemble(
+            Path(d), probe, (*flags, "-I", str(src.parent), "-I", str(src.parent.parent / "include")))))
+    out = {}
+    for nv in range(1, s.vectors + 1):
+        if f"sbnn_probe_{nv}" not in funcs:
+            raise ModelError(f"{src}: probe sbnn_probe_{nv} of {s.name} missing from its disassembly")
+        out[nv] = funcs[f"sbnn_probe_{nv}"]
+    return out
+
+
+def _outside(body, loop):
+    """A function's instructions outside its hot loop, branches left out."""
+    inside = {i[0] for i in loop}
+    return [i for i in body if i[0] not in inside and _not_branch(i)]
+
+
 def our_layer_cycles(k: Kernel, hw: int, cin: int, cout: int, sparsity: float) -> float:
     """Counted from gspmm_task.h's run_task for a contiguous 1x1 conv in NC4HW4 (fp32)
-    or NC8HW8 (fp16): per tile, the input's channel blocks are de-interleaved; per
-    (tile, group), the microkernel runs once per kept entry and its output is
-    interleaved back, block by block."""
+    or NC8HW8 (fp16): per tile, the input's channel blocks are transposed into rows;
+    per (tile, group), the microkernel runs once per kept entry and its output is
+    transposed back, block by block. An image's last tile runs the microkernel with
+    just the vectors it needs."""
     s = k.spec
     tile = s.vectors * s.lanes
-    tiles = math.ceil(hw / tile)
     groups = math.ceil(cout / s.group)
     entries = (1 - sparsity) * cin                  # kept input channels per group
-    per_vec = math.ceil(tile / s.lanes)
     blocks_in = math.ceil(cin / s.lanes)            # channel blocks of the input (P = lanes)
-    blocks_out = s.group // s.lanes if s.group >= s.lanes else 1
-    per_group = entries * k.loop_cycles + k.cycles["call"] + blocks_out * per_vec * k.cycles["store"]
-    return tiles * (blocks_in * per_vec * k.cycles["unpack"] + groups * per_group)
+    blocks_out = max(1, s.group // s.lanes)
+
+    def one_tile(nv):
+        loop, call = (k.loop_cycles, k.cycles["call"]) if nv == s.vectors else \
+            (k.cycles[f"loop{nv}"], k.cycles[f"call{nv}"])
+        per_group = entries * loop + call + (0 if s.direct else blocks_out * nv * k.cycles["store"])
+        return blocks_in * nv * k.cycles["unpack"] + groups * per_group
+
+    full, rest = divmod(hw, tile)
+    return full * one_tile(s.vectors) + (one_tile(math.ceil(rest / s.lanes)) if rest else 0)
 
 
 # --- MNN's loops, from the installed wheel --------------------------------------
@@ -335,8 +403,10 @@ def mnn_kernels(so: Path | None = None) -> list[Kernel]:
 
 
 def mnn_layer_cycles(k: Kernel, hw: int, cin: int, cout: int, sparsity: float) -> float:
+    """MNN's remainder pixels run other (narrower) loops; they are charged here at the
+    full loop's cost per pixel, i.e. a fraction of a tile (in MNN's favour)."""
     s = k.spec
-    tiles = math.ceil(hw / s.pixels) * math.ceil(cout / s.channels)
+    tiles = hw / s.pixels * math.ceil(cout / s.channels)
     dense = s.name.startswith("mnn_dense")
     passes = cin / s.steps if dense else (1 - sparsity) * cin
     return tiles * (passes * k.loop_cycles + k.cycles["tile"])
@@ -344,10 +414,39 @@ def mnn_layer_cycles(k: Kernel, hw: int, cin: int, cout: int, sparsity: float) -
 
 # --- the report ---------------------------------------------------------------
 
-def records(layers=MOBILENET_V1_POINTWISE, sparsities=SPARSITIES) -> list[dict]:
+def _cache_key(layers, sparsities) -> str:
+    """Everything the records depend on: our sources and this module, the wheel's
+    engine, the tools' versions and the layer list."""
+    h = hashlib.sha256(repr((layers, sparsities, MCPU, ITERATIONS)).encode())
+    src = NEON_SRC.parent
+    for f in sorted([*src.glob("*.h"), *src.glob("*.cc"), *src.parent.glob("include/*/*.h"),
+                     Path(__file__), Path(kernel_asm.__file__)]):
+        h.update(f.name.encode() + f.read_bytes())
+    h.update(Path(mnn_aarch64_so()).read_bytes())
+    for tool in (llvm_mca(), kernel_asm.CXX):
+        h.update(subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.encode())
+    return h.hexdigest()[:20]
+
+
+def records(layers=MOBILENET_V1_POINTWISE, sparsities=SPARSITIES, use_cache=True) -> list[dict]:
     """Per-loop records (cycles per FMA lane-op) and per-(layer, sparsity) records
-    (modelled cycles per kernel, speed-up over MNN's dense fp32 and fp16 GEMM)."""
-    ours, mnn = our_kernels(), mnn_kernels()
+    (modelled cycles per kernel, speed-up over MNN's dense fp32 and fp16 GEMM).
+    Deterministic, so kept in build/arm-model/ under a key of all its inputs;
+    use_cache=False recomputes (and refreshes the entry)."""
+    cache = kernel_asm.ROOT / "build" / "arm-model" / f"{_cache_key(layers, sparsities)}.json"
+    if use_cache and cache.exists():
+        return json.loads(cache.read_text())
+    out = _records(layers, sparsities)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(out))
+    tmp.replace(cache)
+    return out
+
+
+def _records(layers, sparsities) -> list[dict]:
+    ours = our_kernels() + our_kernels(NEON_F16_SRC, OUR_F16, "VecNeonFp16", NEON_F16_FLAGS)
+    mnn = mnn_kernels()
     model(ours + mnn)
     base = {"engine": "llvm-mca", "label": LABEL, "llvm_mca": llvm_mca_version(), "mcpu": MCPU}
     out = []

@@ -107,7 +107,7 @@ def neon_inner_loops() -> list[dict]:
     """One record per NEON microkernel: rows R, vectors NV, loop instructions, FMAs, instructions/FMA."""
     out = []
     for name, body in functions(disassembly()):
-        m = re.search(r"gspmm_rows<[^,]*VecNeon, (\d+), (\d+)>", name)
+        m = re.search(r"gspmm_rows<[^,]*VecNeon, (\d+), (\d+)[,>]", name)
         if not m:
             continue
         n, f, spills = inner_loop(body)
