@@ -29,9 +29,11 @@ ESSENTIAL=(python3 python3-venv python3-dev g++ make)
 #   nodejs: times the WASM kernels in the kernel benchmark (node --no-liftoff), runs
 #     the ES module's tests; npm installs package.json's packages (step 4)
 #   chromium: headless browser for the ES module's tests and the browser benchmark
+#   llvm-19: llvm-mca's Neoverse N1 model for the modelled arm64 kernel rows (LLVM 14's
+#     ARM big-core entries fall back to a Cortex-A57 model)
 TOOLCHAINS=(g++-aarch64-linux-gnu qemu-user clang-19 lld-19 wasi-libc libc++-19-dev-wasm32
             libclang-rt-19-dev-wasm32 libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist
-            darknet mmdebstrap nodejs chromium)
+            darknet mmdebstrap nodejs chromium llvm-19)
 missing_debs() {  # the given packages that are not installed, in one dpkg-query call
   local installed
   # dpkg-query exits 1 when a package is unknown: that must not end the script

@@ -72,6 +72,7 @@ void sbnn_mnn_set_pack(int pack) {
 }
 int sbnn_mnn_pack(void) { return settings().pack.load(); }
 void sbnn_mnn_set_low_precision_ok(int ok) { settings().low_precision_ok.store(ok != 0); }
+void sbnn_mnn_set_f16_ok(int ok) { settings().f16_ok.store(ok != 0); }
 void sbnn_mnn_set_executor(int kind) { settings().executor.store(kind == 0 ? 0 : 1); }
 int sbnn_mnn_executor(void) { return settings().executor.load(); }
 void sbnn_mnn_set_log_stderr(int on) { settings().log_stderr.store(on != 0); }

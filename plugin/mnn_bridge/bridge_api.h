@@ -31,6 +31,9 @@ SBNN_MNN_API int sbnn_mnn_pack(void);
 /* Whether sessions with precision=low are intercepted too (only when their
  * tensors stay fp32, as on x86). */
 SBNN_MNN_API void sbnn_mnn_set_low_precision_ok(int ok);
+/* Whether precision=low sessions whose CPU backend computes in fp16 (MNN's ARMv8.2
+ * backend, NC8HW8 fp16 tensors) get fp16 sparse executions; found by the probe. */
+SBNN_MNN_API void sbnn_mnn_set_f16_ok(int ok);
 /* 0: the kernels' own thread pool; 1: MNN's ThreadPool (default). */
 SBNN_MNN_API void sbnn_mnn_set_executor(int kind);
 SBNN_MNN_API int sbnn_mnn_executor(void);

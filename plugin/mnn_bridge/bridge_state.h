@@ -16,6 +16,7 @@ struct BridgeSettings {
   std::atomic<int> pack{8};            // MNN's NC4HW4 channel pack P on this CPU
   std::atomic<bool> armed{false};      // false: the creator hands out MNN's own CPU runtime
   std::atomic<bool> low_precision_ok{false};  // precision=low sessions keep fp32 tensors
+  std::atomic<bool> f16_ok{false};  // precision=low sessions computing in fp16 get fp16 executions
   std::atomic<int> executor{static_cast<int>(ExecutorKind::kMnnPool)};
   std::atomic<bool> log_stderr{true};
 };

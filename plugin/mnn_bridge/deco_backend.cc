@@ -14,8 +14,9 @@ namespace {
 std::atomic<const void*> g_deco_vptr{nullptr};
 }  // namespace
 
-DecoBackend::DecoBackend(int32_t type, DecoRuntime* runtime, mnnabi::Backend* inner, SessionThreads threads)
-    : Backend(type), runtime_(runtime), inner_(inner), threads_(threads) {
+DecoBackend::DecoBackend(int32_t type, DecoRuntime* runtime, mnnabi::Backend* inner, SessionThreads threads,
+                         bool fp16)
+    : Backend(type), runtime_(runtime), inner_(inner), threads_(threads), fp16_(fp16) {
   g_deco_vptr.store(*reinterpret_cast<const void* const*>(this));
 }
 
@@ -33,7 +34,7 @@ mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const
       const int in_channels = (inputs.size() == 1 && inputs[0]->dimensions() == 4) ? inputs[0]->extent(1) : -1;
       std::string why = ValidateSparseConv(spec, in_channels);
       if (why.empty()) {
-        mnnabi::Execution* execution = SparseConvExecution::Create(inner_, op, spec, threads_, &why);
+        mnnabi::Execution* execution = SparseConvExecution::Create(inner_, op, spec, threads_, fp16_, &why);
         if (execution != nullptr) return execution;
       }
       Note("conv '" + spec.name + "' falls back to MNN's own execution: " + why);

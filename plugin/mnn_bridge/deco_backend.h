@@ -15,7 +15,8 @@ class DecoRuntime;
 
 class DecoBackend : public mnnabi::Backend {
  public:
-  DecoBackend(int32_t type, DecoRuntime* runtime, mnnabi::Backend* inner, SessionThreads threads);
+  // fp16: the inner backend computes in fp16 (precision=low on ARMv8.2), so are the executions.
+  DecoBackend(int32_t type, DecoRuntime* runtime, mnnabi::Backend* inner, SessionThreads threads, bool fp16);
   ~DecoBackend() override;
   static bool IsDeco(const mnnabi::Backend* backend);
   mnnabi::Backend* inner() const { return inner_; }
@@ -54,6 +55,7 @@ class DecoBackend : public mnnabi::Backend {
   DecoRuntime* runtime_;
   mnnabi::Backend* inner_;  // owned
   SessionThreads threads_;
+  bool fp16_;
 };
 
 }  // namespace mnnbridge

@@ -5,9 +5,23 @@
 #include "bridge_state.h"
 #include "deco_backend.h"
 #include "mnn_abi/exports.h"
+#include "sparsebytenn/gsparse.h"
 
 namespace sbnn {
 namespace mnnbridge {
+namespace {
+// On aarch64, MNN 3.6.1's CPU runtime answers precision=low on a CPU with FP16
+// arithmetic with its ARMv8.2 backend, the only one of type CPU_EXTENSION there
+// (fp16 tensors, NC8HW8); without FP16 it stays a plain CPU backend (type CPU).
+bool ComputesInFp16(const mnnabi::Backend* cpu) {
+#if defined(__aarch64__)
+  return cpu->type() == mnnabi::kForwardCpuExtension && sbnn_isa_available("neonfp16");
+#else
+  (void)cpu;
+  return false;  // x86 wheels run precision=low in fp32
+#endif
+}
+}  // namespace
 
 DecoRuntime::DecoRuntime(int32_t type, mnnabi::Runtime* inner, int threads)
     : type_(type), inner_(inner), threads_(threads) {}
@@ -29,7 +43,8 @@ mnnabi::Backend* DecoRuntime::OnCreate(const mnnabi::BackendConfig* config, mnna
   if (cpu == nullptr) return nullptr;
   const bool low_precision = config != nullptr && (config->precision == mnnabi::BackendConfig::kLow ||
                                                    config->precision == mnnabi::BackendConfig::kLowBF16);
-  if (low_precision && !settings().low_precision_ok.load()) return cpu;  // e.g. fp16 tensors on ARMv8.2
+  const bool fp16 = low_precision && ComputesInFp16(cpu);
+  if (fp16 ? !settings().f16_ok.load() : low_precision && !settings().low_precision_ok.load()) return cpu;
   try {
     mnnabi::BackendInfo info;
     info.num_thread = threads_;
@@ -46,7 +61,7 @@ mnnabi::Backend* DecoRuntime::OnCreate(const mnnabi::BackendConfig* config, mnna
         threads.threads = std::min(threads.threads, got);
       }
     }
-    return new DecoBackend(type_, const_cast<DecoRuntime*>(this), cpu, threads);
+    return new DecoBackend(type_, const_cast<DecoRuntime*>(this), cpu, threads, fp16);
   } catch (...) {
     return cpu;
   }

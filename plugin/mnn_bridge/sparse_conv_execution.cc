@@ -19,7 +19,7 @@ bool AlignedBuffer::Reserve(size_t bytes) {
 }
 
 SparseConvExecution* SparseConvExecution::Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
-                                                 const SparseConvSpec& spec, SessionThreads threads,
+                                                 const SparseConvSpec& spec, SessionThreads threads, bool fp16,
                                                  std::string* why) {
   std::vector<float> dense = DensifyWeights(spec);
   sbnn_pack_params params{};
@@ -31,7 +31,7 @@ SparseConvExecution* SparseConvExecution::Create(mnnabi::Backend* cpu_backend, c
   params.group_size = spec.group_size;
   params.output_min = (spec.relu || spec.relu6) ? 0.0f : -INFINITY;
   params.output_max = spec.relu6 ? 6.0f : INFINITY;
-  params.isa = nullptr;
+  params.isa = fp16 ? "neonfp16" : nullptr;
   sbnn_gsparse_weights* packed = nullptr;
   if (params.in_channels <= 0) {
     *why = "no input channels";
@@ -42,13 +42,13 @@ SparseConvExecution* SparseConvExecution::Create(mnnabi::Backend* cpu_backend, c
     *why = std::string("the kernels refused the weights: ") + sbnn_status_string(st);
     return nullptr;
   }
-  return new SparseConvExecution(cpu_backend, op, spec, threads, packed);
+  return new SparseConvExecution(cpu_backend, op, spec, threads, fp16, packed);
 }
 
 SparseConvExecution::SparseConvExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
-                                         const SparseConvSpec& spec, SessionThreads threads,
+                                         const SparseConvSpec& spec, SessionThreads threads, bool fp16,
                                          sbnn_gsparse_weights* packed)
-    : Execution(cpu_backend), op_(op), spec_(spec), threads_(threads), packed_(packed) {
+    : Execution(cpu_backend), op_(op), spec_(spec), threads_(threads), packed_(packed), fp16_(fp16) {
   in_channels_ = static_cast<int32_t>(spec.weight_size /
                                       (static_cast<uint64_t>(spec.out_channels) * spec.kernel_h * spec.kernel_w));
   // Only geometry is needed after packing; drop views into the model buffer.
@@ -68,6 +68,7 @@ std::string SparseConvExecution::PlanGeometry(const mnnabi::Tensor* input, const
   if (ex.format_of(input) != mnnabi::kNC4HW4 || ex.format_of(output) != mnnabi::kNC4HW4)
     return "tensors are not in MNN's packed NC4HW4 layout";
   const auto& t = input->buffer().type;
+  // Float tensors; in an fp16 backend they keep the float type and hold fp16 (MNN's bytes per element).
   if (t.code != 2 || t.bits != 32 || output->buffer().type.code != 2 || output->buffer().type.bits != 32)
     return "tensors are not float32";
   const int n = input->extent(0), c = input->extent(1), ih = input->extent(2), iw = input->extent(3);
@@ -119,7 +120,7 @@ std::string SparseConvExecution::PlanGeometry(const mnnabi::Tensor* input, const
 
 mnnabi::ErrorCode SparseConvExecution::OnResize(const mnnabi::TensorList& inputs,
                                                 const mnnabi::TensorList& outputs) {
-  pack_ = settings().pack.load();
+  pack_ = fp16_ ? 8 : settings().pack.load();  // MNN's fp16 layout is NC8HW8
   std::string why;
   if (inputs.size() != 1 || outputs.size() != 1) {
     why = "expected one input and one output";
@@ -148,8 +149,12 @@ mnnabi::ErrorCode SparseConvExecution::OnExecute(const mnnabi::TensorList& input
   layout.pack = pack_;  // MNN's default strides: [ceil(C/P)][N][H*W][P]
   ScopedConvExecutor executor(threads_.mnn_pool, threads_.threads,
                               settings().executor.load() == static_cast<int>(ExecutorKind::kMnnPool));
-  sbnn_status st = sbnn_gsparse_run(packed_, &geometry_, input, &layout, output, &layout, executor.get(), workspace_.data(),
-                                    workspace_.size());
+  sbnn_status st =
+      fp16_ ? sbnn_gsparse_run_f16(packed_, &geometry_, reinterpret_cast<const uint16_t*>(input), &layout,
+                                   reinterpret_cast<uint16_t*>(output), &layout, executor.get(), workspace_.data(),
+                                   workspace_.size())
+            : sbnn_gsparse_run(packed_, &geometry_, input, &layout, output, &layout, executor.get(), workspace_.data(),
+                               workspace_.size());
   if (st != SBNN_OK) {
     Note("conv '" + spec_.name + "' failed in the kernels: " + sbnn_status_string(st));
     return mnnabi::kInvalidValue;

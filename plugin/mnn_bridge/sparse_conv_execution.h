@@ -42,9 +42,10 @@ struct SessionThreads {
 
 class SparseConvExecution : public mnnabi::Execution {
  public:
-  // Packs the weights; returns null and sets *why when the kernels refuse them.
+  // Packs the weights (fp16: for the fp16 kernels, run on MNN's fp16 NC8HW8 tensors);
+  // returns null and sets *why when the kernels refuse them.
   static SparseConvExecution* Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
-                                     const SparseConvSpec& spec, SessionThreads threads, std::string* why);
+                                     const SparseConvSpec& spec, SessionThreads threads, bool fp16, std::string* why);
   ~SparseConvExecution() override;
 
   mnnabi::ErrorCode OnResize(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) override;
@@ -52,7 +53,7 @@ class SparseConvExecution : public mnnabi::Execution {
 
  private:
   SparseConvExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const SparseConvSpec& spec,
-                      SessionThreads threads, sbnn_gsparse_weights* packed);
+                      SessionThreads threads, bool fp16, sbnn_gsparse_weights* packed);
   // Empty when the kernels can run these tensors; fills geometry_.
   std::string PlanGeometry(const mnnabi::Tensor* input, const mnnabi::Tensor* output);
 
@@ -67,6 +68,7 @@ class SparseConvExecution : public mnnabi::Execution {
   int32_t in_channels_;
   std::vector<int32_t> pads_;  // copied: the model buffer may be released after resize
   int pack_ = 8;
+  bool fp16_;
   AlignedBuffer workspace_;
   std::unique_ptr<mnnabi::Execution> fallback_;  // MNN's own execution, when needed
 };

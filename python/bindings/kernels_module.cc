@@ -19,7 +19,6 @@ namespace py = pybind11;
 
 namespace {
 
-using FloatArray = py::array_t<float, py::array::c_style>;
 
 [[noreturn]] void fail(const std::string& what) { throw py::value_error(what); }
 
@@ -27,12 +26,15 @@ void check(sbnn_status s, const char* during) {
   if (s != SBNN_OK) fail(std::string(during) + ": " + sbnn_status_string(s));
 }
 
-// Only float32, C-contiguous arrays: silently copying would hide layout bugs
-// in callers that hand us views.
-const float* float_data(const py::array& a, const char* name) {
-  if (!a.dtype().is(py::dtype::of<float>())) fail(std::string(name) + " must be float32, got " + std::string(py::str(a.dtype())));
+// Only float32 (or, for activations of fp16 packs, float16), C-contiguous arrays:
+// silently copying would hide layout bugs in callers that hand us views.
+const void* array_data(const py::array& a, const char* name, const py::dtype& want) {
+  if (!a.dtype().is(want)) fail(std::string(name) + " must be " + std::string(py::str(want)) + ", got " + std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style)) fail(std::string(name) + " must be C-contiguous");
-  return static_cast<const float*>(a.data());
+  return a.data();
+}
+const float* float_data(const py::array& a, const char* name) {
+  return static_cast<const float*>(array_data(a, name, py::dtype::of<float>()));
 }
 
 // None (a null buffer) or a non-array is a ValueError like every other bad input,
@@ -103,7 +105,10 @@ class PackedConv {
     if (padding.size() != 4) fail("padding must be (top, left) or (top, left, bottom, right)");
     if (threads < 1 || threads > 256) fail("threads must be in 1..256");
     const py::array x = as_array(x_arg, "input");
-    const float* in = float_data(x, "input");
+    // fp16 packs ("neonfp16") run on float16 activations, everything else on float32.
+    const bool f16 = std::string(info_.variant).rfind("f16_", 0) == 0;
+    const py::dtype dt = f16 ? py::dtype("float16") : py::dtype::of<float>();
+    const void* in = array_data(x, "input", dt);
     const int C = info_.in_channels, O = info_.out_channels;
     int N, H, W;
     if (pack == 1) {
@@ -135,13 +140,13 @@ class PackedConv {
     else shape = {(O + out_pack - 1) / out_pack, N, g.out_h, g.out_w, out_pack};
     // out=: a caller-owned output array reused across runs (benchmarks time the
     // kernel the way a host with preallocated tensors runs it, as the MNN bridge does).
-    FloatArray out;
+    py::array out;
     if (out_arg.is_none()) {
-      out = FloatArray(shape);
+      out = py::array(dt, shape);
     } else {
       if (!py::isinstance<py::array>(out_arg)) fail("out must be a numpy array");
       py::array oa = py::reinterpret_borrow<py::array>(out_arg);
-      if (!oa.dtype().is(py::dtype::of<float>())) fail("out must be float32");
+      if (!oa.dtype().is(dt)) fail("out must be " + std::string(py::str(dt)));
       if (!(oa.flags() & py::array::c_style) || !oa.writeable()) fail("out must be C-contiguous and writeable");
       bool same = oa.ndim() == static_cast<py::ssize_t>(shape.size());
       for (size_t d = 0; same && d < shape.size(); ++d) same = oa.shape(d) == shape[d];
@@ -149,14 +154,14 @@ class PackedConv {
       const char* ob = static_cast<const char*>(oa.data());
       const char* ib = static_cast<const char*>(x.data());
       if (ob < ib + x.nbytes() && ib < ob + oa.nbytes()) fail("out must not overlap the input");
-      out = py::reinterpret_borrow<FloatArray>(oa);
+      out = oa;
     }
     sbnn_tensor_layout li{pack, 0, 0}, lo{out_pack, 0, 0};
     sbnn_executor ex{};
     ex.num_threads = threads;
     if (executor == "host") ex.parallel_for = &spawn_parallel_for;
     else if (executor != "builtin") fail("executor must be 'builtin' or 'host'");
-    float* o = out.mutable_data();
+    void* o = out.mutable_data();
     sbnn_status s;
     {
       py::gil_scoped_release nogil;
@@ -170,7 +175,10 @@ class PackedConv {
         if (ws_bytes > workspace_.size()) workspace_.assign(ws_bytes, 0);
         if (ws_bytes != 0) ws = workspace_.data();
       }
-      s = sbnn_gsparse_run(packed_, &g, in, &li, o, &lo, &ex, ws, ws_bytes);
+      s = f16 ? sbnn_gsparse_run_f16(packed_, &g, static_cast<const uint16_t*>(in), &li, static_cast<uint16_t*>(o),
+                                     &lo, &ex, ws, ws_bytes)
+              : sbnn_gsparse_run(packed_, &g, static_cast<const float*>(in), &li, static_cast<float*>(o), &lo, &ex,
+                                 ws, ws_bytes);
     }
     check(s, "run");
     return std::move(out);

@@ -44,15 +44,20 @@ def build_module(root):
     return module_dir
 
 
-@pytest.mark.qemu
-@pytest.mark.slow
-def test_neon_family_under_qemu():
+def aarch64_module():
+    """(qemu, arm64 root, arm64 venv, folder of the aarch64 `_kernels` module)."""
     require_tool("aarch64-linux-gnu-g++")
     qemu = require_tool("qemu-aarch64")
     require_tool("cmake")
     require_tool("ninja")
     root, venv = arm64root()
-    module_dir = build_module(root)
+    return qemu, root, venv, build_module(root)
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+def test_neon_family_under_qemu():
+    qemu, root, venv, module_dir = aarch64_module()
     env = dict(os.environ, SBNN_KERNEL_BACKEND=f"module:{module_dir}", SBNN_KERNEL_QUICK="1")
     env.pop("PYTHONPATH", None)
     cmd = [qemu, "-L", str(root), str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -100,6 +100,10 @@ extern "C" sbnn_status sbnn_gsparse_pack(const sbnn_pack_params* params, const f
       p->bias[g * G + r] = (r < rows && bias != nullptr) ? bias[g * G + r] : 0.0f;
   }
   p->group_begin[num_groups] = static_cast<int32_t>(e);
+  if (variant->narrow != nullptr) {  // the f16 family computes in fp16
+    variant->narrow(p->values, entries * G);
+    variant->narrow(p->bias, static_cast<int64_t>(num_groups) * G);
+  }
   *out_packed = p;
   return SBNN_OK;
 }

@@ -129,14 +129,18 @@ extern "C" size_t sbnn_gsparse_workspace_size(const sbnn_gsparse_weights* w, con
   return sbnn::task_workspace_bytes(w) * static_cast<size_t>(num_threads) + 64;
 }
 
-extern "C" sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* w, const sbnn_conv_geometry* g,
-                                        const float* input, const sbnn_tensor_layout* input_layout,
-                                        float* output, const sbnn_tensor_layout* output_layout,
-                                        const sbnn_executor* executor, void* workspace,
-                                        size_t workspace_size) {
-  using namespace sbnn;
+namespace sbnn {
+namespace {
+
+// Both entry points: elem_bytes is the caller's element size (4: float, 2: fp16),
+// which must be the packed variant's.
+sbnn_status run(const sbnn_gsparse_weights* w, const sbnn_conv_geometry* g, const void* input,
+                const sbnn_tensor_layout* input_layout, void* output, const sbnn_tensor_layout* output_layout,
+                const sbnn_executor* executor, void* workspace, size_t workspace_size, int32_t elem_bytes) {
   if (w == nullptr || g == nullptr || input == nullptr || output == nullptr) return SBNN_ERR_NULL_POINTER;
-  if ((reinterpret_cast<uintptr_t>(input) & 3) || (reinterpret_cast<uintptr_t>(output) & 3))
+  if (w->variant->elem_bytes != elem_bytes) return SBNN_ERR_UNKNOWN_VARIANT;
+  const uintptr_t align = static_cast<uintptr_t>(elem_bytes) - 1;
+  if ((reinterpret_cast<uintptr_t>(input) & align) || (reinterpret_cast<uintptr_t>(output) & align))
     return SBNN_ERR_MISALIGNED;
   if (sbnn_status s = check_geometry(w, g)) return s;
   const int32_t threads = executor ? executor->num_threads : 1;
@@ -187,9 +191,9 @@ extern "C" sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* w, const sbn
   if (c.out_pack > 1 && w->out_channels % c.out_pack != 0) {
     const int32_t P = c.out_pack, last = w->out_channels / P, first_lane = w->out_channels % P;
     for (int32_t n = 0; n < g->batch; ++n) {
-      float* base = output + last * c.out_block_stride + n * c.out_batch_stride;
+      auto* base = static_cast<unsigned char*>(output) + (last * c.out_block_stride + n * c.out_batch_stride) * elem_bytes;
       for (int64_t p = 0; p < out_hw; ++p)
-        std::memset(base + p * P + first_lane, 0, sizeof(float) * (P - first_lane));
+        std::memset(base + (p * P + first_lane) * elem_bytes, 0, static_cast<size_t>(elem_bytes) * (P - first_lane));
     }
   }
 
@@ -213,4 +217,23 @@ extern "C" sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* w, const sbn
   }
   free_aligned(owned);
   return SBNN_OK;
+}
+
+}  // namespace
+}  // namespace sbnn
+
+extern "C" sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* w, const sbnn_conv_geometry* g,
+                                        const float* input, const sbnn_tensor_layout* input_layout,
+                                        float* output, const sbnn_tensor_layout* output_layout,
+                                        const sbnn_executor* executor, void* workspace,
+                                        size_t workspace_size) {
+  return sbnn::run(w, g, input, input_layout, output, output_layout, executor, workspace, workspace_size, 4);
+}
+
+extern "C" sbnn_status sbnn_gsparse_run_f16(const sbnn_gsparse_weights* w, const sbnn_conv_geometry* g,
+                                            const uint16_t* input, const sbnn_tensor_layout* input_layout,
+                                            uint16_t* output, const sbnn_tensor_layout* output_layout,
+                                            const sbnn_executor* executor, void* workspace,
+                                            size_t workspace_size) {
+  return sbnn::run(w, g, input, input_layout, output, output_layout, executor, workspace, workspace_size, 2);
 }

@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #include "run_context.h"
 
@@ -24,12 +26,22 @@ namespace {
 inline int32_t imin32(int32_t a, int32_t b) { return a < b ? a : b; }
 inline int64_t imin64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// The element type a Vec computes in: Vec::elem when it declares one (the f16
+// family: __fp16 activations, weights, bias and accumulators), else float.
+template <class V, class = void>
+struct Elem { using type = float; };
+template <class V>
+struct Elem<V, std::void_t<typename V::elem>> { using type = typename V::elem; };
+template <class V>
+using elem_t = typename Elem<V>::type;
+
 // nc_out != nullptr: write the R rows straight into one channel block of
 // NC{R}HW{R} at nc_out (np valid pixels) instead of obuf; only microkernels
 // with R == DirectRows<V> get it (the caller checks).
-using GspmmFn = void (*)(const float* tile, const int32_t* row_offset, const float* values,
-                         int32_t entries, int32_t value_stride, const float* bias, float lo,
-                         float hi, float* obuf, int32_t obuf_stride, float* nc_out, int32_t np);
+template <class E>
+using GspmmFnT = void (*)(const E* tile, const int32_t* row_offset, const E* values, int32_t entries,
+                          int32_t value_stride, const E* bias, float lo, float hi, E* obuf, int32_t obuf_stride,
+                          E* nc_out, int32_t np);
 
 // ISAs that can transpose R accumulator rows x one vector of pixels in
 // registers set Vec::kDirectRows = R (kBlockP or a divisor of it) and provide
@@ -42,7 +54,7 @@ template <class V>
 struct DirectRows<V, decltype(void(V::kDirectRows))> { static constexpr int value = V::kDirectRows; };
 
 // ISAs with an FMA by vector lane set Vec::kLaneFma and provide
-// fma_lane<l>(acc, x, w4) = acc + x * w4[l].
+// fma_lane<l>(acc, x, wv) = acc + x * wv[l], for l < Vec::W (weights per register).
 template <class V, class = void>
 struct HasLaneFma { static constexpr bool value = false; };
 template <class V>
@@ -59,12 +71,19 @@ inline void park_in_memory(T& v) {
 #endif
 }
 
+// rows[l][v] += x * wv[l] for every lane l of one weight register.
+template <class V, int NV, int... L>
+inline void fma_lanes(typename V::reg (*rows)[NV], int v, typename V::reg x, typename V::reg wv,
+                      std::integer_sequence<int, L...>) {
+  ((rows[L][v] = V::template fma_lane<L>(rows[L][v], x, wv)), ...);
+}
+
 // R output rows x NV vectors of pixels. values: entry e's R weights at
 // values[e*value_stride + r]; obuf row r at obuf[r*obuf_stride].
-template <class V, int R, int NV>
-void gspmm_rows(const float* tile, const int32_t* row_offset, const float* values,
-                int32_t entries, int32_t value_stride, const float* bias, float lo, float hi,
-                float* obuf, int32_t obuf_stride, float* nc_out, int32_t np) {
+template <class V, int R, int NV, class E = elem_t<V>>
+void gspmm_rows(const E* tile, const int32_t* row_offset, const E* values, int32_t entries,
+                int32_t value_stride, const E* bias, float lo, float hi, E* obuf, int32_t obuf_stride, E* nc_out,
+                int32_t np) {
   using reg = typename V::reg;
   constexpr int W = V::W;
   // lo / hi wait in memory: in registers they take two of the 16 x86 vector
@@ -79,24 +98,19 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
     for (int v = 0; v < NV; ++v) acc[r][v] = b;
   }
   for (int32_t e = 0; e < entries; ++e) {
-    const float* x = tile + row_offset[e];
-    const float* w = values + static_cast<ptrdiff_t>(e) * value_stride;
+    const E* x = tile + row_offset[e];
+    const E* w = values + static_cast<ptrdiff_t>(e) * value_stride;
     reg xv[NV];
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) xv[v] = V::load(x + v * W);
-    if constexpr (HasLaneFma<V>::value && R % 4 == 0) {
-      // 4 weights per register, FMA by lane (NEON fmla v.4s, v.4s, v.s[l]):
-      // R/4 weight registers instead of R broadcasts keeps R x NV accumulators in registers.
+    if constexpr (HasLaneFma<V>::value && R % W == 0) {
+      // W weights per register, FMA by lane (NEON fmla v.4s, v.4s, v.s[l] / v.8h, v.8h, v.h[l]):
+      // R/W weight registers instead of R broadcasts keeps R x NV accumulators in registers.
 #pragma GCC unroll 4
-      for (int r = 0; r < R; r += 4) {
-        const reg w4 = V::load(w + r);
+      for (int r = 0; r < R; r += W) {
+        const reg wv = V::load(w + r);
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; ++v) {
-          acc[r][v] = V::template fma_lane<0>(acc[r][v], xv[v], w4);
-          acc[r + 1][v] = V::template fma_lane<1>(acc[r + 1][v], xv[v], w4);
-          acc[r + 2][v] = V::template fma_lane<2>(acc[r + 2][v], xv[v], w4);
-          acc[r + 3][v] = V::template fma_lane<3>(acc[r + 3][v], xv[v], w4);
-        }
+        for (int v = 0; v < NV; ++v) fma_lanes<V, NV>(acc + r, v, xv[v], wv, std::make_integer_sequence<int, W>{});
       }
     } else {
 #pragma GCC unroll 16
@@ -139,7 +153,7 @@ void gspmm_rows(const float* tile, const int32_t* row_offset, const float* value
 
 // Smallest microkernel covering nv vectors, so pixel tails stay vector code.
 template <class V, int R, int NV>
-GspmmFn pick_nv(int nv) {
+GspmmFnT<elem_t<V>> pick_nv(int nv) {
   if constexpr (NV == 1) {
     (void)nv;
     return &gspmm_rows<V, R, 1>;
@@ -240,22 +254,22 @@ struct BlockP<V, decltype(void(V::kBlockP))> { static constexpr int value = V::k
 
 // Pixels [p, np) of one NC{P}HW{P} block <-> rows[l*T + p], scalar: the tails the
 // ISAs' vector transposes in unpack_block / pack_block leave, and the generic path.
-template <int P>
-inline void unpack_pixels(const float* src, int32_t p, int32_t np, float* rows, int32_t T) {
+template <int P, class E>
+inline void unpack_pixels(const E* src, int32_t p, int32_t np, E* rows, int32_t T) {
   for (; p < np; ++p)
 #pragma GCC unroll 16
     for (int l = 0; l < P; ++l) rows[l * T + p] = src[p * P + l];
 }
-template <int P>
-inline void pack_pixels(const float* rows, int32_t T, float* dst, int32_t p, int32_t np) {
+template <int P, class E>
+inline void pack_pixels(const E* rows, int32_t T, E* dst, int32_t p, int32_t np) {
   for (; p < np; ++p)
 #pragma GCC unroll 16
     for (int l = 0; l < P; ++l) dst[p * P + l] = rows[l * T + p];
 }
 
 // [np pixels][P lanes] -> rows [lane][T] (lanes <= P valid channels).
-template <int P>
-inline void unpack_channels(const float* src, int32_t np, int32_t lanes, float* rows, int32_t T) {
+template <int P, class E>
+inline void unpack_channels(const E* src, int32_t np, int32_t lanes, E* rows, int32_t T) {
   if (lanes == P) {
     unpack_pixels<P>(src, 0, np, rows, T);
   } else {
@@ -265,9 +279,8 @@ inline void unpack_channels(const float* src, int32_t np, int32_t lanes, float* 
 }
 
 // Returns the pixels per row written (the caller zero-fills the rest up to T).
-template <class V>
-inline int32_t unpack_channels_any(int32_t P, const float* src, int32_t np, int32_t lanes, float* rows,
-                                   int32_t T) {
+template <class V, class E = elem_t<V>>
+inline int32_t unpack_channels_any(int32_t P, const E* src, int32_t np, int32_t lanes, E* rows, int32_t T) {
   if constexpr (BlockP<V>::value != 0) {
     if (P == BlockP<V>::value && lanes == P) return V::unpack_block(src, np, rows, T);
   }
@@ -282,31 +295,31 @@ inline int32_t unpack_channels_any(int32_t P, const float* src, int32_t np, int3
 // Input tile of image n, output pixels [p0, p0+np) -> tile[K][T], K = I*kh*kw.
 // Rows are zero beyond np (up to the last vector the microkernel reads) so the
 // tail microkernel never reads stale values.
-template <class V>
-inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, float* tile,
-                      int32_t* offs, int32_t T) {
+template <class V, class E = elem_t<V>>
+inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, E* tile, int32_t* offs,
+                      int32_t T) {
   const sbnn_gsparse_weights* w = c.w;
   const int32_t I = w->in_channels;
-  const float* in = c.in + n * c.in_batch_stride;
+  const E* in = static_cast<const E*>(c.in) + n * c.in_batch_stride;
   if (c.contiguous_1x1) {
     // The microkernel reads whole vectors: zero up to the last one, not to T.
     const int32_t read = imin32(T, (np + V::W - 1) / V::W * V::W);
     if (c.in_pack == 1) {
       for (int32_t ic = 0; ic < I; ++ic) {
-        float* row = tile + static_cast<ptrdiff_t>(ic) * T;
-        std::memcpy(row, in + ic * c.in_block_stride + p0, sizeof(float) * np);
-        if (np < read) std::memset(row + np, 0, sizeof(float) * (read - np));
+        E* row = tile + static_cast<ptrdiff_t>(ic) * T;
+        std::memcpy(row, in + ic * c.in_block_stride + p0, sizeof(E) * np);
+        if (np < read) std::memset(row + np, 0, sizeof(E) * (read - np));
       }
     } else {
       const int32_t P = c.in_pack;
       for (int32_t b = 0; b * P < I; ++b) {
         const int32_t lanes = imin32(P, I - b * P);
-        float* rows = tile + static_cast<ptrdiff_t>(b) * P * T;
+        E* rows = tile + static_cast<ptrdiff_t>(b) * P * T;
         const int32_t written = unpack_channels_any<V>(
             P, in + b * c.in_block_stride + static_cast<int64_t>(p0) * P, np, lanes, rows, T);
         if (written < read)
           for (int32_t l = 0; l < lanes; ++l)
-            std::memset(rows + l * T + written, 0, sizeof(float) * (read - written));
+            std::memset(rows + l * T + written, 0, sizeof(E) * (read - written));
       }
     }
     return;
@@ -331,28 +344,27 @@ inline void pack_tile(const RunContext& c, int32_t n, int32_t p0, int32_t np, fl
   }
   const int32_t P = c.in_pack;
   for (int32_t ic = 0; ic < I; ++ic) {
-    const float* src = P == 1 ? in + ic * c.in_block_stride : in + (ic / P) * c.in_block_stride + ic % P;
+    const E* src = P == 1 ? in + ic * c.in_block_stride : in + (ic / P) * c.in_block_stride + ic % P;
     for (int32_t t = 0; t < taps; ++t) {
-      float* row = tile + (static_cast<ptrdiff_t>(ic) * taps + t) * T;
+      E* row = tile + (static_cast<ptrdiff_t>(ic) * taps + t) * T;
       const int32_t* off = offs + t * T;
       for (int32_t p = 0; p < T; ++p)
-        row[p] = off[p] >= 0 ? src[static_cast<int64_t>(off[p]) * P] : 0.0f;
+        row[p] = off[p] >= 0 ? src[static_cast<int64_t>(off[p]) * P] : E(0);
     }
   }
 }
 
 // [G][T] block of output group g (rows T = tile + merged_tail apart) -> NCHW or
 // NC{P}HW{P}, only rows < O, pixels < np.
-template <class V>
-inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, int32_t np,
-                        const float* obuf) {
+template <class V, class E = elem_t<V>>
+inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, int32_t np, const E* obuf) {
   const sbnn_gsparse_weights* w = c.w;
   const int32_t G = w->group_size, T = w->tile + w->merged_tail;
   const int32_t c0 = g * G, rows = imin32(G, w->out_channels - c0);
-  float* out = c.out + n * c.out_batch_stride;
+  E* out = static_cast<E*>(c.out) + n * c.out_batch_stride;
   if (c.out_pack == 1) {
     for (int32_t r = 0; r < rows; ++r)
-      std::memcpy(out + (c0 + r) * c.out_block_stride + p0, obuf + r * T, sizeof(float) * np);
+      std::memcpy(out + (c0 + r) * c.out_block_stride + p0, obuf + r * T, sizeof(E) * np);
     return;
   }
   const int32_t P = c.out_pack;
@@ -368,27 +380,32 @@ inline void store_group(const RunContext& c, int32_t n, int32_t g, int32_t p0, i
   }
   for (; r < rows; ++r) {
     const int32_t ch = c0 + r;
-    float* dst = out + (ch / P) * c.out_block_stride + static_cast<int64_t>(p0) * P + ch % P;
-    const float* src = obuf + r * T;
+    E* dst = out + (ch / P) * c.out_block_stride + static_cast<int64_t>(p0) * P + ch % P;
+    const E* src = obuf + r * T;
     for (int32_t p = 0; p < np; ++p) dst[p * P] = src[p];
   }
 }
 
+// Values and bias of the packed weights are in E (the f16 family's pack narrows
+// them in place, Variant::narrow); the workspace is sized for float, so E fits.
 template <class V, int G, int R, int NVMAX>
 void run_task(const RunContext& c, int32_t task) {
   static_assert(G % R == 0 || R > G, "row chunk must tile the group");
+  using E = elem_t<V>;
   const sbnn_gsparse_weights* w = c.w;
   const int32_t T = w->tile;
   const int32_t K = w->in_channels * w->kernel_h * w->kernel_w;
+  const E* values_all = reinterpret_cast<const E*>(w->values);
+  const E* bias = reinterpret_cast<const E*>(w->bias);
   unsigned char* ws = c.workspace + c.task_workspace_bytes * static_cast<size_t>(task);
-  float* tile = reinterpret_cast<float*>(ws);
-  float* obuf = reinterpret_cast<float*>(ws + ((sizeof(float) * K * T + 63) & ~size_t(63)));
+  E* tile = reinterpret_cast<E*>(ws);
+  E* obuf = reinterpret_cast<E*>(ws + ((sizeof(float) * K * T + 63) & ~size_t(63)));
   const int32_t OT = T + w->merged_tail;  // obuf row stride: a merged tail's pixels go there too
   int32_t* offs = reinterpret_cast<int32_t*>(reinterpret_cast<unsigned char*>(obuf) +
                                              ((sizeof(float) * G * OT + 63) & ~size_t(63)));
   const int32_t taps = w->kernel_h * w->kernel_w;
   // Compact pixels of a merged tail (K x merged_tail floats) for the lanes kernel.
-  float* xs = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(offs) +
+  E* xs = reinterpret_cast<E*>(reinterpret_cast<unsigned char*>(offs) +
                                        ((sizeof(int32_t) * taps * T + 63) & ~size_t(63)));
   const int32_t out_pixels = c.out_h * c.out_w;
   const int32_t groups = w->num_groups;
@@ -411,6 +428,7 @@ void run_task(const RunContext& c, int32_t task) {
     int32_t np_main = np;
     LanesFn tail_fn = nullptr;
     if constexpr (kLanes) {
+      static_assert(std::is_same<E, float>::value, "the lanes tail kernel is float code");
       np_main = np <= V::W ? 0 : imin32(np, T);
       if (np > np_main) {
         // T == NVMAX * W for every variant: the lanes kernel divides by a constant.
@@ -419,7 +437,7 @@ void run_task(const RunContext& c, int32_t task) {
       }
     }
     if (np_main > 0) pack_tile<V>(c, n, p0, np_main, tile, offs, T);
-    const GspmmFn fn = pick_nv<V, (R < G ? R : G), NVMAX>((np_main + V::W - 1) / V::W);
+    const GspmmFnT<E> fn = pick_nv<V, (R < G ? R : G), NVMAX>((np_main + V::W - 1) / V::W);
     // Row chunks that are one output channel block (R == P) or part of one go
     // straight from the accumulators into NC{P}HW{P}: whole groups (AVX-512,
     // G = R = 8), each R-row chunk of a larger group (WASM, G = 8/16 in chunks
@@ -429,11 +447,11 @@ void run_task(const RunContext& c, int32_t task) {
     constexpr bool kCanDirect = DirectRows<V>::value == kChunk && kP != 0 && kP % kChunk == 0 &&
                                 G % kChunk == 0;
     const bool direct = kCanDirect && c.out_pack == kP;
-    float* out_image = c.out + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;
+    E* out_image = static_cast<E*>(c.out) + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;
     for (int32_t g = g_begin; g < g_end; ++g) {
       const int32_t e0 = w->group_begin[g], ne = w->group_begin[g + 1] - e0;
       const int32_t rows = imin32(G, w->out_channels - g * G);
-      const float* values = w->values + static_cast<ptrdiff_t>(e0) * G;
+      const E* values = values_all + static_cast<ptrdiff_t>(e0) * G;
       // Straight into the output when every part of the tile can go there.
       const bool whole_block = rows == G && c.out_pack == G;
       const bool to_out = rows == G && (np_main == 0 || direct) && (tail_fn == nullptr || whole_block);
@@ -441,19 +459,21 @@ void run_task(const RunContext& c, int32_t task) {
         if (to_out) {
           for (int32_t r0 = 0; r0 < G; r0 += kChunk) {
             const int32_t c0 = g * G + r0;
-            fn(tile, w->row_offset + e0, values + r0, ne, G, w->bias + c0, w->output_min, w->output_max, nullptr,
+            fn(tile, w->row_offset + e0, values + r0, ne, G, bias + c0, w->output_min, w->output_max, nullptr,
                T, out_image + c0 / kP * c.out_block_stride + c0 % kP, np_main);
           }
         } else {
           for (int32_t r0 = 0; r0 < rows; r0 += R)
-            fn(tile, w->row_offset + e0, values + r0, ne, G, w->bias + g * G + r0, w->output_min, w->output_max,
+            fn(tile, w->row_offset + e0, values + r0, ne, G, bias + g * G + r0, w->output_min, w->output_max,
                obuf + r0 * OT, OT, nullptr, np_main);
         }
       }
-      if (tail_fn != nullptr)
-        tail_fn(xs, w->row_offset + e0, values, ne, G, w->bias + g * G, w->output_min, w->output_max,
-                obuf + np_main, OT,
-                to_out ? out_image + g * c.out_block_stride + static_cast<int64_t>(np_main) * G : nullptr);
+      if constexpr (kLanes) {
+        if (tail_fn != nullptr)
+          tail_fn(xs, w->row_offset + e0, values, ne, G, bias + g * G, w->output_min, w->output_max,
+                  obuf + np_main, OT,
+                  to_out ? out_image + g * c.out_block_stride + static_cast<int64_t>(np_main) * G : nullptr);
+      }
       if (!to_out) store_group<V>(c, n, g, p0, np, obuf);
     }
   }

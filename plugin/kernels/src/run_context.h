@@ -13,10 +13,10 @@ struct RunContext {
   int32_t batch, in_h, in_w, out_h, out_w;
   int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
   bool contiguous_1x1;          // 1x1, stride 1, no padding: a tile is a run of input pixels
-  const float* in;
+  const void* in;               // float, or the variant's element type (Variant::elem_bytes)
   int32_t in_pack;              // 1 = NCHW, else P
   int64_t in_block_stride, in_batch_stride;
-  float* out;
+  void* out;
   int32_t out_pack;
   int64_t out_block_stride, out_batch_stride;
   int32_t tiles_per_image;

@@ -3,6 +3,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#if defined(SBNN_HAVE_NEONFP16)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 namespace sbnn {
 namespace {
@@ -23,6 +27,9 @@ const IsaTable kIsas[] = {
 #if defined(SBNN_HAVE_NEON)
     {"neon", kNeonVariants},
 #endif
+#if defined(SBNN_HAVE_NEONFP16)
+    {"neonfp16", kNeonFp16Variants},   // f16 activations: asked for by name only
+#endif
 #if defined(SBNN_HAVE_WASMRELAXEDSIMD)
     {"wasmrelaxedsimd", kWasmRelaxedSimdVariants},   // only in the relaxed .wasm
 #endif
@@ -41,6 +48,9 @@ bool cpu_runs(const char* isa) {
   if (std::strcmp(isa, "avx2") == 0)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
+#if defined(SBNN_HAVE_NEONFP16)
+  if (std::strcmp(isa, "neonfp16") == 0) return (getauxval(AT_HWCAP) & HWCAP_ASIMDHP) != 0;
+#endif
   (void)isa;
   return true;  // NEON is baseline on aarch64; SIMD128 / relaxed SIMD are compile-time
                 // features (an engine without them refuses the whole module)
@@ -56,11 +66,11 @@ const IsaTable* find_isa(const char* isa) {
 const char* compute_default_isa() {
   const char* env = std::getenv("SPARSEBYTENN_ISA");
   if (env != nullptr && env[0] != '\0') {
-    if (const IsaTable* t = find_isa(env)) return t->isa;
-    std::fprintf(stderr, "sparsebytenn: SPARSEBYTENN_ISA=%s is not available here; using automatic dispatch\n", env);
+    if (const IsaTable* t = find_isa(env); t != nullptr && t->variants[0].elem_bytes == 4) return t->isa;
+    std::fprintf(stderr, "sparsebytenn: SPARSEBYTENN_ISA=%s is not an fp32 ISA available here; using automatic dispatch\n", env);
   }
   for (const IsaTable& t : kIsas)
-    if (cpu_runs(t.isa)) return t.isa;
+    if (t.variants[0].elem_bytes == 4 && cpu_runs(t.isa)) return t.isa;
   return "ref";
 }
 

@@ -18,6 +18,10 @@ struct Variant {
   // Pixels an image's last tile may take beyond `tile` (packed apart from the
   // tile rows): short tails ride along with the previous tile.
   int32_t merged_tail = 0;
+  // Element type of activations, packed values and bias: 4 = float, 2 = IEEE fp16
+  // (the f16 family). narrow converts pack's float values / bias in place to it.
+  int32_t elem_bytes = 4;
+  void (*narrow)(float* data, int64_t count) = nullptr;
 };
 
 // Per-ISA tables, defined in f32_gspmm_<isa>.cc (only those compiled in).
@@ -31,6 +35,9 @@ extern const Variant kAvx512Variants[5];
 #endif
 #if defined(SBNN_HAVE_NEON)
 extern const Variant kNeonVariants[5];
+#endif
+#if defined(SBNN_HAVE_NEONFP16)
+extern const Variant kNeonFp16Variants[5];   // f16: never picked by automatic dispatch
 #endif
 #if defined(SBNN_HAVE_WASMSIMD)
 extern const Variant kWasmSimdVariants[5];

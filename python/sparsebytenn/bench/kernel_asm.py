@@ -11,6 +11,7 @@ Needs the repository sources (not part of the wheel) and the ISA's g++/objdump.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -43,8 +44,9 @@ AVX2 = Target("VecAvx2", SRC_DIR / "f32_gspmm_avx2.cc", "g++", "objdump",
               ("-std=c++17", "-O3", "-fno-math-errno", "-mavx2", "-mfma", "-DSBNN_HAVE_AVX2"),
               re.compile(r"^j\w+$"), ("vfmadd231ps", "vfmadd213ps", "vfmadd132ps"), "(%rsp",
               "apt-get install g++ binutils")
-# Kept for callers of the NEON-only module this was.
+# The aarch64 build's names (bench/arm_model.py compiles its probes with them).
 SRC, CXX, OBJDUMP, FLAGS = NEON.src, NEON.cxx, NEON.objdump, list(NEON.flags)
+_BRANCH = NEON.branch
 
 _FUNC = re.compile(r"^[0-9a-f]+ <(.*)>:$")
 _INSN = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$")
@@ -60,16 +62,24 @@ def available(target: Target = NEON) -> str | None:
     return None
 
 
-def disassemble(workdir: Path, target: Target = NEON) -> str:
-    obj = workdir / "kernels.o"
-    subprocess.run([target.cxx, *target.flags, "-I", str(target.src.parent.parent / "include"), "-I",
-                    str(target.src.parent), "-c", str(target.src), "-o", str(obj)], check=True,
-                   capture_output=True, text=True)
+@functools.lru_cache(maxsize=8)
+def disassembly(src: Path | None = None, flags: tuple = (), target: Target = NEON) -> str:
+    """objdump -d of src (default: the target's kernels) compiled as its build compiles
+    it, plus flags (once per process)."""
+    with tempfile.TemporaryDirectory() as d:
+        return disassemble(Path(d), src, flags, target)
+
+
+def disassemble(workdir: Path, src: Path | None = None, flags: tuple = (), target: Target = NEON) -> str:
+    src = target.src if src is None else src
+    obj = workdir / (src.stem + ".o")
+    subprocess.run([target.cxx, *target.flags, *flags, "-I", str(src.parent.parent / "include"), "-I",
+                    str(src.parent), "-c", str(src), "-o", str(obj)], check=True, capture_output=True, text=True)
     return subprocess.run([target.objdump, "-d", "-C", "--no-show-raw-insn", str(obj)], check=True,
                           capture_output=True, text=True).stdout
 
 
-def _functions(text: str):
+def functions(text: str):
     name, body = None, []
     for line in text.splitlines():
         m = _FUNC.match(line.strip())
@@ -85,33 +95,45 @@ def _functions(text: str):
         yield name, body
 
 
+def loop_at(body, i, target: Target = NEON):
+    """The instructions from the target of the backward branch body[i] to it, or None."""
+    addr, op, args = body[i]
+    if not target.branch.match(op):
+        return None
+    to = re.match(r"([0-9a-f]+)\b", args.split("<")[0].split(",")[-1].strip())
+    if not to or int(to.group(1), 16) > addr:
+        return None
+    t = int(to.group(1), 16)
+    return [ins for ins in body if t <= ins[0] <= addr]
+
+
+def fma_count(loop, target: Target = NEON) -> int:
+    return sum(1 for ins in loop if ins[1] in target.fma)
+
+
+def hot_loop(body, target: Target = NEON):
+    """The backward-branch loop holding the most FMAs (the first, i.e. innermost, on
+    a tie), as (address, mnemonic, operands) rows; [] when there is none."""
+    best = []
+    for i in range(len(body)):
+        loop = loop_at(body, i, target)
+        if loop and fma_count(loop, target) > fma_count(best, target):
+            best = loop
+    return best
+
+
 def inner_loop(body, target: Target = NEON):
     """(instructions, FMA count, stack accesses = spills) of the backward-branch
     loop holding the most FMAs."""
-    best = (0, 0, 0)
-    for i, (addr, op, args) in enumerate(body):
-        if not target.branch.match(op):
-            continue
-        target_addr = re.match(r"([0-9a-f]+)\b", args.split("<")[0].split(",")[-1].strip())
-        if not target_addr:
-            continue
-        t = int(target_addr.group(1), 16)
-        if t > addr:
-            continue
-        loop = [ins for ins in body if t <= ins[0] <= addr]
-        fmas = sum(1 for ins in loop if ins[1] in target.fma)
-        if fmas > best[1]:
-            best = (len(loop), fmas, sum(1 for ins in loop if target.stack in ins[2]))
-    return best
+    loop = hot_loop(body, target)
+    return len(loop), fma_count(loop, target), sum(1 for ins in loop if target.stack in ins[2])
 
 
 def inner_loops(target: Target) -> list[dict]:
     """One record per microkernel of the target: rows R, vectors NV, loop instructions, FMAs, instructions/FMA."""
-    with tempfile.TemporaryDirectory() as d:
-        text = disassemble(Path(d), target)
     out = []
-    for name, body in _functions(text):
-        m = re.search(rf"gspmm_rows<[^,]*{target.vec}, (\d+), (\d+)>", name)
+    for name, body in functions(disassembly(target=target)):
+        m = re.search(rf"gspmm_rows<[^,]*{target.vec}, (\d+), (\d+)[,>]", name)
         if not m:
             continue
         n, f, spills = inner_loop(body, target)

@@ -96,7 +96,8 @@ def build_parser():
         epilog="output: a table on stdout; --json FILE writes a list of records "
                '{"isa","layer","sparsity","threads","engine","median_ms","gflops_effective","max_rel_err",'
                '"iqr_ms","runs",...}, plus {"isa":"neon","engine":"static-asm","function",'
-               '"instructions_per_fma",...} from the NEON inner-loop check (bench/kernel_asm.py)\n'
+               '"instructions_per_fma",...} from the NEON inner-loop check (bench/kernel_asm.py), plus '
+               '{"engine":"llvm-mca","kind":"loop"|"layer",...} modelled arm64 rows (bench/arm_model.py)\n'
                "inputs: none (random weights pruned in groups of G output channels x 1 input channel, seed 0)\n\n"
                "examples:\n"
                "  sparsebytenn bench kernels --quick\n"
@@ -115,6 +116,8 @@ def build_parser():
     p.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     p.add_argument("--repeats", type=int, default=5, help="runs per case per round (default 5)")
     p.add_argument("--quick", action="store_true", help="14x14 512->512 only, 5 rounds")
+    p.add_argument("--modelled-only", action="store_true",
+                   help="print only the static NEON check and the modelled arm64 rows (no timing)")
     p.add_argument("--json", metavar="FILE", help="write the records as a JSON list (temp file + rename)")
     p.add_argument("--force", action="store_true", help="replace the --json file if it exists")
     return p
@@ -309,16 +312,25 @@ def records_of(lanes: list, cases: list) -> list[dict]:
 
 
 def neon_records() -> list[dict]:
-    """The NEON inner-loop check (static: disassembly), printed; [] when its tools are missing."""
-    from . import kernel_asm
+    """The NEON inner-loop check (static: disassembly) and the modelled arm64 rows
+    (llvm-mca, bench/arm_model.py), printed; a part whose tools are missing is
+    skipped with a note. A wheel whose loops are not the expected ones raises."""
+    from . import arm_model, kernel_asm
 
     why = kernel_asm.available()
     if why:
-        print(f"note: NEON inner-loop check skipped: missing {why}")
+        print(f"note: NEON inner-loop check and {arm_model.LABEL} rows skipped: missing {why}")
         return []
     neon = kernel_asm.neon_inner_loops()
     print(kernel_asm.format_neon_table(neon))
-    return [dict(isa="neon", engine="static-asm", **r) for r in neon]
+    out = [dict(isa="neon", engine="static-asm", **r) for r in neon]
+    why = arm_model.available()
+    if why:
+        print(f"note: {arm_model.LABEL} rows skipped: missing {why}")
+        return out
+    recs = arm_model.records()
+    print(arm_model.format_report(recs))
+    return out + [dict(isa="neon", **r) for r in recs]
 
 
 def main(argv=None):
@@ -332,6 +344,16 @@ def main(argv=None):
         check_outputs([("--json", args.json, None)], force=args.force)
     except SparseByteNNError as exc:
         return _fail(str(exc))
+    if args.modelled_only:
+        from .arm_model import ModelError
+
+        try:
+            records = neon_records()
+        except ModelError as exc:
+            return _fail(str(exc))
+        if args.json:
+            _write_json(args.json, records)
+        return 0
     plan = plan_from_args(args)
     if isinstance(plan, str):
         return _fail(plan)
@@ -358,7 +380,13 @@ def main(argv=None):
         records = records_of(lanes, cases)
     print(format_table(records))
     print(format_notes(records, plan.engines, plan.threads, plan.sparsities, plan.missing))
-    records += neon_records()
+    try:
+        records += neon_records()
+    except Exception as exc:  # the timed rows above stay valid; say why the model is missing
+        print(f"sparsebytenn: error: modelled arm64 rows: {exc}", file=sys.stderr)
+        failed_model = True
+    else:
+        failed_model = False
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  (cores: {os.cpu_count()})")
     if args.json:
         _write_json(args.json, records)
@@ -368,7 +396,7 @@ def main(argv=None):
               f"{MAX_REL_ERR:g} (relative), not timed: "
               + ", ".join(f"{_label(r)} {r['layer']} {r['sparsity']:g}" for r in failed), file=sys.stderr)
         return 1
-    return 0
+    return 1 if failed_model else 0
 
 
 def format_notes(records, engines, threads, sparsities, missing):

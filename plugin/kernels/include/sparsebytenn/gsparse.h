@@ -48,7 +48,8 @@ typedef struct sbnn_pack_params {
   float output_min;       /* fused clamp; -INFINITY / +INFINITY for none, 0/6 for ReLU6 */
   float output_max;
   /* Microkernel ISA: NULL or "" = automatic (env SPARSEBYTENN_ISA, else best
-   * the CPU runs), or one of "ref", "avx2", "avx512", "neon", "wasmsimd". */
+   * the CPU runs), or one of "ref", "avx2", "avx512", "neon", "wasmsimd",
+   * "neonfp16" (fp16 weights: run with sbnn_gsparse_run_f16). */
   const char* isa;
 } sbnn_pack_params;
 
@@ -126,6 +127,17 @@ sbnn_status sbnn_gsparse_run(const sbnn_gsparse_weights* packed, const sbnn_conv
                              const float* input, const sbnn_tensor_layout* input_layout,
                              float* output, const sbnn_tensor_layout* output_layout,
                              const sbnn_executor* executor, void* workspace, size_t workspace_size);
+
+/* The same on IEEE fp16 activations (raw 16-bit patterns; layouts in elements):
+ * only for weights packed with an fp16 ISA ("neonfp16": ARMv8.2-A FP16, G-row
+ * groups of fp16 weights, fp16 bias, clamp and accumulation, NC8HW8 is MNN's fp16
+ * layout). A packed/entry-point mismatch (fp32 pack here, or an fp16 pack in
+ * sbnn_gsparse_run) returns SBNN_ERR_UNKNOWN_VARIANT. Automatic dispatch never
+ * picks an fp16 ISA: ask for it by name. */
+sbnn_status sbnn_gsparse_run_f16(const sbnn_gsparse_weights* packed, const sbnn_conv_geometry* geometry,
+                                 const uint16_t* input, const sbnn_tensor_layout* input_layout,
+                                 uint16_t* output, const sbnn_tensor_layout* output_layout,
+                                 const sbnn_executor* executor, void* workspace, size_t workspace_size);
 
 /* ---- variants / dispatch ----------------------------------------------- */
 
