@@ -120,6 +120,46 @@ def measure(model: Path, threads: int, rounds: int, runs: int, seed: int = 0) ->
             "command": " ".join(["python -m sparsebytenn.bench.dwconv_layers"] + sys.argv[1:])}
 
 
+# MobileNet-V1's depthwise shapes (C, H = W, stride), all 3x3 with pads 1 (TF-style
+# stride 2 in the zoo model pads (0, 0, 1, 1); the cost is the same).
+MOBILENET_V1_DW = [(32, 112, 1), (64, 112, 2), (128, 56, 1), (128, 56, 2), (256, 28, 1), (256, 28, 2),
+                   (512, 14, 1), (512, 14, 2), (1024, 7, 1)]
+
+
+def kernel_rows(rounds: int, runs: int, seed: int = 0) -> list[dict]:
+    """The depthwise variant table's ISAs on MobileNet-V1's shapes, kernels alone
+    (sparsebytenn._kernels.DwConv, NC8HW8, 1 thread): ms and GFLOP/s, interleaved."""
+    import time
+
+    from .. import _kernels as K
+
+    isas = [i for i in dict.fromkeys(v["isa"] for v in K.dw_variants()) if K.isa_available(i) and i != "ref"]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c, h, stride in MOBILENET_V1_DW:
+        w = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
+        x = rng.standard_normal((c // 8, 1, h, h, 8)).astype(np.float32)
+        convs = {isa: K.DwConv(w, None, 0.0, 6.0, isa) for isa in isas}
+        outs = {isa: dw.run(x, stride=(stride, stride), padding=[1, 1, 1, 1]) for isa, dw in convs.items()}
+        times = {isa: [] for isa in isas}
+        order = list(isas)
+        for _ in range(rounds):
+            random.Random(len(rows)).shuffle(order)
+            for isa in order:
+                t = time.perf_counter()
+                for _ in range(runs):
+                    convs[isa].run(x, stride=(stride, stride), padding=[1, 1, 1, 1], out=outs[isa])
+                times[isa].append((time.perf_counter() - t) / runs * 1e3)
+        oh = outs[isas[0]].shape[2]
+        flops = 2 * 9 * c * oh * oh
+        row = {"shape": f"{c}x{h}x{h} s{stride}", "variant": {i: convs[i].variant_for(stride, stride) for i in isas}}
+        for isa in isas:
+            ms = statistics.median(times[isa])
+            row[f"{isa}_ms"], row[f"{isa}_gflops"] = round(ms, 4), round(flops / ms / 1e6, 1)
+        rows.append(row)
+    return rows
+
+
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"# Depthwise convs, MNN's execution vs the bridge's kernels ({Path(r['model']).name}, "
@@ -136,6 +176,14 @@ def markdown(r: dict) -> str:
     t = r["total"]
     lines.append(f"| **all** | | {t['mnn_ms']:.3f} | {t['avx512_ms']:.3f} | {t['avx2_ms']:.3f} | "
                  f"{t['mnn_over_avx512']:.2f} | {t['mnn_over_avx2']:.2f} |")
+    if r.get("kernels"):
+        isas = [k[:-3] for k in r["kernels"][0] if k.endswith("_ms")]
+        lines += ["", "Kernels alone (sparsebytenn._kernels.DwConv, NC8HW8, ReLU6, 1 thread; ms, GFLOP/s):", "",
+                  "| shape | " + " | ".join(f"{i} variant | {i} ms | {i} GFLOP/s" for i in isas) + " |",
+                  "|---|" + "---|---|---|" * len(isas)]
+        for k in r["kernels"]:
+            lines.append(f"| {k['shape']} | " + " | ".join(
+                f"{k['variant'][i]} | {k[i + '_ms']:.3f} | {k[i + '_gflops']}" for i in isas) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +193,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--runs", type=int, default=5, help="inferences profiled per session per round")
+    ap.add_argument("--kernels", action="store_true",
+                    help="also time the kernels alone on MobileNet-V1's depthwise shapes")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     a = ap.parse_args(argv)
@@ -154,6 +204,8 @@ def main(argv=None) -> int:
 
         model = zoo.get(a.model)
     r = measure(model, a.threads, a.rounds, a.runs)
+    if a.kernels:
+        r["kernels"] = kernel_rows(a.rounds, a.runs * 4)
     text = markdown(r)
     print(text)
     if a.json:
