@@ -83,6 +83,10 @@ int64_t sbnn_mnn_thread_conv_threads(void) { return sbnn::mnnbridge::ThreadConvT
 int64_t sbnn_mnn_total_convs_created(void) { return sbnn::mnnbridge::TotalConvsCreated(); }
 int64_t sbnn_mnn_total_conv_runs(void) { return sbnn::mnnbridge::TotalConvRuns(); }
 
+int64_t sbnn_mnn_thread_depthwise_created(void) { return sbnn::mnnbridge::ThreadDepthwiseCreated(); }
+int64_t sbnn_mnn_thread_depthwise_runs(void) { return sbnn::mnnbridge::ThreadDepthwiseRuns(); }
+int64_t sbnn_mnn_total_depthwise_runs(void) { return sbnn::mnnbridge::TotalDepthwiseRuns(); }
+
 int64_t sbnn_mnn_thread_note_count(void) { return sbnn::mnnbridge::ThreadNoteCount(); }
 int sbnn_mnn_thread_note(int64_t i, char* buf, int buf_len) {
   if (i < 0 || i >= sbnn::mnnbridge::ThreadNoteCount()) return -1;

@@ -31,6 +31,13 @@ int64_t ThreadConvRuns();
 int64_t ThreadConvThreads();     // sum of those widths: shows numThread reaching the kernels
 int64_t TotalConvsCreated();
 int64_t TotalConvRuns();
+// Depthwise ops the plugin ran, counted apart: the conv counters above stay "tagged
+// sparse convs", which the host checks against the model's tagged layers.
+void CountDepthwiseCreated();
+void CountDepthwiseRun();
+int64_t ThreadDepthwiseCreated();
+int64_t ThreadDepthwiseRuns();
+int64_t TotalDepthwiseRuns();
 
 // A human-readable note (e.g. "conv 'x' falls back to MNN: <reason>"); kept for
 // the host on the calling thread and printed to stderr (once per text) unless disabled.

@@ -5,6 +5,7 @@
 
 #include "bridge_state.h"
 #include "deco_runtime.h"
+#include "depthwise_execution.h"
 
 namespace sbnn {
 namespace mnnbridge {
@@ -38,6 +39,18 @@ mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const
         if (execution != nullptr) return execution;
       }
       Note("conv '" + spec.name + "' falls back to MNN's own execution: " + why);
+    } else if (op != nullptr && !fp16_ && DepthwiseWanted()) {
+      // fp32 sessions only: the depthwise kernels have no fp16 variant.
+      DepthwiseSpec dw;
+      std::string why;
+      if (ReadDepthwiseConv(op, &dw, &why)) {
+        spec.name = dw.conv.name;
+        if (why.empty()) {
+          mnnabi::Execution* execution = DepthwiseExecution::Create(inner_, op, dw, threads_, &why);
+          if (execution != nullptr) return execution;
+        }
+        Note("depthwise conv '" + dw.conv.name + "' falls back to MNN's own execution: " + why);
+      }
     }
   } catch (const std::exception& e) {
     Note("conv '" + spec.name + "' falls back to MNN's own execution: " + e.what());

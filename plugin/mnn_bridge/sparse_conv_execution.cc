@@ -18,6 +18,38 @@ bool AlignedBuffer::Reserve(size_t bytes) {
   return true;
 }
 
+std::string CheckConvTensors(const mnnabi::Tensor* input, const mnnabi::Tensor* output) {
+  const auto& ex = mnnabi::exports();
+  if (input->dimensions() != 4 || output->dimensions() != 4) return "tensors are not 4-D";
+  if (ex.format_of(input) != mnnabi::kNC4HW4 || ex.format_of(output) != mnnabi::kNC4HW4)
+    return "tensors are not in MNN's packed NC4HW4 layout";
+  const auto& t = input->buffer().type;
+  // Float tensors; in an fp16 backend they keep the float type and hold fp16 (MNN's bytes per element).
+  if (t.code != 2 || t.bits != 32 || output->buffer().type.code != 2 || output->buffer().type.bits != 32)
+    return "tensors are not float32";
+  if (output->extent(0) != input->extent(0)) return "batch differs between input and output";
+  return std::string();
+}
+
+mnnabi::ErrorCode ResizeOrFallBack(mnnabi::Execution* self, const mnnabi::Op* op, const std::string& what,
+                                   const std::function<std::string()>& plan,
+                                   std::unique_ptr<mnnabi::Execution>* fallback, const mnnabi::TensorList& inputs,
+                                   const mnnabi::TensorList& outputs) {
+  std::string why;
+  if (inputs.size() != 1 || outputs.size() != 1) {
+    why = "expected one input and one output";
+  } else if (*fallback == nullptr) {
+    why = plan();
+  }
+  if (!why.empty() && *fallback == nullptr) {
+    Note(what + " runs on MNN's own execution for this shape: " + why);
+    fallback->reset(self->backend()->OnCreate(inputs, outputs, op));
+    if (*fallback == nullptr) return mnnabi::kNotSupport;
+  }
+  if (*fallback != nullptr) return (*fallback)->OnResize(inputs, outputs);
+  return mnnabi::kNoError;
+}
+
 SparseConvExecution* SparseConvExecution::Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
                                                  const SparseConvSpec& spec, SessionThreads threads, bool fp16,
                                                  std::string* why) {
@@ -63,53 +95,14 @@ SparseConvExecution::SparseConvExecution(mnnabi::Backend* cpu_backend, const mnn
 SparseConvExecution::~SparseConvExecution() { sbnn_gsparse_free(packed_); }
 
 std::string SparseConvExecution::PlanGeometry(const mnnabi::Tensor* input, const mnnabi::Tensor* output) {
-  const auto& ex = mnnabi::exports();
-  if (input->dimensions() != 4 || output->dimensions() != 4) return "tensors are not 4-D";
-  if (ex.format_of(input) != mnnabi::kNC4HW4 || ex.format_of(output) != mnnabi::kNC4HW4)
-    return "tensors are not in MNN's packed NC4HW4 layout";
-  const auto& t = input->buffer().type;
-  // Float tensors; in an fp16 backend they keep the float type and hold fp16 (MNN's bytes per element).
-  if (t.code != 2 || t.bits != 32 || output->buffer().type.code != 2 || output->buffer().type.bits != 32)
-    return "tensors are not float32";
+  if (std::string why = CheckConvTensors(input, output); !why.empty()) return why;
   const int n = input->extent(0), c = input->extent(1), ih = input->extent(2), iw = input->extent(3);
   const int oc = output->extent(1), oh = output->extent(2), ow = output->extent(3);
-  if (output->extent(0) != n) return "batch differs between input and output";
   if (oc != spec_.out_channels) return "output channels differ from outputCount";
   if (c != in_channels_) return "input channels differ from the weights' input channels";
-  // Leading pads as MNN computes them (ConvolutionCommon::convolutionPad), the
-  // trailing ones as whatever makes MNN's output size come out exactly.
-  int pad_left = spec_.pad_x, pad_top = spec_.pad_y;
-  const int kw_eff = (spec_.kernel_w - 1) * spec_.dilation_w + 1;
-  const int kh_eff = (spec_.kernel_h - 1) * spec_.dilation_h + 1;
-  if (spec_.pad_mode == 2) {  // SAME
-    pad_left = ((ow - 1) * spec_.stride_w + kw_eff - iw) / 2;
-    pad_top = ((oh - 1) * spec_.stride_h + kh_eff - ih) / 2;
-  } else if (pads_.size() >= 2) {
-    pad_left = pads_[1];
-    pad_top = pads_[0];
-  }
-  if (pad_left < 0 || pad_top < 0) return "negative padding";
-  const int right = (ow - 1) * spec_.stride_w + kw_eff - 1 - pad_left;
-  const int bottom = (oh - 1) * spec_.stride_h + kh_eff - 1 - pad_top;
-  const int pad_right = right >= iw ? right - iw + 1 : 0;
-  const int pad_bottom = bottom >= ih ? bottom - ih + 1 : 0;
-  if ((iw + pad_left + pad_right - kw_eff) / spec_.stride_w + 1 != ow ||
-      (ih + pad_top + pad_bottom - kh_eff) / spec_.stride_h + 1 != oh)
-    return "output size does not follow from the padding";
   geometry_ = sbnn_conv_geometry{};
   geometry_.batch = n;
-  geometry_.in_h = ih;
-  geometry_.in_w = iw;
-  geometry_.out_h = oh;
-  geometry_.out_w = ow;
-  geometry_.stride_h = spec_.stride_h;
-  geometry_.stride_w = spec_.stride_w;
-  geometry_.dilation_h = spec_.dilation_h;
-  geometry_.dilation_w = spec_.dilation_w;
-  geometry_.pad_top = pad_top;
-  geometry_.pad_left = pad_left;
-  geometry_.pad_bottom = pad_bottom;
-  geometry_.pad_right = pad_right;
+  if (std::string why = PlanConvPads(spec_, pads_, ih, iw, oh, ow, &geometry_); !why.empty()) return why;
   // 0 is the kernels' "cannot run this" (a real size is at least 64 bytes): hand the
   // op to MNN now rather than fail at execution.
   const size_t bytes = sbnn_gsparse_workspace_size(packed_, &geometry_, threads_.threads);
@@ -121,19 +114,8 @@ std::string SparseConvExecution::PlanGeometry(const mnnabi::Tensor* input, const
 mnnabi::ErrorCode SparseConvExecution::OnResize(const mnnabi::TensorList& inputs,
                                                 const mnnabi::TensorList& outputs) {
   pack_ = fp16_ ? 8 : settings().pack.load();  // MNN's fp16 layout is NC8HW8
-  std::string why;
-  if (inputs.size() != 1 || outputs.size() != 1) {
-    why = "expected one input and one output";
-  } else if (fallback_ == nullptr) {
-    why = PlanGeometry(inputs[0], outputs[0]);
-  }
-  if (!why.empty() && fallback_ == nullptr) {
-    Note("conv '" + spec_.name + "' runs on MNN's own execution for this shape: " + why);
-    fallback_.reset(backend()->OnCreate(inputs, outputs, op_));
-    if (fallback_ == nullptr) return mnnabi::kNotSupport;
-  }
-  if (fallback_ != nullptr) return fallback_->OnResize(inputs, outputs);
-  return mnnabi::kNoError;
+  return ResizeOrFallBack(this, op_, "conv '" + spec_.name + "'",
+                          [&] { return PlanGeometry(inputs[0], outputs[0]); }, &fallback_, inputs, outputs);
 }
 
 mnnabi::ErrorCode SparseConvExecution::OnExecute(const mnnabi::TensorList& inputs,

@@ -6,6 +6,7 @@
 #define SBNN_MNN_BRIDGE_SPARSE_CONV_EXECUTION_H_
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,19 @@ struct SessionThreads {
   int threads = 1;
   mnnabi::ThreadPool* mnn_pool = nullptr;  // null: the kernels' pool
 };
+
+// Empty when input and output are 4-D float32 tensors in MNN's NC4HW4 layout with
+// the same batch; otherwise why not.
+std::string CheckConvTensors(const mnnabi::Tensor* input, const mnnabi::Tensor* output);
+
+// OnResize of both executions: `plan` (called with one input and one output, until
+// MNN's execution took over) says why the kernels cannot run these tensors, empty when
+// they can. On the first refusal MNN's own execution is created on the CPU backend (a
+// Note names `what`) and runs the op from then on. kNoError: ours runs.
+mnnabi::ErrorCode ResizeOrFallBack(mnnabi::Execution* self, const mnnabi::Op* op, const std::string& what,
+                                   const std::function<std::string()>& plan,
+                                   std::unique_ptr<mnnabi::Execution>* fallback, const mnnabi::TensorList& inputs,
+                                   const mnnabi::TensorList& outputs);
 
 class SparseConvExecution : public mnnabi::Execution {
  public:

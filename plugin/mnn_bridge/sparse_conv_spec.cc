@@ -19,7 +19,28 @@ enum SparseField { kSparseMethod = 0, kSparseArgs = 1 };
 enum AttributeField { kAttrS = 0, kAttrI = 1, kAttrKey = 3 };
 
 constexpr int32_t kOpTypeConvolution = 12;
+constexpr int32_t kOpTypeConvolutionDepthwise = 13;
 constexpr uint8_t kOpParameterConvolution2D = 9;
+
+// The Convolution2DCommon fields both conv kinds read.
+void ReadCommon(const TableView& op, const TableView& common, SparseConvSpec* s) {
+  s->name = op.String(kOpName);
+  s->pad_x = common.Scalar<int32_t>(kPadX, 0);
+  s->pad_y = common.Scalar<int32_t>(kPadY, 0);
+  s->kernel_w = common.Scalar<int32_t>(kKernelX, 1);
+  s->kernel_h = common.Scalar<int32_t>(kKernelY, 1);
+  s->stride_w = common.Scalar<int32_t>(kStrideX, 1);
+  s->stride_h = common.Scalar<int32_t>(kStrideY, 1);
+  s->dilation_w = common.Scalar<int32_t>(kDilateX, 1);
+  s->dilation_h = common.Scalar<int32_t>(kDilateY, 1);
+  s->pad_mode = common.Scalar<int8_t>(kPadMode, 0);
+  s->conv_groups = common.Scalar<int32_t>(kGroup, 1);
+  s->out_channels = common.Scalar<int32_t>(kOutputCount, 0);
+  s->in_channels = common.Scalar<int32_t>(kInputCount, 0);
+  s->relu = common.Scalar<uint8_t>(kRelu, 0) != 0;
+  s->relu6 = common.Scalar<uint8_t>(kRelu6, 0) != 0;
+  s->pads = common.Vector<int32_t>(kPads);
+}
 
 }  // namespace
 
@@ -39,22 +60,7 @@ bool ReadSparseConv(const void* op_ptr, SparseConvSpec* spec) {
   if (quan.Scalar<int8_t>(kQuanScaleStorage, 0) != 0) return false;  // fp16 alpha
 
   SparseConvSpec s;
-  s.name = op.String(kOpName);
-  s.pad_x = common.Scalar<int32_t>(kPadX, 0);
-  s.pad_y = common.Scalar<int32_t>(kPadY, 0);
-  s.kernel_w = common.Scalar<int32_t>(kKernelX, 1);
-  s.kernel_h = common.Scalar<int32_t>(kKernelY, 1);
-  s.stride_w = common.Scalar<int32_t>(kStrideX, 1);
-  s.stride_h = common.Scalar<int32_t>(kStrideY, 1);
-  s.dilation_w = common.Scalar<int32_t>(kDilateX, 1);
-  s.dilation_h = common.Scalar<int32_t>(kDilateY, 1);
-  s.pad_mode = common.Scalar<int8_t>(kPadMode, 0);
-  s.conv_groups = common.Scalar<int32_t>(kGroup, 1);
-  s.out_channels = common.Scalar<int32_t>(kOutputCount, 0);
-  s.in_channels = common.Scalar<int32_t>(kInputCount, 0);
-  s.relu = common.Scalar<uint8_t>(kRelu, 0) != 0;
-  s.relu6 = common.Scalar<uint8_t>(kRelu6, 0) != 0;
-  s.pads = common.Vector<int32_t>(kPads);
+  ReadCommon(op, common, &s);
   s.weight_size = quan.Scalar<uint32_t>(kQuanWeightSize, 0);
   s.alpha = quan.Vector<float>(kQuanAlpha);
   s.index = quan.Vector<uint32_t>(kQuanIndex);
@@ -115,6 +121,87 @@ std::vector<float> DensifyWeights(const SparseConvSpec& s) {
   std::vector<float> dense(s.weight_size, 0.0f);
   for (uint32_t i = 0; i < s.index.size; ++i) dense[s.index.data[i]] = s.alpha.data[i];
   return dense;
+}
+
+}  // namespace mnnbridge
+}  // namespace sbnn
+
+namespace sbnn {
+namespace mnnbridge {
+
+bool ReadDepthwiseConv(const void* op_ptr, DepthwiseSpec* spec, std::string* why) {
+  TableView op(op_ptr);
+  if (!op.valid() || op.Scalar<int32_t>(kOpType, 0) != kOpTypeConvolutionDepthwise) return false;
+  DepthwiseSpec d;
+  d.conv.name = op.String(kOpName);
+  auto refuse = [&](const std::string& reason) {
+    *spec = d;
+    *why = reason;
+    return true;
+  };
+  if (op.Scalar<uint8_t>(kOpMainType, 0) != kOpParameterConvolution2D) return refuse("no Convolution2D parameters");
+  if (op.Vector<int32_t>(kOpInputs).size != 1 || op.Vector<int32_t>(kOpOutputs).size != 1)
+    return refuse("not one input and one output (weights as inputs?)");
+  TableView conv = op.Table(kOpMain);
+  TableView common = conv.Table(kConvCommon);
+  if (!conv.valid() || !common.valid()) return refuse("no Convolution2DCommon");
+  ReadCommon(op, common, &d.conv);
+  if (conv.Has(kConvQuan) || conv.Vector<int64_t>(kConvExternal).size > 0)
+    return refuse("quantized, sparse-coded or external weights");
+  d.weight = conv.Vector<float>(kConvWeight);
+  d.conv.bias = conv.Vector<float>(kConvBias);
+  const SparseConvSpec& s = d.conv;
+  const uint64_t taps = static_cast<uint64_t>(s.kernel_h) * s.kernel_w;
+  if (s.out_channels <= 0 || s.kernel_h < 1 || s.kernel_w < 1 || s.stride_h < 1 || s.stride_w < 1 ||
+      s.dilation_h < 1 || s.dilation_w < 1)
+    return refuse("outputCount, kernel, stride or dilation below 1");
+  if (d.weight.size != s.out_channels * taps)
+    return refuse(std::to_string(d.weight.size) + " weights for " + std::to_string(s.out_channels) +
+                  " channels of " + std::to_string(s.kernel_h) + "x" + std::to_string(s.kernel_w));
+  if (s.bias.present() && s.bias.size != static_cast<uint32_t>(s.out_channels))
+    return refuse("bias has " + std::to_string(s.bias.size) + " values for " + std::to_string(s.out_channels) +
+                  " channels");
+  if (s.pad_mode < 0 || s.pad_mode > 2) return refuse("unknown padMode " + std::to_string(s.pad_mode));
+  *spec = d;
+  why->clear();
+  return true;
+}
+
+std::string PlanConvPads(const SparseConvSpec& s, const std::vector<int32_t>& pads, int ih, int iw, int oh, int ow,
+                         sbnn_conv_geometry* g) {
+  // Leading pads as MNN computes them (ConvolutionCommon::convolutionPad), the
+  // trailing ones as whatever makes MNN's output size come out exactly.
+  int pad_left = s.pad_x, pad_top = s.pad_y;
+  const int kw_eff = (s.kernel_w - 1) * s.dilation_w + 1;
+  const int kh_eff = (s.kernel_h - 1) * s.dilation_h + 1;
+  if (s.pad_mode == 2) {  // SAME
+    pad_left = ((ow - 1) * s.stride_w + kw_eff - iw) / 2;
+    pad_top = ((oh - 1) * s.stride_h + kh_eff - ih) / 2;
+  } else if (pads.size() >= 2) {
+    pad_left = pads[1];
+    pad_top = pads[0];
+  }
+  if (pad_left < 0 || pad_top < 0) return "negative padding";
+  const int right = (ow - 1) * s.stride_w + kw_eff - 1 - pad_left;
+  const int bottom = (oh - 1) * s.stride_h + kh_eff - 1 - pad_top;
+  const int pad_right = right >= iw ? right - iw + 1 : 0;
+  const int pad_bottom = bottom >= ih ? bottom - ih + 1 : 0;
+  if ((iw + pad_left + pad_right - kw_eff) / s.stride_w + 1 != ow ||
+      (ih + pad_top + pad_bottom - kh_eff) / s.stride_h + 1 != oh)
+    return "output size does not follow from the padding";
+  g->in_h = ih;
+  g->in_w = iw;
+  g->out_h = oh;
+  g->out_w = ow;
+  g->stride_h = s.stride_h;
+  g->stride_w = s.stride_w;
+  g->dilation_h = s.dilation_h;
+  g->dilation_w = s.dilation_w;
+  g->pad_top = pad_top;
+  g->pad_left = pad_left;
+  g->pad_bottom = pad_bottom;
+  g->pad_right = pad_right;
+  return std::string();
 }
 
 }  // namespace mnnbridge

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "flatbuffer_view.h"
+#include "sparsebytenn/gsparse.h"
 
 namespace sbnn {
 namespace mnnbridge {
@@ -41,6 +42,23 @@ bool ReadSparseConv(const void* op, SparseConvSpec* spec);
 // Empty when the metadata is consistent with an input of `input_channels`;
 // otherwise the reason it is not (the conv then falls back to MNN).
 std::string ValidateSparseConv(const SparseConvSpec& spec, int32_t input_channels);
+
+// A ConvolutionDepthwise op (OpType 13): MNN stores C x kh x kw float weights
+// (group = outputCount = C); geometry and activation as for Convolution.
+struct DepthwiseSpec {
+  SparseConvSpec conv;          // geometry, relu/relu6, bias; no sparse fields
+  VectorView<float> weight;     // C * kh * kw
+};
+
+// False when `op` is not a ConvolutionDepthwise. True otherwise, with *why empty
+// when the plugin can run it (weights are plain floats, sizes consistent) and the
+// reason it cannot when not (only spec->conv.name is then meaningful).
+bool ReadDepthwiseConv(const void* op, DepthwiseSpec* spec, std::string* why);
+
+// Fills *g's sizes, strides, dilations and pads for an input ih x iw and MNN's
+// output oh x ow (pads: the op's pads vector, copied). Empty, or why it cannot.
+std::string PlanConvPads(const SparseConvSpec& spec, const std::vector<int32_t>& pads, int ih, int iw, int oh,
+                         int ow, sbnn_conv_geometry* g);
 
 // Dense OIHW weights rebuilt from alpha/index (validated spec only).
 std::vector<float> DensifyWeights(const SparseConvSpec& spec);

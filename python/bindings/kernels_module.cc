@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "sparsebytenn/dwconv.h"
 #include "sparsebytenn/gsparse.h"
 #include "sparsebytenn/version.h"
 
@@ -55,6 +56,41 @@ void spawn_parallel_for(void*, int32_t n, sbnn_task_fn task, void* ctx) {
   for (auto& t : threads) t.join();
 }
 
+// The pack arguments both conv kinds share; returns the bias data (null: none),
+// kept alive by *keep.
+const float* check_bias_clamp_isa(const py::object& bias, py::ssize_t channels, float output_min, float output_max,
+                                  const std::string& isa, py::array* keep) {
+  if (std::isnan(output_min) || std::isnan(output_max) || output_min > output_max)
+    fail("need output_min <= output_max (no NaN)");
+  if (!isa.empty() && !sbnn_isa_available(isa.c_str()))
+    fail("ISA '" + isa + "' is not compiled in or not supported by this CPU");
+  if (bias.is_none()) return nullptr;
+  *keep = py::array::ensure(bias);
+  if (!*keep || keep->ndim() != 1 || keep->shape(0) != channels)
+    fail("bias must be 1-D with " + std::to_string(channels) + " elements (one per output channel)");
+  return float_data(*keep, "bias");
+}
+
+// Geometry of a run from the Python arguments (ValueError when they do not make one).
+sbnn_conv_geometry make_geometry(int N, int H, int W, std::pair<int, int> stride, std::pair<int, int> dilation,
+                                 const std::vector<int>& padding, int kernel_h, int kernel_w) {
+  if (N < 1 || H < 1 || W < 1) fail("input has an empty dimension");
+  if (stride.first < 1 || stride.second < 1 || dilation.first < 1 || dilation.second < 1)
+    fail("stride and dilation must be >= 1");
+  for (int p : padding) if (p < 0) fail("padding must be >= 0");
+  sbnn_conv_geometry g{};
+  g.batch = N; g.in_h = H; g.in_w = W;
+  g.stride_h = stride.first; g.stride_w = stride.second;
+  g.dilation_h = dilation.first; g.dilation_w = dilation.second;
+  g.pad_top = padding[0]; g.pad_left = padding[1]; g.pad_bottom = padding[2]; g.pad_right = padding[3];
+  const long span_h = H + g.pad_top + g.pad_bottom - static_cast<long>(g.dilation_h) * (kernel_h - 1) - 1;
+  const long span_w = W + g.pad_left + g.pad_right - static_cast<long>(g.dilation_w) * (kernel_w - 1) - 1;
+  if (span_h < 0 || span_w < 0) fail("kernel (with dilation) is larger than the padded input");
+  g.out_h = static_cast<int32_t>(span_h / g.stride_h + 1);
+  g.out_w = static_cast<int32_t>(span_w / g.stride_w + 1);
+  return g;
+}
+
 class PackedConv {
  public:
   PackedConv(const py::object& weights_arg, const py::object& bias, int group_size, float output_min,
@@ -66,18 +102,8 @@ class PackedConv {
       if (weights.shape(d) < 1 || weights.shape(d) > (1 << 20)) fail("weights has an empty or huge dimension");
     if (group_size != 1 && group_size != 2 && group_size != 4 && group_size != 8 && group_size != 16)
       fail("group_size must be 1, 2, 4, 8 or 16, got " + std::to_string(group_size));
-    if (std::isnan(output_min) || std::isnan(output_max) || output_min > output_max)
-      fail("need output_min <= output_max (no NaN)");
-    const float* b = nullptr;
     py::array bias_arr;
-    if (!bias.is_none()) {
-      bias_arr = py::array::ensure(bias);
-      if (!bias_arr || bias_arr.ndim() != 1 || bias_arr.shape(0) != weights.shape(0))
-        fail("bias must be 1-D with O = " + std::to_string(weights.shape(0)) + " elements");
-      b = float_data(bias_arr, "bias");
-    }
-    if (!isa.empty() && !sbnn_isa_available(isa.c_str()))
-      fail("ISA '" + isa + "' is not compiled in or not supported by this CPU");
+    const float* b = check_bias_clamp_isa(bias, weights.shape(0), output_min, output_max, isa, &bias_arr);
     sbnn_pack_params p{};
     p.out_channels = static_cast<int32_t>(weights.shape(0));
     p.in_channels = static_cast<int32_t>(weights.shape(1));
@@ -121,20 +147,7 @@ class PackedConv {
       if (x.shape(0) != (C + pack - 1) / pack) fail("input has " + std::to_string(x.shape(0)) + " channel blocks, weights expect " + std::to_string((C + pack - 1) / pack));
       N = static_cast<int>(x.shape(1)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
     }
-    if (N < 1 || H < 1 || W < 1) fail("input has an empty dimension");
-    if (stride.first < 1 || stride.second < 1 || dilation.first < 1 || dilation.second < 1)
-      fail("stride and dilation must be >= 1");
-    for (int p : padding) if (p < 0) fail("padding must be >= 0");
-    sbnn_conv_geometry g{};
-    g.batch = N; g.in_h = H; g.in_w = W;
-    g.stride_h = stride.first; g.stride_w = stride.second;
-    g.dilation_h = dilation.first; g.dilation_w = dilation.second;
-    g.pad_top = padding[0]; g.pad_left = padding[1]; g.pad_bottom = padding[2]; g.pad_right = padding[3];
-    const long span_h = H + g.pad_top + g.pad_bottom - static_cast<long>(g.dilation_h) * (info_.kernel_h - 1) - 1;
-    const long span_w = W + g.pad_left + g.pad_right - static_cast<long>(g.dilation_w) * (info_.kernel_w - 1) - 1;
-    if (span_h < 0 || span_w < 0) fail("kernel (with dilation) is larger than the padded input");
-    g.out_h = static_cast<int32_t>(span_h / g.stride_h + 1);
-    g.out_w = static_cast<int32_t>(span_w / g.stride_w + 1);
+    const sbnn_conv_geometry g = make_geometry(N, H, W, stride, dilation, padding, info_.kernel_h, info_.kernel_w);
     std::vector<py::ssize_t> shape;
     if (out_pack == 1) shape = {N, O, g.out_h, g.out_w};
     else shape = {(O + out_pack - 1) / out_pack, N, g.out_h, g.out_w, out_pack};
@@ -202,6 +215,126 @@ class PackedConv {
   std::mutex workspace_mutex_;
 };
 
+// Depthwise conv (sparsebytenn/dwconv.h): weights (C, 1, kh, kw) or (C, kh, kw).
+class PackedDwConv {
+ public:
+  PackedDwConv(const py::object& weights_arg, const py::object& bias, float output_min, float output_max,
+               const std::string& isa) {
+    const py::array weights = as_array(weights_arg, "weights");
+    if (weights.ndim() != 4 && weights.ndim() != 3) fail("depthwise weights must be (C, 1, kh, kw) or (C, kh, kw)");
+    if (weights.ndim() == 4 && weights.shape(1) != 1) fail("depthwise weights must have one input channel per filter");
+    const float* w = float_data(weights, "weights");
+    const int nd = static_cast<int>(weights.ndim());
+    for (int d = 0; d < nd; ++d)
+      if (weights.shape(d) < 1 || weights.shape(d) > (1 << 20)) fail("weights has an empty or huge dimension");
+    py::array bias_arr;
+    const float* b = check_bias_clamp_isa(bias, weights.shape(0), output_min, output_max, isa, &bias_arr);
+    sbnn_dwconv_params p{};
+    p.channels = static_cast<int32_t>(weights.shape(0));
+    p.kernel_h = static_cast<int32_t>(weights.shape(nd - 2));
+    p.kernel_w = static_cast<int32_t>(weights.shape(nd - 1));
+    p.output_min = output_min;
+    p.output_max = output_max;
+    p.isa = isa.empty() ? nullptr : isa.c_str();
+    check(sbnn_dwconv_pack(&p, w, b, &packed_), "pack");
+    check(sbnn_dwconv_get_info(packed_, &info_), "info");
+  }
+  ~PackedDwConv() { sbnn_dwconv_free(packed_); }
+  PackedDwConv(const PackedDwConv&) = delete;
+  PackedDwConv& operator=(const PackedDwConv&) = delete;
+
+  // x: (N, C, H, W) for pack 1, (ceil(C/P), N, H, W, P) for pack P; output in the same layout.
+  py::array run(const py::object& x_arg, std::pair<int, int> stride, std::pair<int, int> dilation,
+                std::vector<int> padding, int pack, int threads, const std::string& executor,
+                const py::object& out_arg) {
+    if (pack != 1 && pack != 4 && pack != 8 && pack != 16) fail("pack must be 1, 4, 8 or 16");
+    if (padding.size() == 2) padding = {padding[0], padding[1], padding[0], padding[1]};
+    if (padding.size() != 4) fail("padding must be (top, left) or (top, left, bottom, right)");
+    if (threads < 1 || threads > 256) fail("threads must be in 1..256");
+    const py::array x = as_array(x_arg, "input");
+    const float* in = float_data(x, "input");
+    const int C = info_.channels;
+    int N, H, W;
+    if (pack == 1) {
+      if (x.ndim() != 4 || x.shape(1) != C) fail("NCHW input must be (N, C, H, W) with C = " + std::to_string(C));
+      N = static_cast<int>(x.shape(0)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
+    } else {
+      if (x.ndim() != 5 || x.shape(4) != pack || x.shape(0) != (C + pack - 1) / pack)
+        fail("packed input must be (ceil(C/P), N, H, W, P)");
+      N = static_cast<int>(x.shape(1)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
+    }
+    const sbnn_conv_geometry g = make_geometry(N, H, W, stride, dilation, padding, info_.kernel_h, info_.kernel_w);
+    std::vector<py::ssize_t> shape;
+    if (pack == 1) shape = {N, C, g.out_h, g.out_w};
+    else shape = {(C + pack - 1) / pack, N, g.out_h, g.out_w, pack};
+    py::array out;
+    if (out_arg.is_none()) {
+      out = py::array(py::dtype::of<float>(), shape);
+    } else {
+      py::array oa = py::array::ensure(out_arg);
+      if (!oa || !oa.dtype().is(py::dtype::of<float>()) || !(oa.flags() & py::array::c_style) || !oa.writeable())
+        fail("out must be a writeable C-contiguous float32 array");
+      bool same = oa.ndim() == static_cast<py::ssize_t>(shape.size());
+      for (size_t d = 0; same && d < shape.size(); ++d) same = oa.shape(d) == shape[d];
+      if (!same) fail("out has the wrong shape for this input and layout");
+      out = oa;
+    }
+    sbnn_tensor_layout layout{pack, 0, 0};
+    sbnn_executor ex{};
+    ex.num_threads = threads;
+    if (executor == "host") ex.parallel_for = &spawn_parallel_for;
+    else if (executor != "builtin") fail("executor must be 'builtin' or 'host'");
+    float* o = static_cast<float*>(out.mutable_data());
+    sbnn_status s;
+    {
+      py::gil_scoped_release nogil;
+      std::unique_lock<std::mutex> lock(workspace_mutex_, std::try_to_lock);
+      void* ws = nullptr;
+      size_t ws_bytes = 0;
+      if (lock.owns_lock()) {
+        ws_bytes = sbnn_dwconv_workspace_size(packed_, &g, pack, threads);
+        if (ws_bytes > workspace_.size()) workspace_.assign(ws_bytes, 0);
+        if (ws_bytes != 0) ws = workspace_.data();
+      }
+      s = sbnn_dwconv_run(packed_, &g, in, &layout, o, &layout, &ex, ws, ws_bytes);
+    }
+    check(s, "run");
+    return std::move(out);
+  }
+
+  py::dict info() const {
+    py::dict d;
+    d["channels"] = info_.channels;
+    d["kernel"] = py::make_tuple(info_.kernel_h, info_.kernel_w);
+    d["lanes"] = info_.lanes;
+    d["isa"] = info_.isa;
+    return d;
+  }
+  std::string variant_for(int sh, int sw) const {
+    const char* n = sbnn_dwconv_variant_for(packed_, sh, sw);
+    return n ? n : "";
+  }
+
+ private:
+  sbnn_dwconv_weights* packed_ = nullptr;
+  sbnn_dwconv_info info_{};
+  std::vector<unsigned char> workspace_;
+  std::mutex workspace_mutex_;
+};
+
+py::list dw_variants() {
+  py::list out;
+  for (int32_t i = 0; i < sbnn_dwconv_variant_count(); ++i) {
+    sbnn_dwconv_variant_desc d{};
+    if (sbnn_dwconv_variant_get(i, &d) != SBNN_OK) continue;
+    py::dict v;
+    v["name"] = d.name; v["isa"] = d.isa; v["kernel"] = py::make_tuple(d.kernel_h, d.kernel_w);
+    v["stride"] = d.stride; v["available"] = static_cast<bool>(d.available);
+    out.append(v);
+  }
+  return out;
+}
+
 py::list variants() {
   py::list out;
   for (int32_t i = 0; i < sbnn_variant_count(); ++i) {
@@ -238,6 +371,17 @@ PYBIND11_MODULE(_kernels, m) {
            "Output in out_pack layout (default: same as input); out: an optional preallocated "
            "float32 array of exactly that shape, written and returned (no allocation per run).")
       .def_property_readonly("info", &PackedConv::info);
+  m.def("dw_variants", &dw_variants, "The depthwise variant table: name, isa, kernel, stride, available.");
+  py::class_<PackedDwConv>(m, "DwConv")
+      .def(py::init<const py::object&, const py::object&, float, float, const std::string&>(), py::arg("weights"),
+           py::arg("bias") = py::none(), py::arg("output_min") = -inf, py::arg("output_max") = inf,
+           py::arg("isa") = "", "Pack depthwise float32 weights (C, 1, kh, kw) (+ bias) with a fused clamp.")
+      .def("run", &PackedDwConv::run, py::arg("x"), py::arg("stride") = std::make_pair(1, 1),
+           py::arg("dilation") = std::make_pair(1, 1), py::arg("padding") = std::vector<int>{0, 0, 0, 0},
+           py::arg("pack") = 8, py::arg("threads") = 1, py::arg("executor") = "builtin", py::arg("out") = py::none(),
+           "Run on x in (ceil(C/P), N, H, W, P) (pack P) or (N, C, H, W) (pack 1); output in the same layout.")
+      .def("variant_for", &PackedDwConv::variant_for, py::arg("stride_h"), py::arg("stride_w"))
+      .def_property_readonly("info", &PackedDwConv::info);
   m.def("pack", [](const py::object& w, const py::object& b, int g, float lo, float hi, const std::string& isa) {
           return new PackedConv(w, b, g, lo, hi, isa);
         }, py::arg("weights"), py::arg("bias") = py::none(), py::arg("group_size") = 8,

@@ -18,6 +18,8 @@ from . import plugin as _plugin
 from .errors import SparseByteNNError
 from sparsebytenn_converter.mnn_wheel import MNNSession
 
+_DEPTHWISE_NOTE = "depthwise conv "   # how the bridge's depthwise notes begin
+
 
 class Session(MNNSession):
     """A model loaded into stock MNN (through the bridge with plugin=True): the project's
@@ -52,12 +54,15 @@ class Session(MNNSession):
         self.plugin = backend == _plugin.BRIDGE_TYPE
         notes_before = _plugin.thread_note_count()
         created_before = _plugin.thread_convs_created()
+        dw_created_before = _plugin.thread_depthwise_created()
         super().__init__(path, threads=threads, backend=backend, precision=precision)
         self.backend = backend
         self.plugin_convs_created = _plugin.thread_convs_created() - created_before
+        self.plugin_depthwise_created = _plugin.thread_depthwise_created() - dw_created_before
         self._fallbacks = _plugin.thread_notes(notes_before)
         self._last_plugin_convs = 0
         self._last_plugin_threads = 0
+        self._last_plugin_depthwise = 0
         self._ops: dict | None = None
 
     # ------------------------------------------------------------------ #
@@ -71,7 +76,9 @@ class Session(MNNSession):
         with self.lock:
             self.set_inputs(inputs)
             before, before_threads = _plugin.thread_conv_runs(), _plugin.thread_conv_threads()
+            before_dw = _plugin.thread_depthwise_runs()
             self.invoke()
+            self._last_plugin_depthwise = _plugin.thread_depthwise_runs() - before_dw
             self._last_plugin_convs = _plugin.thread_conv_runs() - before
             self._last_plugin_threads = _plugin.thread_conv_threads() - before_threads
             return self.outputs()
@@ -85,20 +92,28 @@ class Session(MNNSession):
 
     def op_table(self, inputs) -> dict[str, dict]:
         """One run; op name -> {"type": MNN's op type, "plugin": True when the bridge
-        executed it (its per-thread conv count rose while the op ran)}."""
+        executed it (its per-thread count of ops run rose while the op ran)}."""
         from sparsebytenn_converter.op_profile import op_table
 
-        return op_table(self, inputs, _plugin.thread_conv_runs if self.plugin else None)
+        return op_table(self, inputs, _plugin.thread_plugin_op_runs if self.plugin else None)
 
     @property
     def fallbacks(self) -> list[str]:
-        """This session's notes from the bridge (convs that fell back to MNN, and why),
-        made while creating it and at every resize since; distinct, in order."""
-        return list(dict.fromkeys(self._fallbacks))
+        """This session's notes from the bridge about tagged convs (those that fell back
+        to MNN, and why), made while creating it and at every resize since; distinct, in order."""
+        return [n for n in dict.fromkeys(self._fallbacks) if not n.startswith(_DEPTHWISE_NOTE)]
+
+    @property
+    def depthwise_fallbacks(self) -> list[str]:
+        """The same for depthwise convs the bridge wanted but left to MNN (kept apart:
+        `fallbacks` answers "did every tagged conv run in the plugin")."""
+        return [n for n in dict.fromkeys(self._fallbacks) if n.startswith(_DEPTHWISE_NOTE)]
 
     def stats(self) -> dict:
-        """plugin_convs: convs the bridge ran in the last run(); plugin_threads: the
-        thread count the kernels were given in that run (per conv, from numThread);
+        """plugin_convs: tagged (sparse) convs the bridge ran in the last run();
+        plugin_ops: every op it ran in that run, by type ({"sparse_conv": n, "depthwise": m});
+        plugin_threads: the thread count the kernels were given in that run (per sparse
+        conv, from numThread);
         ops: op type -> count executed per inference; fallbacks: the bridge's notes."""
         if self._ops is None:
             counts = Counter()
@@ -116,6 +131,10 @@ class Session(MNNSession):
             per_conv = self._last_plugin_threads / self._last_plugin_convs if self._last_plugin_convs else None
             return {"plugin_convs": self._last_plugin_convs, "plugin_convs_created": self.plugin_convs_created,
                     "plugin_threads": per_conv,
+                    "plugin_ops": {"sparse_conv": self._last_plugin_convs,
+                                   "depthwise": self._last_plugin_depthwise},
+                    "plugin_depthwise_created": self.plugin_depthwise_created,
+                    "depthwise_fallbacks": self.depthwise_fallbacks,
                     "ops": self._ops, "backend": "sparsebytenn" if self.plugin else "mnn-cpu",
                     "backend_type": self.interp.getSessionInfo(self.session, 2),
                     "threads": self.threads, "fallbacks": self.fallbacks}

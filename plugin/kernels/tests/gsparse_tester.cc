@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "sparsebytenn/dwconv.h"
 #include "sparsebytenn/gsparse.h"
 
 namespace {
@@ -159,6 +160,68 @@ void run_case(const sbnn_variant_desc& v, const Shape& s, int layout_p, int thre
   sbnn_gsparse_free(packed);
 }
 
+// Depthwise shapes (o == c): partial last block / zmm, 3x3 and 5x5 fast paths and
+// the kxk path (2x2, dilation, anisotropic stride), pads larger than the image.
+const Shape kDwShapes[] = {
+    {1, 21, 21, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0.f},
+    {2, 13, 13, 8, 7, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 0.f},
+    {1, 40, 40, 6, 13, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0.f},
+    {1, 9, 9, 5, 5, 5, 5, 2, 2, 1, 1, 1, 2, 2, 1, 0.f},
+    {1, 16, 16, 7, 6, 3, 3, 1, 2, 2, 1, 2, 1, 2, 0, 0.f},
+    {1, 3, 3, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0.f},
+    {1, 24, 24, 2, 3, 2, 2, 1, 1, 1, 1, 3, 0, 2, 1, 0.f},
+};
+
+void run_dw_case(const sbnn_dwconv_variant_desc& v, const Shape& s, int layout_p, int threads, bool clamp,
+                 std::mt19937& rng) {
+  std::normal_distribution<float> nd;
+  const int taps = s.kh * s.kw;
+  std::vector<float> wdw(size_t(s.c) * taps), wfull(size_t(s.c) * s.c * taps, 0.f), bias(s.c),
+      x(size_t(s.n) * s.c * s.h * s.w);
+  for (auto& a : wdw) a = nd(rng);
+  for (auto& a : bias) a = nd(rng);
+  for (auto& a : x) a = nd(rng);
+  for (int c = 0; c < s.c; ++c)
+    for (int t = 0; t < taps; ++t) wfull[(size_t(c) * s.c + c) * taps + t] = wdw[size_t(c) * taps + t];
+  const float lo = clamp ? 0.f : -INFINITY, hi = clamp ? 6.f : INFINITY;
+  const std::string tag = std::string(v.name) + " dw shape#" + std::to_string(&s - kDwShapes) + " P=" +
+                          std::to_string(layout_p) + " threads=" + std::to_string(threads);
+  sbnn_dwconv_params pp{s.c, s.kh, s.kw, lo, hi, v.isa};
+  sbnn_dwconv_weights* packed = nullptr;
+  sbnn_status st = sbnn_dwconv_pack(&pp, wdw.data(), bias.data(), &packed);
+  check(st == SBNN_OK, tag + ": pack " + sbnn_status_string(st));
+  if (st != SBNN_OK) return;
+  const int oh = out_size(s.h, s.kh, s.sh, s.dh, s.pt, s.pb), ow = out_size(s.w, s.kw, s.sw, s.dw, s.pl, s.pr);
+  sbnn_conv_geometry geo{s.n, s.h, s.w, oh, ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, s.pb, s.pr};
+  std::vector<float> in = layout_p == 1 ? x : to_packed(x, s.n, s.c, s.h * s.w, layout_p, NAN);
+  const int blocks = (s.c + layout_p - 1) / layout_p;
+  std::vector<float> out(size_t(blocks) * layout_p * s.n * oh * ow, 12345.f);
+  sbnn_tensor_layout lay{layout_p, 0, 0};
+  sbnn_executor ex{threads > 1 ? threaded_for : serial_for, nullptr, threads};
+  std::vector<unsigned char> ws(sbnn_dwconv_workspace_size(packed, &geo, layout_p, threads));
+  st = sbnn_dwconv_run(packed, &geo, in.data(), &lay, out.data(), &lay, &ex, ws.empty() ? nullptr : ws.data(),
+                       ws.size());
+  check(st == SBNN_OK, tag + ": run " + sbnn_status_string(st));
+  if (st == SBNN_OK) {
+    std::vector<float> ref = naive_conv(s, x, wfull, bias, lo, hi, oh, ow);
+    double worst = 0, scale = 1;
+    for (float r : ref) scale = std::max(scale, double(std::fabs(r)));
+    for (int n = 0; n < s.n; ++n)
+      for (int c = 0; c < blocks * layout_p; ++c)
+        for (int i = 0; i < oh * ow; ++i) {
+          const float got = layout_p == 1 ? out[(size_t(n) * s.c + c) * oh * ow + i]
+                                          : out[((size_t(c / layout_p) * s.n + n) * oh * ow + i) * layout_p + c % layout_p];
+          if (c >= s.c) {
+            if (layout_p != 1 && got != 0.f) worst = INFINITY;  // padded lanes are written with 0
+            continue;
+          }
+          worst = std::max(worst, double(std::fabs(got - ref[(size_t(n) * s.c + c) * oh * ow + i])));
+        }
+    check(worst <= 1e-4 * scale, tag + ": max error " + std::to_string(worst));
+  }
+  sbnn_dwconv_free(packed);
+}
+
 // Bad arguments return an error and touch nothing (ASan would see a stray access).
 void run_errors() {
   float w[16] = {1}, b[4] = {0}, x[64] = {0}, y[64] = {0};
@@ -207,6 +270,22 @@ int main() {
       for (int p : {1, 4, 8, 16})
         for (int threads : {1, 3}) run_case(v, s, p, threads, (s.c + p + threads) % 2 == 0, false, rng);
     run_case(v, kShapes[2], 8, 2, true, true, rng);  // the built-in thread pool
+  }
+  // Depthwise: each ISA once (its run picks the specialised or kxk entry per shape).
+  for (int32_t i = 0; i < sbnn_dwconv_variant_count(); ++i) {
+    sbnn_dwconv_variant_desc v{};
+    sbnn_dwconv_variant_get(i, &v);
+    if (v.kernel_h != 0) continue;  // the ISA's last (kxk) entry stands for it
+    if (!v.available) {
+      std::printf("skip %s (not runnable on this CPU)\n", v.name);
+      continue;
+    }
+    ++tested;
+    const bool simd = std::strcmp(v.isa, "ref") != 0;
+    for (const Shape& s : kDwShapes)
+      for (int p : {1, 4, 8, 16})
+        for (int threads : {1, 3})
+          if (!simd || p == 8) run_dw_case(v, s, p, threads, (s.c + threads) % 2 == 0, rng);
   }
   run_errors();
   std::printf("gsparse_tester: %d variants, %d checks, %d failures\n", tested, cases, failures);

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .prepare import pruned_layers
 
-PRUNED_ENGINES = ("mnn-pruned-dense", "mnn-sparse", "plugin")
+PRUNED_ENGINES = ("mnn-pruned-dense", "mnn-sparse", "plugin", "plugin-nodw")
 COLUMNS = ["model", "threads", "sparsity", "engine", "pruned layers ms", "x", "ideal x",
            "other ops ms", "x other"]
 

@@ -31,6 +31,10 @@ ENGINES: dict[str, EngineSpec] = {e.name: e for e in [
                "stock MNN running its own sparse path on the converter's sparse output"),
     EngineSpec("plugin", "sparse", _R + "PluginRunner", "mnn-pruned-dense",
                "the converter's sparse output through the SparseByteNN MNN bridge"),
+    EngineSpec("plugin-nodw", "sparse", _R + "PluginNoDepthwiseRunner", "mnn-pruned-dense",
+               "the same with the bridge's depthwise convs off (SPARSEBYTENN_DWCONV=off): "
+               "what the depthwise kernels add"),
 ]}
 
-DEFAULT_ENGINES = list(ENGINES)
+# plugin-nodw only on request (--engines).
+DEFAULT_ENGINES = [e for e in ENGINES if e != "plugin-nodw"]

@@ -10,14 +10,14 @@ import numpy as np
 
 from ..errors import SparseByteNNError
 from . import machine as machine_info
-from .engines import ENGINES
+from .engines import DEFAULT_ENGINES, ENGINES
 from .measure import Instance, measure
 from .prepare import ModelSource, prepare_variants, resolve_model
 from .stats import amdahl_ideal, median_iqr, per_round_speedup, pruned_share, round_medians
 from .worker import Worker, WorkerError
 
 # engines whose per-op MNN profile is taken (a few untimed runs each, after warm-up)
-PROFILED_ENGINES = {"mnn-dense", "mnn-pruned-dense", "mnn-sparse", "plugin"}
+PROFILED_ENGINES = {"mnn-dense", "mnn-pruned-dense", "mnn-sparse", "plugin", "plugin-nodw"}
 QUICK = {"sparsities": (0.3, 0.5, 0.7, 0.9), "threads": (1,), "rounds": 5, "runs": 5, "warmup": 3}
 FULL = {"sparsities": (0.3, 0.5, 0.7, 0.9), "threads": (1, 2), "rounds": 15, "runs": 10, "warmup": 5}
 
@@ -27,7 +27,7 @@ class BenchConfig:
     models: list[str]
     sparsities: tuple[float, ...] = FULL["sparsities"]
     threads: tuple[int, ...] = FULL["threads"]
-    engines: tuple[str, ...] = tuple(ENGINES)
+    engines: tuple[str, ...] = tuple(DEFAULT_ENGINES)
     rounds: int = FULL["rounds"]
     runs: int = FULL["runs"]
     warmup: int = FULL["warmup"]
@@ -120,7 +120,7 @@ def with_references(engines) -> list[str]:
 
 def _plugin_check(variants):
     def validate(inst: Instance):
-        if inst.engine != "plugin" or "plugin_convs" not in inst.info:
+        if not inst.engine.startswith("plugin") or "plugin_convs" not in inst.info:
             return None
         tagged = [ly for ly in variants[inst.sparsity].layers if ly.get("tagged")]
         ran = inst.info["plugin_convs"]
@@ -142,7 +142,7 @@ def rows_for(model: str, threads: int, instances: list[Instance], variants) -> l
                "speedup_vs_mnn_sparse": None, "ideal_speedup": None,
                "status": inst.status, "error": inst.error or None,
                "samples": sum(len(r) for r in inst.rounds), "max_output_error": inst.max_error}
-        for k in ("plugin_convs", "backend_type", "engine_version"):
+        for k in ("plugin_convs", "plugin_depthwise", "backend_type", "engine_version"):
             if k in inst.info:
                 row[k] = inst.info[k]
         if inst.sparsity is not None:

@@ -36,6 +36,7 @@ class MNNRunner:
         self.info = {"engine_version": self.session.mnn_version, "backend_type": stats["backend_type"]}
         if self.plugin:
             self.info["plugin_convs"] = int(stats["plugin_convs"])
+            self.info["plugin_depthwise"] = int(stats["plugin_ops"]["depthwise"])
 
     def profile(self, runs: int = 5) -> dict[str, float]:
         """MNN's own per-op timing: op name -> median ms."""
@@ -54,6 +55,18 @@ class PluginRunner(MNNRunner):
     """The converter's sparse output through the SparseByteNN MNN bridge."""
 
     plugin = True
+
+
+class PluginNoDepthwiseRunner(MNNRunner):
+    """The plugin with its depthwise convs left to MNN (this worker process only)."""
+
+    plugin = True
+
+    def __init__(self, path, threads, options, inputs):
+        import os
+
+        os.environ["SPARSEBYTENN_DWCONV"] = "off"   # read by the bridge when the session is created
+        super().__init__(path, threads, options, inputs)
 
 
 class OnnxRuntimeRunner:

@@ -11,6 +11,7 @@ Time one or more models on several engines on this machine, in one interleaved r
   mnn-pruned-dense  stock MNN, the converter's output stored dense (same zeros, no sparse tags)
   mnn-sparse        stock MNN running its own sparse path on the converter's sparse output
   plugin            the converter's sparse output through the SparseByteNN MNN plugin
+  plugin-nodw       the same with the plugin's depthwise convs left to MNN (only with --engines)
   onnxruntime       ONNX Runtime on the original model's ONNX form (when there is one)
 
 Every engine runs in its own process; the engines are timed one at a time, round by
@@ -61,7 +62,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def register(subparsers) -> None:
-    from ..bench.engines import ENGINES
+    from ..bench.engines import DEFAULT_ENGINES, ENGINES
 
     p = subparsers.add_parser(
         "bench", help="benchmark stock MNN vs the plugin vs ONNX Runtime, side by side",
@@ -71,8 +72,8 @@ def register(subparsers) -> None:
     p.add_argument("--sparsity", type=_floats, default=None,
                    help="sparsities to convert to, in [0, 1) (default 0.3,0.5,0.7,0.9)")
     p.add_argument("--threads", type=_ints, default=None, help="thread counts (default 1,2)")
-    p.add_argument("--engines", type=_names, default=tuple(ENGINES),
-                   help=f"comma-separated subset of: {', '.join(ENGINES)} (default all)")
+    p.add_argument("--engines", type=_names, default=tuple(DEFAULT_ENGINES),
+                   help=f"comma-separated subset of: {', '.join(ENGINES)} (default: all but plugin-nodw)")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 15)")
     p.add_argument("--runs", type=int, default=None,
                    help="inferences timed per engine per round (default 10)")

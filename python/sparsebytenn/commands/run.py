@@ -22,7 +22,8 @@ examples:
 
 output: one line per model output (name and shape), the number of convolutions the
 plugin ran, the backend and the median time of --repeats runs; --json prints
-{"outputs": {name: shape}, "plugin_convs": N, "backend": ..., "median_ms": ...}.
+{"outputs": {name: shape}, "plugin_convs": N (tagged convs), "plugin_depthwise": M,
+"backend": ..., "median_ms": ...}.
 """
 
 
@@ -84,7 +85,8 @@ def main(args) -> int:
     times = sess.run_timed(x, repeats=args.repeats)
     summary = {"model": str(args.model),
                "outputs": {k: list(v.shape) for k, v in outputs.items()},
-               "plugin_convs": stats["plugin_convs"], "backend": stats["backend"], "threads": args.threads,
+               "plugin_convs": stats["plugin_convs"], "plugin_depthwise": stats["plugin_ops"]["depthwise"],
+               "backend": stats["backend"], "threads": args.threads,
                "median_ms": round(statistics.median(times), 4), "fallbacks": stats["fallbacks"]}
     if args.save_output is not None:
         buf = io.BytesIO()
@@ -95,7 +97,8 @@ def main(args) -> int:
     else:
         for name, shape in summary["outputs"].items():
             print(f"output {name}: {tuple(shape)}")
-        print(f"plugin convs: {summary['plugin_convs']}   backend: {summary['backend']}   "
+        print(f"plugin convs: {summary['plugin_convs']} (+ {summary['plugin_depthwise']} depthwise)   "
+              f"backend: {summary['backend']}   "
               f"threads: {args.threads}   median: {summary['median_ms']:.3f} ms")
         for note in summary["fallbacks"]:
             print(f"note: {note}", file=sys.stderr)

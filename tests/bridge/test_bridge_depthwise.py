@@ -1,0 +1,204 @@
+"""Depthwise convs (MNN's ConvolutionDepthwise) run by the bridge inside real MNN
+sessions: against a float64 numpy forward and against stock MNN on the same file
+(1e-4 relative), with the AVX2 and AVX-512 kernels (SPARSEBYTENN_ISA), 1 and 2
+threads, Interpreter and Module API, inputs from 1x1 up; SPARSEBYTENN_DWCONV=off
+gives stock MNN's outputs; stats count depthwise ops apart from tagged convs.
+
+The models are ONNX graphs (onnx.helper) converted by MNN's own converter, as in
+bridge_models.py; nothing here uses the project's converter."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge_helpers import TOL, has_module, models, rel_err, require
+
+C = 21   # not a multiple of 8 or 16: the last NC8HW8 block and the last zmm are partial
+INPUT = (1, C, 15, 13)
+# (name, (kh, kw), (sh, sw), (dh, dw), pads (top, left, bottom, right) or "SAME_UPPER", activation)
+DWS = [
+    ("dw3_relu", (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), "relu"),
+    ("dw3_s2_tf", (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), "relu6"),     # TF's asymmetric stride-2 pads
+    ("dw5_same", (5, 5), (1, 1), (1, 1), "SAME_UPPER", None),
+    ("dw3_dil2", (3, 3), (1, 1), (2, 2), (2, 1, 2, 3), "relu"),
+    ("dw5_s2_same", (5, 5), (2, 2), (1, 1), "SAME_UPPER", "relu6"),
+    ("dw7", (7, 7), (1, 1), (1, 1), (3, 3, 3, 3), None),
+]
+
+
+def _same_pads(size, k, s, d):
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def numpy_dw(x, w, b, stride, dilation, pads):
+    top, left, bottom, right = pads
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    (sh, sw), (dh, dw) = stride, dilation
+    kh, kw = w.shape[2:]
+    oh = (xp.shape[2] - (kh - 1) * dh - 1) // sh + 1
+    ow = (xp.shape[3] - (kw - 1) * dw - 1) // sw + 1
+    y = np.zeros((x.shape[0], x.shape[1], oh, ow))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            y += patch * w[None, :, 0, i, j, None, None]
+    return y + b[None, :, None, None]
+
+
+def build(folder, seed=0):
+    """(.mnn with the DWS chain, numpy forward(x) for any input size)."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits, layers = [], [], []
+    cur = "input"
+    for name, (kh, kw), (sh, sw), (dh, dw), pads, act in DWS:
+        w = (rng.standard_normal((C, 1, kh, kw)) * np.sqrt(2.0 / (kh * kw))).astype(np.float32)
+        b = (rng.standard_normal(C) * 0.3).astype(np.float32)
+        attrs = dict(kernel_shape=[kh, kw], strides=[sh, sw], dilations=[dh, dw], group=C)
+        if pads == "SAME_UPPER":
+            attrs["auto_pad"] = "SAME_UPPER"
+        else:
+            attrs["pads"] = list(pads)
+        inits += [numpy_helper.from_array(w, f"{name}_w"), numpy_helper.from_array(b, f"{name}_b")]
+        nodes.append(helper.make_node("Conv", [cur, f"{name}_w", f"{name}_b"], [f"{name}_out"], name=name, **attrs))
+        cur = f"{name}_out"
+        if act == "relu":
+            nodes.append(helper.make_node("Relu", [cur], [f"{name}_r"]))
+            cur = f"{name}_r"
+        elif act == "relu6":
+            inits += [numpy_helper.from_array(np.array(0, np.float32), f"{name}_lo"),
+                      numpy_helper.from_array(np.array(6, np.float32), f"{name}_hi")]
+            nodes.append(helper.make_node("Clip", [cur, f"{name}_lo", f"{name}_hi"], [f"{name}_c"]))
+            cur = f"{name}_c"
+        layers.append((w, b, (sh, sw), (dh, dw), pads, act))
+    onnx_path, path = folder / "dw.onnx", folder / "dw.mnn"
+    models.save_onnx(nodes, inits, cur, INPUT, onnx_path)
+    models.mnnconvert("-f", "ONNX", "--modelFile", onnx_path, "--MNNModel", path)
+
+    def forward(x):
+        y = x.astype(np.float64)
+        for w, b, stride, dilation, pads, act in layers:
+            if pads == "SAME_UPPER":
+                (t, bt), (lf, rt) = (_same_pads(y.shape[2], w.shape[2], stride[0], dilation[0]),
+                                     _same_pads(y.shape[3], w.shape[3], stride[1], dilation[1]))
+                pads = (t, lf, bt, rt)
+            y = numpy_dw(y, w, b, stride, dilation, pads)
+            if act == "relu":
+                y = np.maximum(y, 0)
+            elif act == "relu6":
+                y = np.clip(y, 0, 6)
+        return y
+
+    return path, forward
+
+
+@pytest.fixture(scope="module")
+def dw_model(tmp_path_factory, mnn):
+    require(has_module("onnx"), "the onnx package (pip install onnx)")
+    folder = tmp_path_factory.mktemp("depthwise")
+    path, forward = build(folder)
+    net = models.to_json(path, folder / "dw.json")
+    ops = [op for op in net["oplists"] if op.get("type") == "ConvolutionDepthwise"]
+    assert len(ops) == len(DWS)          # MNN made every grouped conv a ConvolutionDepthwise
+    fused = [op["main"]["common"] for op in ops]
+    assert any(c.get("relu") for c in fused) and any(c.get("relu6") for c in fused)   # activations fused
+    assert any(c.get("padMode") == "SAME" for c in fused)
+    return path, forward
+
+
+def _x(shape=INPUT, seed=1):
+    return (np.random.default_rng(seed).standard_normal(shape) * 2).astype(np.float32)
+
+
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_depthwise_chain_matches_numpy_and_stock(bridge, dw_model, monkeypatch, isa, threads):
+    from sparsebytenn import Session
+    import sparsebytenn._kernels as K
+
+    assert K.isa_available(isa), f"this CPU cannot run {isa}"
+    monkeypatch.setenv("SPARSEBYTENN_ISA", isa)       # read when the execution packs its weights
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "on")
+    path, forward = dw_model
+    sess = Session(path, plugin=True, threads=threads)
+    stock = Session(path, plugin=False, threads=threads)
+    # 2x2 is the smallest input the chain takes (dw3_s2_tf): the later layers see 1x1 images
+    for shape in (INPUT, (2, C, 9, 16), (1, C, 2, 2), (1, C, 7, 7), (1, C, 2, 5), (1, C, 40, 33)):
+        x = _x(shape)   # Session.run resizes to a new input shape
+        out = sess.run(x)["output"]
+        st = sess.stats()
+        assert st["plugin_ops"]["depthwise"] == len(DWS), st
+        assert st["plugin_convs"] == 0 and st["fallbacks"] == [] and st["depthwise_fallbacks"] == [], st
+        assert rel_err(out, forward(x)) <= 1e-5, shape
+        assert rel_err(out, stock.run(x)["output"]) <= TOL, shape
+
+
+def test_module_api_runs_depthwise_in_the_plugin(bridge, mnn, dw_model, monkeypatch):
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "on")
+    path, forward = dw_model
+    x = _x(seed=2)
+
+    def run(backend, threads):
+        rt = mnn.nn.create_runtime_manager(({"backend": backend, "numThread": threads},))
+        module = mnn.nn.load_module_from_file(str(path), ["input"], ["output"], runtime_manager=rt)
+        y = module.forward(mnn.expr.const(x, list(x.shape), mnn.expr.NCHW))
+        return np.array(mnn.expr.convert(y, mnn.expr.NCHW).read(), dtype=np.float32)
+
+    for threads in (1, 2):
+        ref = run("CPU", threads)
+        before = bridge.thread_depthwise_runs()
+        out = run(bridge.BRIDGE_TYPE, threads)
+        assert bridge.thread_depthwise_runs() - before == len(DWS)
+        assert rel_err(out, ref) <= TOL and rel_err(out, forward(x)) <= 1e-5
+
+
+def test_forced_off_gives_stock_mnn_outputs(bridge, dw_model, monkeypatch):
+    from sparsebytenn import Session
+
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "off")
+    path, _ = dw_model
+    x = _x(seed=3)
+    sess = Session(path, plugin=True)
+    out = sess.run(x)["output"]
+    st = sess.stats()
+    assert st["plugin_ops"] == {"sparse_conv": 0, "depthwise": 0} and st["plugin_depthwise_created"] == 0
+    np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
+
+
+def test_auto_takes_depthwise_on_the_measured_isas_only(bridge, dw_model, monkeypatch):
+    """auto: AVX-512 and AVX2 measured faster than MNN's depthwise on every MobileNet-V1
+    layer (docs/results/dwconv-mobilenet-v1.md); the scalar ref kernels were not."""
+    from sparsebytenn import Session
+
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "auto")
+    path, _ = dw_model
+    x = _x()
+    stock = Session(path, plugin=False).run(x)["output"]
+    for isa, taken in (("ref", 0), ("avx2", len(DWS)), ("avx512", len(DWS))):
+        monkeypatch.setenv("SPARSEBYTENN_ISA", isa)
+        sess = Session(path, plugin=True)
+        assert rel_err(sess.run(x)["output"], stock) <= TOL
+        assert sess.stats()["plugin_ops"]["depthwise"] == taken, isa
+
+
+def test_stats_count_depthwise_apart_from_tagged_convs(bridge, small_models, monkeypatch):
+    """The 6-layer net: 5 tagged convs + 1 depthwise. plugin_convs stays the tagged count
+    (what bench/harness.py and the hardening corpus compare with the tagged layers)."""
+    from sparsebytenn import Session
+
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "on")
+    dense, sparse, tagged, params = small_models
+    x = _x(models.INPUT_SHAPE, seed=4)
+    sess = Session(sparse, plugin=True, threads=2)
+    out = sess.run(x)["output"]
+    st = sess.stats()
+    assert st["plugin_convs"] == len(tagged) and st["plugin_convs_created"] == len(tagged)
+    assert st["plugin_ops"] == {"sparse_conv": len(tagged), "depthwise": 1}
+    assert st["plugin_depthwise_created"] == 1 and st["fallbacks"] == []
+    assert rel_err(out, models.numpy_forward(params, x)) <= 1e-5
+    table = sess.op_table(x)
+    dw = [name for name, row in table.items() if row["type"] == "ConvolutionDepthwise"]
+    assert len(dw) == 1 and table[dw[0]]["plugin"]
