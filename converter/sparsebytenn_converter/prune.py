@@ -96,12 +96,13 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
 
 def time_model(work: Work, opts: ConvertOptions, calib, pool):
     from .fidelity import model_input_shape
-    from .speed_model import SpeedTable, TimeModel, default_table, host_isa, stock_profile
+    from .speed_model import (SpeedTable, TimeModel, default_table, host_isa, plugin_runs_depthwise,
+                              stock_profile)
 
+    isa, cpu = host_isa()
     if opts.speed_table is not None:
         table = SpeedTable.load(opts.speed_table)
     else:
-        isa, cpu = host_isa()
         table = default_table(isa, cpu) if opts.resolved_target == "x86" else None
         if table is None:
             raise ModelError(f"--group auto / --target-speedup need the kernels' speeds for target "
@@ -115,7 +116,9 @@ def time_model(work: Work, opts: ConvertOptions, calib, pool):
         O, I, kh, kw = work.W[c.name].shape
         macs[c.name] = O * I * kh * kw * oh * ow
         hw[c.name] = int(round((oh * ow) ** 0.5))
-    return TimeModel(table, stock, macs, hw, source)
+    dw = tuple(c.name for c in work.model.convs if c.is_depthwise and c.name in stock) \
+        if opts.resolved_target == "x86" and plugin_runs_depthwise(isa) else ()
+    return TimeModel(table, stock, macs, hw, source, dw)
 
 
 def _plain_units(name: str, w, G: int) -> Units:

@@ -14,7 +14,10 @@ Stock MNN's per-op profile of the dense model, measured on this machine once per
 model (then cached, so the same command writes the same file: stock_profile),
 gives the total time T_stock and each pruned layer's stock time, so the modelled
 plugin time is T_stock - sum(stock time of the pruned layers) + sum(their stock time
-x the ratio), and the modelled end-to-end speed-up is T_stock / that. Pricing the
+x the ratio), and the modelled end-to-end speed-up is T_stock / that. Where the plugin
+also runs the depthwise convs (x86, SPARSEBYTENN_DWCONV), their stock time is divided
+by the table's measured depthwise speed-up (stock MNN / plugin over MobileNet-V1's
+depthwise layers, same machine as the table). Pricing the
 plugin as a ratio to a stock time measured in the same run as the plugin's keeps
 the model independent of how fast this machine happens to be today: an absolute
 kernel time from the table against a live profile moved the modelled speed-up by
@@ -51,6 +54,9 @@ class SpeedTable:
     isa: str
     rows: list[dict]                      # {"hw", "G", "sparsity", "gflops"} for the plugin
     stock_rows: list[dict]                # {"hw", "gflops"}: stock MNN's dense conv op, same run
+    # Stock MNN's time for the depthwise convs over the plugin's (it runs them too, on
+    # x86: SPARSEBYTENN_DWCONV); 1.0 for a table that did not measure it.
+    depthwise_speedup: float = 1.0
     groups: tuple[int, ...] = field(init=False)
 
     def __post_init__(self):
@@ -69,7 +75,11 @@ class SpeedTable:
                 int(r["hw"]), int(r["G"]), float(r["sparsity"]), float(r["gflops"])
             for r in stock:
                 int(r["hw"]), float(r["gflops"])
-            return cls(str(path), d.get("cpu_model", "?"), d.get("isa", "?"), rows, stock)
+            dw = [float(r["mnn_over_plugin"]) for r in d["rows"] if r.get("engine") == "depthwise"]
+            if any(not 0.1 <= x <= 10 for x in dw):
+                raise ValueError(f"depthwise mnn_over_plugin {dw} out of range")
+            return cls(str(path), d.get("cpu_model", "?"), d.get("isa", "?"), rows, stock,
+                       dw[0] if dw else 1.0)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: not a speed table ({exc}); write one with "
                              "`sparsebytenn bench speed-table --json FILE`") from None
@@ -109,6 +119,15 @@ def host_isa() -> tuple[str, str]:
         pass
     isa = "avx512" if {"avx512f", "avx512bw", "avx512vl"} <= flags else "avx2"
     return os.environ.get("SPARSEBYTENN_ISA", isa), model
+
+
+def plugin_runs_depthwise(isa: str) -> bool:
+    """Whether the bridge takes the depthwise convs here, as it decides
+    (SPARSEBYTENN_DWCONV=on|off, else auto: on for the avx512 and avx2 kernels)."""
+    import os
+
+    mode = os.environ.get("SPARSEBYTENN_DWCONV", "auto")
+    return mode == "on" or (mode != "off" and isa in ("avx512", "avx2"))
 
 
 def default_table(isa: str, cpu_model: str) -> SpeedTable | None:
@@ -162,6 +181,7 @@ class TimeModel:
     macs: dict[str, int]                  # pruned layer -> multiply-adds per inference
     hw: dict[str, int]                    # pruned layer -> output size (sqrt of pixels)
     stock_source: str = "given"           # where the stock profile came from (stock_profile)
+    depthwise: tuple[str, ...] = ()       # depthwise ops the plugin runs (their stock time / table's ratio)
 
     @property
     def stock_total(self) -> float:
@@ -180,9 +200,16 @@ class TimeModel:
             return self.stock_ms(name)
         return self.stock_ms(name) * self.table.ratio(G, self.hw[name], s)
 
+    @property
+    def rest_ms(self) -> float:
+        """Everything but the pruned layers, in the plugin: stock times, the depthwise
+        convs' divided by the table's measured depthwise speed-up."""
+        dw = sum(self.stock.get(n, 0.0) for n in self.depthwise)
+        rest = self.stock_total - sum(self.stock.get(n, 0.0) for n in self.macs) - dw
+        return rest + dw / self.table.depthwise_speedup
+
     def total(self, choice: dict[str, tuple[int, float]]) -> float:
-        rest = self.stock_total - sum(self.stock.get(n, 0.0) for n in self.macs)
-        return rest + sum(self.layer_ms(n, G, s) for n, (G, s) in choice.items())
+        return self.rest_ms + sum(self.layer_ms(n, G, s) for n, (G, s) in choice.items())
 
     def speedup(self, choice: dict[str, tuple[int, float]]) -> float:
         return self.stock_total / self.total(choice)

@@ -108,6 +108,35 @@ def test_speed_table_interpolates_and_time_model_adds_up():
     assert tm.layer_ms("c", 8, 0.0) == pytest.approx(2 * 4e6 / 50e9 * 1e3)
 
 
+def test_time_model_prices_the_depthwise_convs_the_plugin_runs(tmp_path, monkeypatch):
+
+    from sparsebytenn_converter.speed_model import plugin_runs_depthwise
+
+    # a table with a depthwise row: the plugin's depthwise convs at stock time / 2
+    f = tmp_path / "t.json"
+    t = _table()
+    f.write_text(json.dumps({"rows": t.rows + t.stock_rows + [{"engine": "depthwise", "mnn_over_plugin": 2.0}]}))
+    t2 = SpeedTable.load(f)
+    assert t2.depthwise_speedup == 2.0 and t.depthwise_speedup == 1.0
+    stock = {"a": 3.0, "dw1": 1.5, "dw2": 0.5, "rest": 5.0}
+    macs, hw, choice = {"a": 10**6}, {"a": 56}, {"a": (8, 0.5)}
+    a_ms = 3.0 * 0.5 * 80.0 / 90.0
+    tm = TimeModel(t2, stock, macs, hw, "given", ("dw1", "dw2"))
+    assert tm.total(choice) == pytest.approx(5.0 + (1.5 + 0.5) / 2.0 + a_ms)
+    assert tm.speedup(choice) == pytest.approx(10.0 / (6.0 + a_ms))
+    # without depthwise ops, or with a table that did not measure them: stock time
+    assert TimeModel(t2, stock, macs, hw).total(choice) == pytest.approx(7.0 + a_ms)
+    assert TimeModel(t, stock, macs, hw, "given", ("dw1", "dw2")).total(choice) == pytest.approx(7.0 + a_ms)
+    f.write_text(json.dumps({"rows": t.rows + t.stock_rows + [{"engine": "depthwise", "mnn_over_plugin": 0.0}]}))
+    with pytest.raises(ModelError, match="depthwise"):
+        SpeedTable.load(f)
+    # the bridge's own switch (SPARSEBYTENN_DWCONV, auto: avx512 / avx2)
+    for mode, isa, runs in (("auto", "avx512", True), ("auto", "avx2", True), ("auto", "neon", False),
+                            ("off", "avx512", False), ("on", "ref", True)):
+        monkeypatch.setenv("SPARSEBYTENN_DWCONV", mode)
+        assert plugin_runs_depthwise(isa) is runs, (mode, isa)
+
+
 def test_time_model_is_unmoved_when_the_machine_runs_uniformly_faster():
     # the stock profile is measured live; a machine 10 % faster today (turbo, a quieter
     # neighbour) must not change the modelled speed-up, or --group auto buys the

@@ -62,7 +62,9 @@ def _dw_shapes(session, x) -> dict[str, str]:
     return shapes
 
 
-def measure(model: Path, threads: int, rounds: int, runs: int, seed: int = 0) -> dict:
+def measure(model: Path, threads: int, rounds: int, runs: int, seed: int = 0,
+            isas: tuple[str, ...] = ("avx512", "avx2")) -> dict:
+    """isas: the kernels' ISAs to time against MNN (each must run on this CPU)."""
     from .. import plugin
     from ..session import Session
     from .machine import describe, load_average
@@ -73,6 +75,8 @@ def measure(model: Path, threads: int, rounds: int, runs: int, seed: int = 0) ->
     x = np.random.default_rng(seed).standard_normal((1, 3, 224, 224)).astype(np.float32)
     sessions = {}
     for name, env in CONFIGS.items():
+        if name != "mnn" and name not in isas:
+            continue
         with _env(env):
             s = Session(model, plugin=True, threads=threads)
         s.run(x)
@@ -103,14 +107,14 @@ def measure(model: Path, threads: int, rounds: int, runs: int, seed: int = 0) ->
         row = {"op": op, "shape": shape}
         for name in sessions:
             row[f"{name}_ms"] = round(statistics.median(r[op] for r in per_round[name]), 4)
-        for name in ("avx512", "avx2"):
+        for name in isas:
             row[f"mnn_over_{name}"] = round(statistics.median(
                 m[op] / o[op] for m, o in zip(per_round["mnn"], per_round[name]) if o[op] > 0), 3)
         layers.append(row)
     totals = {}
     for name in sessions:
         totals[f"{name}_ms"] = round(statistics.median(sum(r[op] for op in shapes) for r in per_round[name]), 4)
-    for name in ("avx512", "avx2"):
+    for name in isas:
         totals[f"mnn_over_{name}"] = round(statistics.median(
             sum(m[op] for op in shapes) / sum(o[op] for op in shapes)
             for m, o in zip(per_round["mnn"], per_round[name])), 3)
