@@ -62,7 +62,10 @@ class Fragment:
 
 
 class Emitter:
-    """Writes fragments into a whole-file buffer, sharing vtables and Shared nodes."""
+    """Writes fragments into a whole-file buffer, sharing vtables and Shared nodes.
+
+    The buffer is a bytearray or anything with len(), extend() and slice assignment
+    (rewrite.FileBuffer: the output file itself)."""
 
     def __init__(self, buf: bytearray):
         self.buf = buf
@@ -88,10 +91,9 @@ class Emitter:
 
     def append(self, node) -> int:
         """Write `node` at the (8-aligned) end of the buffer; returns its root position."""
-        while len(self.buf) % 8:
-            self.buf.append(0)
+        self.buf.extend(bytes(-len(self.buf) % 8))
         frag = self.build(node, len(self.buf))
-        self.buf += frag.data
+        self.buf.extend(frag.data)
         self.commit(frag)
         return frag.root
 
@@ -104,19 +106,18 @@ class Emitter:
         start = len(self.buf)
         while self.pending:
             pending, self.pending = self.pending, []
-            while len(self.buf) % 8:
-                self.buf.append(0)
+            self.buf.extend(bytes(-len(self.buf) % 8))
             w = _Writer(len(self.buf), self.vtables)
             where = {key: w.emit(self.shared[key]) for key in dict.fromkeys(k for _, k in pending)}
             w.align(4)
-            self.buf += w.out
+            self.buf.extend(w.out)
             self.vtables.update(w.new_vtables)
             for key, n in w.shared.items():
                 self.shared.setdefault(key, n)
             self.pending = w.pending
             for slot, key in pending:
                 assert where[key] > slot, "FlatBuffers references must point forward"
-                struct.pack_into("<I", self.buf, slot, where[key] - slot)
+                self.buf[slot:slot + 4] = struct.pack("<I", where[key] - slot)
         return len(self.buf) - start
 
 
