@@ -599,6 +599,14 @@ class SparseWeights:
         out[self.index] = self.alpha
         return out.reshape(self.shape)
 
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """dense()[a:b] without decoding the other rows."""
+        per = self.size // self.shape[0] if self.shape[0] else 0
+        lo, hi = np.searchsorted(self.index, [a * per, b * per])
+        out = np.zeros((b - a) * per, np.float32)
+        out[self.index[lo:hi].astype(np.int64) - a * per] = self.alpha[lo:hi]
+        return out.reshape(b - a, *self.shape[1:])
+
 
 def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights: np.ndarray) -> None:
     """MNN's sparse execution sizes its buffers from these args (their `i` field) and
@@ -624,7 +632,9 @@ def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights
     if not 1 <= G <= 16:
         fb.fail(where, f"sparse metadata sparseBlockOC = {G} is invalid")
     stored = np.zeros(weights.size, bool)
-    stored[quan.array(QuanF.index, "u32")] = True
+    index = quan.array(QuanF.index, "u32")
+    for a in range(0, len(index), 1 << 22):   # (numpy indexes with int64 copies of the positions)
+        stored[index[a:a + (1 << 22)]] = True
     nnz, blocks = mnn_block_counts(stored.reshape(weights.shape[0], -1), G)
     if (args["NNZElement"], args["blockNumber"]) != (nnz, blocks):
         fb.fail(where, f"sparse metadata NNZElement={args['NNZElement']}, blockNumber={args['blockNumber']} "

@@ -56,9 +56,9 @@ class FileBuffer:
         self._write(self.n, data)
 
     def __setitem__(self, key: slice, data) -> None:
-        mv = memoryview(data).cast("B")
-        assert key.step is None and key.stop - key.start == mv.nbytes, "an edit must keep its length"
-        self._write(key.start, mv)
+        n = len(data) if isinstance(data, fw.Pieces) else memoryview(data).nbytes
+        assert key.step is None and key.stop - key.start == n, "an edit must keep its length"
+        self._write(key.start, data)
 
     def zero(self, start: int, end: int) -> None:
         while start < end:
@@ -67,10 +67,11 @@ class FileBuffer:
             start += k
 
     def _write(self, pos: int, data) -> None:
-        mv = memoryview(data).cast("B")
-        while mv.nbytes:
-            k = os.pwrite(self.fd, mv, pos)
-            mv, pos = mv[k:], pos + k
+        for part in data.parts if isinstance(data, fw.Pieces) else [data]:
+            mv = memoryview(part).cast("B")
+            while mv.nbytes:
+                k = os.pwrite(self.fd, mv, pos)
+                mv, pos = mv[k:], pos + k
         self.n = max(self.n, pos)
 
 
