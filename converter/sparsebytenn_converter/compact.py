@@ -20,6 +20,7 @@ unreachable. Here we take them out:
 """
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ import numpy as np
 from .errors import ModelError
 from .flatbuf import FlatBuffer, Table, string_at, vector_at
 from .layout_schema import ROOT, TABLES, UNIONS, S, T, U, VS, VT
+from .model import drop_pages
 
 ALIGN = 8  # the largest alignment any MNN object needs ([int64] vectors)
 
@@ -155,8 +157,17 @@ class Compacted:
     removed: int
 
 
-def compact(data, path="model") -> Compacted:
-    """`data` without its unreachable bytes; every reference re-targeted, then verified."""
+@dataclass
+class _Plan:
+    lay: Layout
+    gaps: np.ndarray          # [start, end) of each gap that loses bytes
+    cut: np.ndarray           # bytes removed from the start of each
+    patches: dict             # position -> 4 new bytes (moved references)
+    shift: object             # position -> bytes removed before it
+
+
+def _plan(data, path) -> _Plan | None:
+    """What compaction removes and re-targets in `data`; None when nothing can go."""
     lay = walk(data, path)
     spans = lay.spans()
     n = len(data)
@@ -165,7 +176,7 @@ def compact(data, path="model") -> Compacted:
     cut = np.where(g[:, 1] == n, g[:, 1] - g[:, 0], (g[:, 1] - g[:, 0]) // ALIGN * ALIGN)
     g, cut = g[cut > 0], cut[cut > 0]
     if not len(g):
-        return Compacted(bytes(data), 0)
+        return None
     cut_starts = g[:, 0]
     before = np.concatenate([[0], np.cumsum(cut)])  # bytes removed before cut i
 
@@ -184,9 +195,73 @@ def compact(data, path="model") -> Compacted:
         raise Refused("a reference would not point forward after compaction")
     patches = {at: struct.pack("<I", v) for at, v in zip(slots.tolist(), values.tolist())}
     patches.update((at, struct.pack("<i", v)) for at, v in zip(tabs.tolist(), soff.tolist()))
-    result = _assemble(data, g, cut, patches)
-    _verify(data, lay, result, shift, path)
-    return Compacted(result, n - len(result))
+    return _Plan(lay, g, cut, patches, shift)
+
+
+def compact(data, path="model") -> Compacted:
+    """`data` without its unreachable bytes; every reference re-targeted, then verified."""
+    plan = _plan(data, path)
+    if plan is None:
+        return Compacted(bytes(data), 0)
+    mv = memoryview(data).cast("B")
+    result = b"".join(mv[p[0]:p[1]] if isinstance(p, tuple) else p for p in _pieces(len(data), plan))
+    _verify(data, plan.lay, result, plan.shift, path)
+    return Compacted(result, len(data) - len(result))
+
+
+def compact_file(src: int, n: int, dst: int, path="model") -> int:
+    """compact() from one open file (n bytes) into another, streamed: live bytes are
+    copied file to file and the verification reads both through mappings whose pages
+    are given back object by object, so memory stays far below the model's size.
+    Returns the bytes removed (the whole of `src` is copied when nothing can go)."""
+    from .rewrite import FileBuffer, copy_range   # (rewrite imports this module)
+
+    # (mappings are left to the garbage collector: an error's traceback may still hold views of them)
+    old = mmap.mmap(src, n, access=mmap.ACCESS_READ)
+    try:
+        plan = _plan(old, path)
+        drop_pages(old)
+        out = FileBuffer(dst)
+        if plan is None:
+            copy_range(src, dst, 0, 0, n)
+            return 0
+        for p in _pieces(n, plan):
+            if isinstance(p, tuple):
+                copy_range(src, dst, p[0], len(out), p[1] - p[0])
+                out.n += p[1] - p[0]
+            else:
+                out.extend(p)
+        new = mmap.mmap(dst, len(out), access=mmap.ACCESS_READ)
+        try:
+            _verify(old, plan.lay, new, plan.shift, path)
+        finally:
+            drop_pages(new)
+        return n - len(out)
+    finally:
+        drop_pages(old)
+
+
+def _pieces(n: int, plan: _Plan):
+    """The compacted file in order: (start, end) ranges of the original, and new bytes
+    (each moved reference; the zeros left of a gap)."""
+    at = sorted(plan.patches)
+    j, prev = 0, 0
+
+    def live(a: int, b: int):
+        nonlocal j
+        while j < len(at) and at[j] < b:
+            p = at[j]
+            yield (a, p)
+            yield plan.patches[p]
+            a = p + 4
+            j += 1
+        yield (a, b)
+
+    for (s, e), c in zip(plan.gaps.tolist(), plan.cut.tolist()):
+        yield from live(prev, s)
+        yield bytes(e - s - c)
+        prev = e
+    yield from live(prev, n)
 
 
 def _verify(old, lay: Layout, new: bytes, shift, path) -> None:
@@ -221,6 +296,9 @@ def _verify(old, lay: Layout, new: bytes, shift, path) -> None:
                                   _without_slots(mb, s - dk, e - dk, new_slots[lo_b[k]:hi_b[k]]))
         if not same:
             raise AssertionError(f"compaction changed the bytes of the {lay.objects[s][1]} at {s}")
+        if e - s >= 1 << 20:       # a weight vector: give its pages back (mapped files)
+            drop_pages(old)
+            drop_pages(new)
 
 
 def _slot_positions(lay: Layout) -> np.ndarray:
@@ -234,28 +312,3 @@ def _without_slots(mv, s: int, e: int, slots: np.ndarray) -> np.ndarray:
     for p in (slots - s).tolist():
         a[p:p + 4] = 0
     return a
-
-
-def _assemble(data, g: np.ndarray, cut: np.ndarray, patches: dict) -> bytes:
-    """`data` without the first `cut` bytes of each gap (the rest of a gap zeroed) and with
-    the 4 bytes at each patch position replaced, built in one allocation."""
-    mv = memoryview(data).cast("B")
-    at = sorted(patches)
-    pieces, j, prev = [], 0, 0
-
-    def live(a: int, b: int) -> None:
-        nonlocal j
-        while j < len(at) and at[j] < b:
-            p = at[j]
-            pieces.append(mv[a:p])
-            pieces.append(patches[p])
-            a = p + 4
-            j += 1
-        pieces.append(mv[a:b])
-
-    for (s, e), c in zip(g.tolist(), cut.tolist()):
-        live(prev, s)
-        pieces.append(bytes(e - s - c))
-        prev = e
-    live(prev, len(mv))
-    return b"".join(pieces)

@@ -12,14 +12,15 @@ from pathlib import Path
 
 from .calibration import load_calibration
 from .choose_layers import choose_layers
-from .encode import check_round_trip, encode, encode_dense
+from .encode import check_round_trip, dense_model, encode
 from .errors import ModelError
 from .fidelity import (HeldOut, fidelity_warning, measure_fidelity, model_input_shape, noise_inputs,
                        split_calibration)
+from .heap import fixed_mmap_threshold
 from .noise import pink_noise
 from .model import read_model
 from .options import ConvertOptions
-from .output_paths import check_outputs, write_all_atomic
+from .output_paths import Staged, check_outputs, new_staged, write_all_atomic
 from .prune import detect_groups, plan_sparsity, prune_and_fit
 from .rearrange import rearrange_network, regroup_network
 from .reconstruct import Calibrator, damping_for
@@ -50,9 +51,19 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
                    ("--markdown", opts.markdown_path, ".md")], inputs=[in_path], force=opts.force)
     calib_inputs, held = read_inputs(opts)
 
-    model = read_model(in_path)
+    fixed_mmap_threshold()      # freed weights go back to the system at once (heap.py)
+    try:
+        return run_stages(in_path, out_path, opts, calib_inputs, held, t0)
+    except OSError as exc:      # a full disk (or a folder gone) under OUT or the temporary files beside it
+        raise ModelError(f"{out_path}: cannot write ({exc.strerror or exc})") from None
+
+
+def run_stages(in_path: Path, out_path: Path, opts: ConvertOptions, calib_inputs, held, t0: float) -> Report:
+    model = read_model(in_path, mapped=True)
     choice = choose_layers(model, opts)
-    work = Work.start(model, choice.chosen, opts.G)
+    # temporary files (parked weights, models for stock MNN, the output) go beside OUT
+    work = Work.start(model, choice.chosen, opts.G, scratch_dir=out_path.resolve().parent)
+    work.drop_pages()           # choosing read every weight; stages page in what they use
     report = Report(str(in_path), str(out_path), "detect" if opts.detect else "prune", opts.G,
                     opts.resolved_target, opts.format, bool(opts.rearrange), opts.sparsity,
                     skipped=choice.skipped)
@@ -67,6 +78,7 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
             x = calibration_or_noise(model, calib_inputs, opts, report)
             damp = damping_for(x.shape[0], noise=calib_inputs is None)
             report.calibration["damping"] = damp
+            work.park()
             calib = Calibrator(model, work.chosen, x, damp=damp, progress=opts.progress)
         plan_sparsity(work, opts, calib, report)
         if opts.rearrange:
@@ -74,18 +86,31 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
             check_rearrangement(work, in_path, report)
         prune_and_fit(work, opts, calib, report)
 
+    staged = new_staged(out_path)       # OUT is written here, renamed at the very end
+    try:
+        finish(work, model, opts, report, held, calib_inputs, out_path, staged, t0)
+    finally:
+        if staged.exists():
+            staged.unlink()
+    return report
+
+
+def finish(work: Work, model, opts: ConvertOptions, report: Report, held, calib_inputs, out_path: Path,
+           staged: Path, t0: float) -> None:
+    """The write, fidelity and report stages, OUT written to `staged` first (streamed from the
+    input file and the changed weights: no model-sized buffer in memory)."""
     sparse = work.tagged if opts.format == "sparse" else set()
-    data, rw = encode(work, sparse=sparse, target=opts.resolved_target, compact=opts.compact)
-    check_round_trip(work, data, out_path)
+    rw = encode(work, staged, sparse=sparse, target=opts.resolved_target, compact=opts.compact)
+    check_round_trip(work, staged, out_path)
     report.add_layers(work)
-    work.release_weights()      # they are in `data` now; fidelity runs the files
+    work.release_weights()      # they are in the written file now; fidelity runs the files
 
     if opts.prunes and not opts.rearrange_only and opts.fidelity:
-        check_fidelity(work, data, held or noise_inputs(model, opts.input_range, calib_inputs), opts, report,
+        check_fidelity(work, staged, held or noise_inputs(model, opts.input_range, calib_inputs), opts, report,
                        out_path)
 
     report.input_bytes = model.size
-    report.output_bytes = len(data)
+    report.output_bytes = rw.size
     report.reused_bytes = rw.reused_bytes
     report.appended_bytes = rw.appended_bytes
     report.compacted = rw.compaction.applied
@@ -93,13 +118,12 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
     report.compaction_note = rw.compaction.reason
     report.warn_on_growth()
     report.seconds = time.perf_counter() - t0
-    outputs = [(out_path, data)]
+    outputs = [(out_path, Staged(staged))]
     if opts.report_path:
         outputs.append((Path(opts.report_path), json.dumps(report.to_dict(), indent=1).encode()))
     if opts.markdown_path:
         outputs.append((Path(opts.markdown_path), report.markdown().encode()))
     write_all_atomic(outputs)
-    return report
 
 
 def read_inputs(opts: ConvertOptions) -> tuple:
@@ -135,10 +159,11 @@ def calibration_or_noise(model, calib_inputs, opts: ConvertOptions, report):
 def check_rearrangement(work: Work, in_path: Path, report) -> None:
     """The rearrange stage's proof (self_check.py); raises when the function changed."""
     if work.permuted or work.const_edits:
-        report.rearrangement_check = check_same_function(in_path, encode_dense(work))
+        with dense_model(work) as rearranged:
+            report.rearrangement_check = check_same_function(in_path, rearranged)
 
 
-def check_fidelity(work: Work, data: bytes, held: HeldOut | None, opts: ConvertOptions, report,
+def check_fidelity(work: Work, written: Path, held: HeldOut | None, opts: ConvertOptions, report,
                    out_path: Path) -> None:
     """The measure-fidelity stage; refuses the result below --min-agreement."""
     if held is None:
@@ -148,7 +173,7 @@ def check_fidelity(work: Work, data: bytes, held: HeldOut | None, opts: ConvertO
             raise ModelError(f"{out_path}: --min-agreement cannot be checked without held-out inputs "
                              "(give --holdout or --calibration); nothing written")
         return
-    report.fidelity = measure_fidelity(work, data, held, out_path)
+    report.fidelity = measure_fidelity(work, written, held, out_path)
     warning = fidelity_warning(report.fidelity)
     if warning:
         report.warnings.append(warning)

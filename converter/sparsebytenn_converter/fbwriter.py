@@ -24,6 +24,8 @@ import numpy as np
 
 from .flatbuf import NUMPY, SCALARS
 
+BIG_VECTOR = 1 << 20    # bytes from which a vector's values are not copied into the fragment
+
 
 @dataclass
 class String:
@@ -53,16 +55,35 @@ class Shared:
     node: object
 
 
+class Pieces:
+    """A fragment's bytes in order: small bytearrays, and large vectors' values as views
+    of their arrays (not copied: a big layer's coding is not held twice). Writers take
+    them with extend() and slice assignment, like one buffer."""
+
+    def __init__(self, parts: list):
+        self.parts = [memoryview(p).cast("B") for p in parts if len(p)]
+        self.n = sum(p.nbytes for p in self.parts)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.parts)
+
+
 @dataclass
 class Fragment:
-    data: bytearray
+    data: Pieces
     root: int                 # absolute position of the root object
     vtables: dict             # vtable bytes -> absolute position, new in this fragment
     pending: list             # (absolute slot, Shared key): references to patch in finish()
 
 
 class Emitter:
-    """Writes fragments into a whole-file buffer, sharing vtables and Shared nodes."""
+    """Writes fragments into a whole-file buffer, sharing vtables and Shared nodes.
+
+    The buffer is a bytearray or anything with len(), extend() and slice assignment
+    (rewrite.FileBuffer: the output file itself)."""
 
     def __init__(self, buf: bytearray):
         self.buf = buf
@@ -79,7 +100,7 @@ class Emitter:
         w.align(4)
         for key, n in w.shared.items():
             self.shared.setdefault(key, n)
-        return Fragment(w.out, root, w.new_vtables, w.pending)
+        return Fragment(w.pieces(), root, w.new_vtables, w.pending)
 
     def commit(self, frag: Fragment) -> None:
         """Record that `frag` now sits in the buffer (the caller copied its bytes)."""
@@ -88,10 +109,9 @@ class Emitter:
 
     def append(self, node) -> int:
         """Write `node` at the (8-aligned) end of the buffer; returns its root position."""
-        while len(self.buf) % 8:
-            self.buf.append(0)
+        self.buf.extend(bytes(-len(self.buf) % 8))
         frag = self.build(node, len(self.buf))
-        self.buf += frag.data
+        self.buf.extend(frag.data)
         self.commit(frag)
         return frag.root
 
@@ -104,19 +124,18 @@ class Emitter:
         start = len(self.buf)
         while self.pending:
             pending, self.pending = self.pending, []
-            while len(self.buf) % 8:
-                self.buf.append(0)
+            self.buf.extend(bytes(-len(self.buf) % 8))
             w = _Writer(len(self.buf), self.vtables)
             where = {key: w.emit(self.shared[key]) for key in dict.fromkeys(k for _, k in pending)}
             w.align(4)
-            self.buf += w.out
+            self.buf.extend(w.pieces())
             self.vtables.update(w.new_vtables)
             for key, n in w.shared.items():
                 self.shared.setdefault(key, n)
             self.pending = w.pending
             for slot, key in pending:
                 assert where[key] > slot, "FlatBuffers references must point forward"
-                struct.pack_into("<I", self.buf, slot, where[key] - slot)
+                self.buf[slot:slot + 4] = struct.pack("<I", where[key] - slot)
         return len(self.buf) - start
 
 
@@ -154,14 +173,16 @@ def key_of(node) -> tuple:
 class _Writer:
     def __init__(self, base: int, known_vtables: dict):
         self.base = base
-        self.out = bytearray()
+        self.out = bytearray()          # the bytes after the last big vector
+        self.done: list = []            # what came before: bytearrays and big vectors' views
+        self.done_bytes = 0
         self.known = known_vtables
         self.new_vtables: dict[bytes, int] = {}
         self.pending: list[tuple[int, tuple]] = []
         self.shared: dict[tuple, object] = {}
 
     def pos(self) -> int:
-        return self.base + len(self.out)
+        return self.base + self.done_bytes + len(self.out)
 
     def align(self, a: int) -> None:
         while self.pos() % a:
@@ -169,7 +190,18 @@ class _Writer:
 
     def patch_ref(self, at: int, target: int) -> None:
         assert target > at, "FlatBuffers references must point forward"
-        struct.pack_into("<I", self.out, at - self.base, target - at)
+        at_out = at - self.base - self.done_bytes
+        if at_out < 0:      # before the last big vector: slots are only ever in bytearrays
+            k = at - self.base
+            for part in self.done:
+                if k < len(part):
+                    struct.pack_into("<I", part, k, target - at)
+                    return
+                k -= len(part)
+        struct.pack_into("<I", self.out, at_out, target - at)
+
+    def pieces(self) -> Pieces:
+        return Pieces([*self.done, self.out])
 
     def ref(self, at: int, child) -> None:
         """Fill the reference slot at `at` with `child`, emitted here or pooled."""
@@ -197,7 +229,12 @@ class _Writer:
             p = self.pos()
             vals = np.ascontiguousarray(node.values, dtype=NUMPY[node.kind])
             self.out += struct.pack("<I", len(vals))
-            self.out += memoryview(vals.reshape(-1).view(np.uint8))   # no intermediate copy
+            if vals.nbytes < BIG_VECTOR:
+                self.out += memoryview(vals.reshape(-1).view(np.uint8))
+            else:                   # kept as a view of the array, not copied
+                self.done += [self.out, vals.reshape(-1).view(np.uint8)]
+                self.done_bytes += len(self.out) + vals.nbytes
+                self.out = bytearray()
             return p
         if isinstance(node, TableVector):
             self.align(4)

@@ -83,8 +83,9 @@ def output_metrics(dense: np.ndarray, pruned: np.ndarray) -> dict:
     return out
 
 
-def measure_fidelity(work: Work, data: bytes, held: HeldOut, where) -> dict:
-    """Dense vs converted on `held` in stock MNN: output metrics and per-layer errors."""
+def measure_fidelity(work: Work, written, held: HeldOut, where) -> dict:
+    """Dense vs converted (`written`, a file or bytes) on `held` in stock MNN: output metrics and
+    per-layer errors."""
     model = work.model
     if not model.output_names:
         raise ModelError(f"{where}: the model names no output; cannot measure fidelity")
@@ -107,7 +108,7 @@ def measure_fidelity(work: Work, data: bytes, held: HeldOut, where) -> dict:
                     np.save(os.path.join(tmp, f"{start}-{k}.npy"), a[1 + k])
                 del a
         del dense                       # its closure holds the MNN module
-        with probe.open(data, names, str(where), "held-out inputs") as pruned:
+        with probe.open(written, names, str(where), "held-out inputs") as pruned:
             for start in starts:
                 b = pruned(held.inputs[start:start + probe.batch])
                 outs_p.append(b[0])

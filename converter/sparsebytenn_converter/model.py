@@ -7,6 +7,7 @@ can use the result without further checks.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import stat
 from dataclasses import dataclass, field
@@ -139,14 +140,16 @@ class Model:
         return outs
 
 
-def read_model(path, data: bytes | None = None, *, decode_sparse: bool = True) -> Model:
+def read_model(path, data: bytes | None = None, *, decode_sparse: bool = True, mapped: bool = False) -> Model:
     """Read and validate `path` (or `data`, with `path` used in messages).
 
     decode_sparse=False leaves the weights of float-sparse layers coded (a SparseWeights,
-    decoded on demand, one layer at a time), after the same checks."""
+    decoded on demand, one layer at a time), after the same checks. mapped=True maps the
+    file instead of reading it (weights are read from the page cache when used, and
+    drop_pages(model.data) gives them back); the file must not change meanwhile."""
     path = Path(path)
     if data is None:
-        data = load_bytes(path)
+        data = load_bytes(path, mapped=mapped)
     fb = FlatBuffer(data, path)
     if len(data) < 16:
         raise ModelError(f"{path}: not an MNN model (only {len(data)} bytes)")
@@ -278,19 +281,32 @@ class _Budget:
                                 f"{self.fb.n:,}-byte file")
 
 
-def load_bytes(path: Path) -> bytes:
+def load_bytes(path: Path, mapped: bool = False):
+    """The file's bytes (mapped=True: a read-only mmap, or b"" for an empty file)."""
     try:
         if path.is_dir():
             raise ModelError(f"{path}: is a directory, not an MNN model")
         if not stat.S_ISREG(path.stat().st_mode):  # /dev/zero never ends, a FIFO blocks
             raise ModelError(f"{path}: not a regular file (a device, pipe or socket), not an MNN model")
-        return path.read_bytes()
+        if not mapped:
+            return path.read_bytes()
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return b""
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         raise ModelError(f"{path}: no such file") from None
     except PermissionError:
         raise ModelError(f"{path}: permission denied") from None
     except OSError as exc:
         raise ModelError(f"{path}: cannot read ({os.strerror(exc.errno) if exc.errno else exc})") from None
+
+
+def drop_pages(data) -> None:
+    """Give back the resident pages of a mapped file (`data` an mmap; anything else is
+    left alone): the next use reads them from the page cache again."""
+    if isinstance(data, mmap.mmap) and not data.closed and len(data):
+        data.madvise(mmap.MADV_DONTNEED)
 
 
 def _check_op_param(t: Table, typ: int, main_type: int) -> None:
@@ -583,6 +599,14 @@ class SparseWeights:
         out[self.index] = self.alpha
         return out.reshape(self.shape)
 
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """dense()[a:b] without decoding the other rows."""
+        per = self.size // self.shape[0] if self.shape[0] else 0
+        lo, hi = np.searchsorted(self.index, [a * per, b * per])
+        out = np.zeros((b - a) * per, np.float32)
+        out[self.index[lo:hi].astype(np.int64) - a * per] = self.alpha[lo:hi]
+        return out.reshape(b - a, *self.shape[1:])
+
 
 def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights: np.ndarray) -> None:
     """MNN's sparse execution sizes its buffers from these args (their `i` field) and
@@ -608,7 +632,9 @@ def _check_mnn_sparse_args(fb, where: str, sparse_t: Table, quan: Table, weights
     if not 1 <= G <= 16:
         fb.fail(where, f"sparse metadata sparseBlockOC = {G} is invalid")
     stored = np.zeros(weights.size, bool)
-    stored[quan.array(QuanF.index, "u32")] = True
+    index = quan.array(QuanF.index, "u32")
+    for a in range(0, len(index), 1 << 22):   # (numpy indexes with int64 copies of the positions)
+        stored[index[a:a + (1 << 22)]] = True
     nnz, blocks = mnn_block_counts(stored.reshape(weights.shape[0], -1), G)
     if (args["NNZElement"], args["blockNumber"]) != (nnz, blocks):
         fb.fail(where, f"sparse metadata NNZElement={args['NNZElement']}, blockNumber={args['blockNumber']} "

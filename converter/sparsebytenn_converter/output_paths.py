@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple
 
@@ -69,16 +70,37 @@ def _unlink_quietly(path) -> None:
         pass
 
 
-def _stage(out_path: Path, data: bytes) -> str:
-    """Write data to a temp file beside out_path (fsynced, usual mode); return its name."""
-    parent = out_path.resolve().parent
+@dataclass
+class Staged:
+    """An output the caller already wrote to `tmp` (from new_staged): write_all_atomic
+    syncs it and renames it with the others, and removes it when anything fails."""
+    tmp: Path
+
+
+def new_staged(out_path: Path) -> Path:
+    """An empty temp file beside out_path for a large output written in pieces (Staged)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.resolve().parent)
     except OSError as exc:
         raise ModelError(f"{out_path}: cannot write ({exc.strerror or exc})") from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def _stage(out_path: Path, data: bytes | Staged) -> str:
+    """Write data to a temp file beside out_path (fsynced, usual mode); return its name."""
+    if isinstance(data, Staged):
+        fd, tmp = os.open(data.tmp, os.O_RDWR), str(data.tmp)
+    else:
+        parent = out_path.resolve().parent
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=parent)
+        except OSError as exc:
+            raise ModelError(f"{out_path}: cannot write ({exc.strerror or exc})") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, "r+b" if isinstance(data, Staged) else "wb") as f:
+            if not isinstance(data, Staged):
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
             umask = os.umask(0)
@@ -93,7 +115,7 @@ def _stage(out_path: Path, data: bytes) -> str:
     return tmp
 
 
-def write_all_atomic(files: list[tuple[Path, bytes]]) -> None:
+def write_all_atomic(files: list[tuple[Path, bytes | Staged]]) -> None:
     """Every file fully written to a temp file first, then all renamed: no half-written
     output, and no OUT without its report when the report cannot be written."""
     staged: list[tuple[str, Path]] = []

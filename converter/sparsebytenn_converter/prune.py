@@ -8,8 +8,10 @@ already form groups.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .allocate import allocate, allocate_by_damage, counts_of
-from .encode import encode_dense
+from .encode import dense_model
 from .errors import ModelError
 from .groups import MIN_TAG_SPARSITY, Units, group_shape, prune_mask
 from .options import ConvertOptions
@@ -24,12 +26,14 @@ def plan_sparsity(work: Work, opts: ConvertOptions, calib, report) -> None:
     if opts.by_damage:
         plan_by_damage(work, opts, calib, report)
         return
-    units = {c.name: (calib.units if calib else _plain_units)(c.name, work.W[c.name], work.G[c.name])
-             for c in work.chosen}
+    units = {}
+    for c in work.chosen:
+        units[c.name] = (calib.units if calib else _plain_units)(c.name, work.W[c.name], work.G[c.name])
+        work.drop_pages()       # one layer's weights in memory at a time, not the whole input
     sizes = {c.name: work.W[c.name].size for c in work.chosen}
     work.counts = allocate(units, sizes, opts.sparsity or 0.0, per_layer=opts.per_layer,
                            min_keep=opts.min_keep, overrides=opts.overrides)
-    work.retained_identity = {n: Units.of(work.W[n], work.G[n]).retained(*k) for n, k in work.counts.items()}
+    work.retained_identity = _retained_identity(work)
 
 
 def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
@@ -39,7 +43,8 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
     if calib is None:
         raise ModelError("--group auto / --target-speedup measure damage on calibration inputs: "
                          "do not combine them with --rearrange-only")
-    calib.capture_dense(encode_dense(work))
+    with dense_model(work) as dense:
+        calib.capture_dense(dense)
     pool = [c for c in work.chosen if c.name not in opts.overrides]
     probe_s = opts.sparsity if opts.sparsity else 0.3
     probe_n = sens.probe_images(calib.inputs.shape[0])
@@ -54,7 +59,8 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
             work.W[name], work.B[name] = wp, (bp if bp is not None else saved[1])
             work.counts[name] = (1, 0)           # mark it changed so encode writes it
             try:
-                return calib.output_damage(encode_dense(work), probe_n)
+                with dense_model(work) as pruned:
+                    return calib.output_damage(pruned, probe_n)
             finally:
                 work.W[name], work.B[name] = saved
                 del work.counts[name]
@@ -73,7 +79,7 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
         work.G[n] = G
     for name, s in opts.overrides.items():
         work.counts[name] = counts_of({name: (work.G[name], s)}, {name: work.W[name].shape})[name]
-    work.retained_identity = {n: Units.of(work.W[n], work.G[n]).retained(*k) for n, k in work.counts.items()}
+    work.retained_identity = _retained_identity(work)
     report.allocation = {
         "method": "measured damage (sensitivity.py) under a modelled speed floor",
         "groups": list(opts.groups), "min_speedup": opts.min_speedup,
@@ -121,6 +127,14 @@ def time_model(work: Work, opts: ConvertOptions, calib, pool):
     return TimeModel(table, stock, macs, hw, source, dw)
 
 
+def _retained_identity(work: Work) -> dict[str, float]:
+    out = {}
+    for n, k in work.counts.items():
+        out[n] = Units.of(work.W[n], work.G[n]).retained(*k)
+        work.drop_pages()
+    return out
+
+
 def _plain_units(name: str, w, G: int) -> Units:
     return Units.of(w, G)
 
@@ -132,11 +146,13 @@ def prune_and_fit(work: Work, opts: ConvertOptions, calib, report) -> None:
     if calib:
         report.calibration.update(samples=int(calib.inputs.shape[0]),
                                   layers=calib.reconstruct(work.W, work.B, work.counts, work.G,
-                                                           lambda W, B: encode_dense(work)))
+                                                           lambda W, B: dense_model(work)))
     else:
         for c in work.chosen:
             w = work.W[c.name].copy()
-            w[prune_mask(w, work.G[c.name], *work.counts[c.name])] = 0.0
+            work.drop_pages()       # the pages the copy was read from
+            # (w[mask] = 0 would build two int64 index arrays of all pruned positions first)
+            np.copyto(w, 0.0, where=prune_mask(w, work.G[c.name], *work.counts[c.name])[:, :, None, None])
             work.W[c.name] = w
     if opts.format == "sparse":
         tag_layers_that_pay(work, report)

@@ -107,6 +107,7 @@ def rearrange_network(work, calib, report, progress: bool) -> None:
             continue
         info["decision"] = "permuted"
         _apply(work, comp, perm, calib)
+        work.drop_pages()       # the input's pages of this component: its copies are permuted now
 
 
 def _apply(work, comp, perm: np.ndarray, calib) -> None:

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, ContextManager
 
 import numpy as np
 
@@ -280,11 +281,11 @@ class Calibrator:
             self.layers[name].scale = self.layers[name].scale[perm]
 
     # -- statistics of the dense model, for allocation (sensitivity.py)
-    def capture_dense(self, model_bytes: bytes) -> None:
+    def capture_dense(self, model_bytes: Path | bytes) -> None:
         """x_dense of every layer: its sampled input columns in the model as given."""
         self._capture(model_bytes, self.order, dense=True)
 
-    def output_damage(self, model_bytes: bytes, samples: int) -> float:
+    def output_damage(self, model_bytes: Path | bytes, samples: int) -> float:
         """Relative squared error of the model's outputs vs the input model's, on the first samples."""
         x = self.inputs[:samples]
         outs: list[np.ndarray] = []
@@ -307,8 +308,9 @@ class Calibrator:
 
     # -- the sequential pass
     def reconstruct(self, W: dict, B: dict, counts: dict, G: dict[str, int],
-                    write_dense: Callable[[dict, dict], bytes]) -> dict:
-        """Prune and re-fit every calibrated layer in place in W/B; returns per-layer records."""
+                    write_dense: Callable[[dict, dict], ContextManager[Path]]) -> dict:
+        """Prune and re-fit every calibrated layer in place in W/B; returns per-layer records.
+        write_dense(W, B) gives the model with the current W/B, every layer dense, as a file."""
         order = [c for c in self.order if c.name in counts]
         if not order:
             return {}
@@ -316,14 +318,15 @@ class Calibrator:
             return self._reconstruct(order, W, B, counts, G, write_dense)
 
     def _reconstruct(self, order, W, B, counts, G, write_dense) -> dict:
-        dense_bytes = write_dense(W, B)
-        self._capture(dense_bytes, order, dense=True)
+        with write_dense(W, B) as dense:
+            self._capture(dense, order, dense=True)
         bar = progress_bar(order, self.progress, "calibrating", "layer")
         changed = False
         for c in bar:
             lay = self.layers[c.name]
             if changed:
-                self._capture(write_dense(W, B), [c], dense=False)
+                with write_dense(W, B) as pruned:
+                    self._capture(pruned, [c], dense=False)
                 x = lay.x_pruned
                 lay.x_pruned = None
             else:
@@ -344,7 +347,7 @@ class Calibrator:
             changed = True
         return self.records
 
-    def _capture(self, model_bytes: bytes, layers: list[ConvInfo], dense: bool) -> None:
+    def _capture(self, model_bytes: Path | bytes, layers: list[ConvInfo], dense: bool) -> None:
         names = [self.layers[c.name].tensor for c in layers]
         cols: dict[str, list] = {c.name: [] for c in layers}
 

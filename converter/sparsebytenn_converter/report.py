@@ -80,6 +80,7 @@ class Report:
                 retained=_energy(w1),
                 permuted=c.name in work.out_permuted, tagged=c.name in work.tagged,
                 out_order=_listed(work.out_order.get(c.name)), in_order=_listed(work.in_order.get(c.name))))
+            work.drop_pages()   # `before` are views of the input file: one layer's pages at a time
 
     def totals(self) -> dict:
         w = sum(r.shape[0] * r.shape[1] * r.shape[2] * r.shape[3] for r in self.layers)

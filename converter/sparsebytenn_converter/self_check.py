@@ -11,8 +11,6 @@ models alike.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +34,8 @@ def random_feeds(session: MNNSession, rng) -> dict[str, np.ndarray] | None:
     return feeds
 
 
-def check_same_function(src: Path, rearranged: bytes) -> dict:
-    """{"max_rel_error", "samples"} of the rearranged model vs src, or {"skipped": why}.
+def check_same_function(src: Path, rearranged: Path) -> dict:
+    """{"max_rel_error", "samples"} of the rearranged model (a file) vs src, or {"skipped": why}.
 
     Raises ModelError when the outputs differ by more than TOLERANCE."""
     first = MNNSession(src)         # one session at a time: a big model is in memory once
@@ -51,15 +49,9 @@ def check_same_function(src: Path, rearranged: bytes) -> dict:
     except ModelError as exc:     # the input model itself does not run on them: nothing to compare
         return {"skipped": f"stock MNN does not run the input model on random inputs ({exc})"}
     del first
-    fd, tmp = tempfile.mkstemp(suffix=".mnn", prefix="sbnn-selfcheck-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(rearranged)
-        second = MNNSession(tmp)
-        gots = [second.run(f) for f in feeds]
-        del second
-    finally:
-        os.unlink(tmp)
+    second = MNNSession(rearranged)
+    gots = [second.run(f) for f in feeds]
+    del second
     worst = 0.0
     for ref, got in zip(refs, gots):
         for name, r in ref.items():
