@@ -60,6 +60,9 @@ CASES = [  # O, I, k, H, W, stride, pad, pack, G, clamp
     (64, 96, 1, 5, 11, 1, (0, 0, 0, 0), 8, 8, (-np.inf, np.inf)),
     (33, 16, 1, 6, 6, 1, (0, 0, 0, 0), 8, 16, (0.0, np.inf)),
     (12, 20, 1, 9, 5, 1, (0, 0, 0, 0), 4, 4, (-np.inf, np.inf)),
+    (22, 24, 1, 7, 9, 1, (0, 0, 0, 0), 8, 4, (0.0, 6.0)),        # G=4 half blocks straight into NC8HW8,
+    (12, 16, 1, 1, 5, 1, (0, 0, 0, 0), 8, 4, (-np.inf, np.inf)),  # a partial group, fewer pixels than a vector
+    (12, 8, 3, 5, 6, 2, (1, 0, 1, 1), 8, 4, (0.0, np.inf)),
     (10, 12, 1, 4, 9, 1, (0, 0, 0, 0), 1, 2, (0.0, 6.0)),
     (7, 9, 3, 9, 8, 2, (1, 1, 1, 0), 8, 1, (-np.inf, np.inf)),   # general conv path (im2col)
     (16, 8, 3, 6, 7, 1, (1, 1, 1, 1), 1, 8, (0.0, np.inf)),

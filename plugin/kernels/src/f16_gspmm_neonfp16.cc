@@ -16,6 +16,7 @@ struct VecNeonFp16 {
   using reg = float16x8_t;
   static constexpr int W = 8;
   static reg load(const __fp16* p) { return vld1q_f16(p); }
+  static reg load_low(const __fp16* p) { return vcombine_f16(vld1_f16(p), vdup_n_f16(0)); }
   static reg set1(float x) { return vdupq_n_f16(static_cast<float16_t>(x)); }
   static reg fma(reg a, reg b, reg c) { return vfmaq_f16(c, a, b); }
   static reg min(reg a, reg b) { return vminq_f16(a, b); }
@@ -32,7 +33,6 @@ struct VecNeonFp16 {
   }
   // 8 accumulator rows x 8 pixels go straight into one NC8HW8 block (np <= 8
   // pixels): one transpose in registers instead of the output block's round trip.
-  static constexpr int kDirectRows = 8;
   static void store_nc(reg (&col)[8], __fp16* dst, int32_t np) {
     uint16x8_t v[8];
     for (int r = 0; r < 8; ++r) v[r] = vreinterpretq_u16_f16(col[r]);
@@ -51,6 +51,36 @@ struct VecNeonFp16 {
         case 2: vst1q_u16(d + 8, v[1]); [[fallthrough]];
         default: vst1q_u16(d, v[0]);
       }
+    }
+  }
+  // 4 accumulator rows x 8 pixels -> 4 lanes (one 64-bit half) of np pixels of
+  // an NC8HW8 block: G = 4 groups fill half blocks, and without this their output
+  // went through the [G][T] block and a strided copy of 2-byte values.
+  static void store_nc(reg (&col)[4], __fp16* dst, int32_t np) {
+    const uint16x8_t a0 = vtrn1q_u16(vreinterpretq_u16_f16(col[0]), vreinterpretq_u16_f16(col[1]));
+    const uint16x8_t a1 = vtrn2q_u16(vreinterpretq_u16_f16(col[0]), vreinterpretq_u16_f16(col[1]));
+    const uint16x8_t a2 = vtrn1q_u16(vreinterpretq_u16_f16(col[2]), vreinterpretq_u16_f16(col[3]));
+    const uint16x8_t a3 = vtrn2q_u16(vreinterpretq_u16_f16(col[2]), vreinterpretq_u16_f16(col[3]));
+    // px[j]: pixel j (low 64 bits) and pixel j + 4 (high 64 bits), 4 channels each.
+    const uint64x2_t px[4] = {
+        vreinterpretq_u64_u32(vtrn1q_u32(vreinterpretq_u32_u16(a0), vreinterpretq_u32_u16(a2))),
+        vreinterpretq_u64_u32(vtrn1q_u32(vreinterpretq_u32_u16(a1), vreinterpretq_u32_u16(a3))),
+        vreinterpretq_u64_u32(vtrn2q_u32(vreinterpretq_u32_u16(a0), vreinterpretq_u32_u16(a2))),
+        vreinterpretq_u64_u32(vtrn2q_u32(vreinterpretq_u32_u16(a1), vreinterpretq_u32_u16(a3)))};
+    uint64_t* d = reinterpret_cast<uint64_t*>(dst);  // one NC8HW8 pixel = 2 x 64 bits
+    if (np >= 8) {
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        vst1q_lane_u64(d + j * 2, px[j], 0);
+        vst1q_lane_u64(d + (j + 4) * 2, px[j], 1);
+      }
+      return;
+    }
+    for (int32_t p = 0; p < np; ++p) {
+      if (p < 4)
+        vst1q_lane_u64(d + p * 2, px[p], 0);
+      else
+        vst1q_lane_u64(d + p * 2, px[p - 4], 1);
     }
   }
   // MNN's fp16 layout NC8HW8 <-> tile rows: 8 pixels x 8 channels per 8x8 transpose.
@@ -97,6 +127,11 @@ struct VecNeonFp16 {
     }
   }
 };
+// The direct stores and lane FMAs run_task relies on for speed (a lost overload
+// would only slow it down).
+static_assert(DirectRows<VecNeonFp16, 8>::value && DirectRows<VecNeonFp16, 4>::value &&
+                  HasLoadLow<VecNeonFp16>::value,
+              "fp16 writes 8- and 4-row groups straight into NC8HW8, G=4 weights by lane");
 
 // pack's float values and bias -> fp16 in place (round to nearest even), front
 // to back: element i's 2 bytes never overwrite a float not yet read.
@@ -112,7 +147,7 @@ void narrow_f16(float* data, int64_t count) {
 const Variant kNeonFp16Variants[5] = {
     {"f16_gspmm_1x32__neonfp16", "neonfp16", 1, 32, 8, &run_task<VecNeonFp16, 1, 1, 4>, 0, 2, &narrow_f16},
     {"f16_gspmm_2x32__neonfp16", "neonfp16", 2, 32, 8, &run_task<VecNeonFp16, 2, 2, 4>, 0, 2, &narrow_f16},
-    {"f16_gspmm_4x32__neonfp16", "neonfp16", 4, 32, 8, &run_task<VecNeonFp16, 4, 4, 4>, 0, 2, &narrow_f16},
+    {"f16_gspmm_4x40__neonfp16", "neonfp16", 4, 40, 8, &run_task<VecNeonFp16, 4, 4, 5>, 0, 2, &narrow_f16},
     {"f16_gspmm_8x24__neonfp16", "neonfp16", 8, 24, 8, &run_task<VecNeonFp16, 8, 8, 3>, 0, 2, &narrow_f16},
     {"f16_gspmm_16x24__neonfp16", "neonfp16", 16, 24, 8, &run_task<VecNeonFp16, 16, 8, 3>, 0, 2, &narrow_f16},
 };

@@ -34,7 +34,6 @@ struct VecAvx2 {
   }
   static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
   // 4 accumulator rows x 8 pixels -> 4 lanes of np pixels of an NC8HW8 block.
-  static constexpr int kDirectRows = 4;
   static void store_nc(reg (&col)[4], float* dst, int32_t np) {
     const __m256 t0 = _mm256_unpacklo_ps(col[0], col[1]), t1 = _mm256_unpackhi_ps(col[0], col[1]);
     const __m256 t2 = _mm256_unpacklo_ps(col[2], col[3]), t3 = _mm256_unpackhi_ps(col[2], col[3]);
@@ -55,6 +54,8 @@ struct VecAvx2 {
       _mm_storeu_ps(dst + p * 8, p < 4 ? _mm256_castps256_ps128(px[p]) : _mm256_extractf128_ps(px[p - 4], 1));
   }
 };
+// The direct stores run_task relies on for speed (a lost overload would only slow it down).
+static_assert(DirectRows<VecAvx2, 4>::value, "AVX2 writes 4-row chunks straight into NC8HW8");
 }  // namespace
 
 const Variant kAvx2Variants[5] = {

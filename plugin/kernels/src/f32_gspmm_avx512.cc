@@ -27,9 +27,10 @@ struct VecAvx512 {
     for (int32_t p = 0; p < np; p += 16) rows16_to_nc8(rows + p, T, dst + p * 8, np - p);
   }
   static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
-  static constexpr int kDirectRows = 8;
   static void store_nc(reg (&col)[8], float* dst, int32_t np) { regs16x8_to_nc8(col, dst, np); }
 };
+// The direct stores run_task relies on for speed (a lost overload would only slow it down).
+static_assert(DirectRows<VecAvx512, 8>::value, "AVX-512 writes 8-row groups straight into NC8HW8");
 }  // namespace
 
 const Variant kAvx512Variants[5] = {

@@ -36,22 +36,23 @@ template <class V>
 using elem_t = typename Elem<V>::type;
 
 // nc_out != nullptr: write the R rows straight into one channel block of
-// NC{R}HW{R} at nc_out (np valid pixels) instead of obuf; only microkernels
-// with R == DirectRows<V> get it (the caller checks).
+// NC{P}HW{P} at nc_out (np valid pixels) instead of obuf; only microkernels
+// whose R has a store_nc get it (the caller checks).
 template <class E>
 using GspmmFnT = void (*)(const E* tile, const int32_t* row_offset, const E* values, int32_t entries,
                           int32_t value_stride, const E* bias, float lo, float hi, E* obuf, int32_t obuf_stride,
                           E* nc_out, int32_t np);
 
 // ISAs that can transpose R accumulator rows x one vector of pixels in
-// registers set Vec::kDirectRows = R (kBlockP or a divisor of it) and provide
+// registers provide, per such R (kBlockP or a divisor of it),
 //   store_nc(reg (&col)[R], dst, np): -> np (<= W) pixels x R channels at dst,
 //   pixel stride kBlockP (R < kBlockP: R lanes of the block's pixels).
 // The [G][T] output block round trip through memory disappears.
-template <class V, class = void>
-struct DirectRows { static constexpr int value = 0; };
-template <class V>
-struct DirectRows<V, decltype(void(V::kDirectRows))> { static constexpr int value = V::kDirectRows; };
+template <class V, int R, class = void>
+struct DirectRows : std::false_type {};
+template <class V, int R>
+struct DirectRows<V, R, decltype(V::store_nc(std::declval<typename V::reg (&)[R]>(),
+                                             static_cast<elem_t<V>*>(nullptr), int32_t{}))> : std::true_type {};
 
 // ISAs with an FMA by vector lane set Vec::kLaneFma and provide
 // fma_lane<l>(acc, x, wv) = acc + x * wv[l], for l < Vec::W (weights per register).
@@ -59,6 +60,14 @@ template <class V, class = void>
 struct HasLaneFma { static constexpr bool value = false; };
 template <class V>
 struct HasLaneFma<V, decltype(void(V::kLaneFma))> { static constexpr bool value = V::kLaneFma; };
+
+// ... and when they also provide load_low(p) (the low half of a register from
+// W / 2 values, the rest zero), R = W / 2 rows take their weights in one half
+// register too: NEON fp16 G = 4, one ldr d instead of 4 broadcasts per entry.
+template <class V, class = void>
+struct HasLoadLow : std::false_type {};
+template <class V>
+struct HasLoadLow<V, decltype(void(V::load_low(static_cast<const elem_t<V>*>(nullptr))))> : std::true_type {};
 
 // Makes the compiler store v before this point and reload it after (x86: frees
 // vector registers for a loop in between; elsewhere there are enough).
@@ -103,7 +112,11 @@ void gspmm_rows(const E* tile, const int32_t* row_offset, const E* values, int32
     reg xv[NV];
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) xv[v] = V::load(x + v * W);
-    if constexpr (HasLaneFma<V>::value && R % W == 0) {
+    if constexpr (HasLaneFma<V>::value && HasLoadLow<V>::value && 2 * R == W) {
+      const reg wv = V::load_low(w);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) fma_lanes<V, NV>(acc, v, xv[v], wv, std::make_integer_sequence<int, R>{});
+    } else if constexpr (HasLaneFma<V>::value && R % W == 0) {
       // W weights per register, FMA by lane (NEON fmla v.4s, v.4s, v.s[l] / v.8h, v.8h, v.h[l]):
       // R/W weight registers instead of R broadcasts keeps R x NV accumulators in registers.
 #pragma GCC unroll 4
@@ -131,7 +144,7 @@ void gspmm_rows(const E* tile, const int32_t* row_offset, const E* values, int32
 #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[r][v] = V::max(V::min(acc[r][v], vhi), vlo);
   }
-  if constexpr (DirectRows<V>::value == R) {
+  if constexpr (DirectRows<V, R>::value) {
     if (nc_out != nullptr) {
 #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) {
@@ -441,10 +454,10 @@ void run_task(const RunContext& c, int32_t task) {
     // Row chunks that are one output channel block (R == P) or part of one go
     // straight from the accumulators into NC{P}HW{P}: whole groups (AVX-512,
     // G = R = 8), each R-row chunk of a larger group (WASM, G = 8/16 in chunks
-    // of 4) or each half block (AVX2, chunks of 4 of an 8-lane block).
+    // of 4) or each half block (AVX2 and NEON fp16 G = 4: 4 rows of an 8-lane block).
     constexpr int kChunk = R < G ? R : G;
     constexpr int kP = BlockP<V>::value;
-    constexpr bool kCanDirect = DirectRows<V>::value == kChunk && kP != 0 && kP % kChunk == 0 &&
+    constexpr bool kCanDirect = DirectRows<V, kChunk>::value && kP != 0 && kP % kChunk == 0 &&
                                 G % kChunk == 0;
     const bool direct = kCanDirect && c.out_pack == kP;
     E* out_image = static_cast<E*>(c.out) + n * c.out_batch_stride + static_cast<int64_t>(p0) * c.out_pack;

@@ -37,7 +37,6 @@ struct VecWasmT {
   }
   // The R = 4 accumulator rows of one vector of pixels -> np (<= 4) pixels x 4
   // channels of one NC4HW4 block: no [G][T] round trip through memory.
-  static constexpr int kDirectRows = 4;
   static void store_nc(reg (&col)[4], float* dst, int32_t np) {
     transpose4(col[0], col[1], col[2], col[3]);
     store(dst, col[0]);

@@ -208,17 +208,14 @@ class OurSpec:
     lanes: int      # pixels per vector = channels per layout block (NC4HW4 fp32, NC8HW8 fp16)
     store_op: str = "st4"    # marks the output block's transpose loop (in run_task)
     unpack_op: str = "ld4"   # marks the input block's transpose loop (in pack_tile)
-    direct: bool = False     # whole groups go from the accumulators into the layout (store_nc)
-    row_store: bool = False  # G < the layout's block: store_group writes row by row (one loop pass per
-                             # row and vector of pixels) instead of transposing whole blocks
+    direct: bool = False     # groups go from the accumulators into the layout (store_nc)
 
 
 OUR_F32 = [OurSpec("f32_gspmm_4x16__neon", 4, 4, 4, 4), OurSpec("f32_gspmm_8x12__neon", 8, 8, 3, 4)]
-# fp16: 8x8 transposes of 16-bit lanes (trn1/trn2) into the tile rows; groups of 8 go
-# straight from the accumulators into NC8HW8 (the transpose is in the microkernel).
-# G=4 fills half an NC8HW8 block: its output goes through store_group's strided per-row copy
-# (g++ unrolls it to 8 pixels of ldr h / stur h a pass).
-OUR_F16 = [OurSpec("f16_gspmm_4x32__neonfp16", 4, 4, 4, 8, "stur", "trn1", row_store=True),
+# fp16: 8x8 transposes of 16-bit lanes (trn1/trn2) into the tile rows; the outputs go
+# straight from the accumulators into NC8HW8 (the transpose is in the microkernel):
+# whole blocks for G=8, half blocks (4 lanes of each pixel, one 64-bit store) for G=4.
+OUR_F16 = [OurSpec("f16_gspmm_4x40__neonfp16", 4, 4, 5, 8, "stur", "trn1", direct=True),
            OurSpec("f16_gspmm_8x24__neonfp16", 8, 8, 3, 8, "trn1", "trn1", direct=True)]
 
 
@@ -255,9 +252,6 @@ def our_kernels(src: Path = NEON_SRC, specs=OUR_F32, vec: str = "VecNeon", flags
         store = [i for i in loop_with(task[0], s.store_op) or (group and loop_with(group[0], s.store_op)) or []
                  if _not_branch(i)]
         unpack = [i for i in loop_with(pack[0], s.unpack_op) if _not_branch(i)]
-        if s.row_store and sum(i[1] == s.store_op for i in store) != s.lanes:
-            raise ModelError(f"{src}: {s.name}: the per-row store loop has "
-                             f"{sum(i[1] == s.store_op for i in store)} {s.store_op}, expected {s.lanes} (one vector)")
         if not (store and unpack):
             raise ModelError(f"{src}: {s.name}: no output ({s.store_op}) / input ({s.unpack_op}) transpose loop found")
         out.append(Kernel(s.name, loop, {"store": store, "unpack": unpack} | blocks))
@@ -316,7 +310,7 @@ def our_layer_cycles(k: Kernel, hw: int, cin: int, cout: int, sparsity: float) -
     groups = math.ceil(cout / s.group)
     entries = (1 - sparsity) * cin                  # kept input channels per group
     blocks_in = math.ceil(cin / s.lanes)            # channel blocks of the input (P = lanes)
-    blocks_out = s.group if s.row_store else max(1, s.group // s.lanes)
+    blocks_out = max(1, s.group // s.lanes)
 
     def one_tile(nv):
         loop, call = (k.loop_cycles, k.cycles["call"]) if nv == s.vectors else \
