@@ -66,14 +66,16 @@ print("RESULT " + json.dumps(out))
 
 
 
-def zoo_model(name: str, sparsity: float, folder: Path, cases) -> tuple[list, int]:
-    """(matrix row, tagged conv count) for the zoo model `name` converted at `sparsity`."""
+def zoo_model(name: str, sparsity: float, folder: Path, cases, group=None) -> tuple[list, int]:
+    """(matrix row, tagged conv count) for the zoo model `name` converted at `sparsity`
+    (group: G for every layer; None: the converter's default)."""
     from sparsebytenn import zoo
     from sparsebytenn_converter import convert
 
     info = zoo.info(name)
-    mb = folder / f"{name}-{sparsity}.mnn"
-    report = convert(str(zoo.get(name, progress=False)), str(mb), sparsity=sparsity, plain=True, progress=False)
+    mb = folder / f"{name}-{sparsity}-G{group or 'default'}.mnn"
+    report = convert(str(zoo.get(name, progress=False)), str(mb), sparsity=sparsity, plain=True, progress=False,
+                     group=group)
     row = [str(mb), list(info["input_shape"]), [info["input_name"], info["output_name"]], list(cases)]
     return row, sum(1 for layer in report.layers if layer.tagged)
 

@@ -29,11 +29,15 @@ def test_fp16_sessions_match_stock_fp16_under_qemu(bridge, small_models, tmp_pat
     # The zoo's 96 px models at 30 / 50 / 90 %, every (API, threads) pair at least once
     # (stock fp16 MobileNet-V1 at 224 px takes 24 s a run under qemu: the full matrix,
     # every zoo model, is docs/results/arm_fp16_bridge.py).
+    # The converter's default G per layer, and every layer at G=4 (half NC8HW8 blocks,
+    # the fp16 kernel's own store path) once.
     i1, i2, m1, m2 = ALL_CASES
-    for name, sp, cases in (("mobilenet-v1-fmnist", 0.3, [i2, m1]), ("mobilenet-v1-fmnist", 0.5, [m2]),
-                            ("mobilenet-v1-fmnist", 0.9, [i1]), ("efficientnet-lite0-fmnist", 0.3, [m1]),
-                            ("efficientnet-lite0-fmnist", 0.5, [i2, m2]), ("efficientnet-lite0-fmnist", 0.9, [i1])):
-        row, n = zoo_model(name, sp, tmp_path, cases)
+    for name, sp, cases, g in (("mobilenet-v1-fmnist", 0.3, [i2, m1], None), ("mobilenet-v1-fmnist", 0.5, [m2], None),
+                               ("mobilenet-v1-fmnist", 0.9, [i1], None), ("mobilenet-v1-fmnist", 0.5, [i1], 4),
+                               ("efficientnet-lite0-fmnist", 0.3, [m1], None),
+                               ("efficientnet-lite0-fmnist", 0.5, [i2, m2], None),
+                               ("efficientnet-lite0-fmnist", 0.9, [i1], None)):
+        row, n = zoo_model(name, sp, tmp_path, cases, group=g)
         models.append(row)
         expect[row[0]] = n
     res = run_matrix(models, tmp_path / "home")
