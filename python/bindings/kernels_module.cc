@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -91,6 +92,92 @@ sbnn_conv_geometry make_geometry(int N, int H, int W, std::pair<int, int> stride
   return g;
 }
 
+// The run arguments both conv kinds share: every pack in 1/4/8/16, threads in
+// 1..256; padding (top, left) or (top, left, bottom, right), returned as the 4.
+std::vector<int> check_run_args(std::initializer_list<int> packs, std::vector<int> padding, int threads) {
+  for (int p : packs)
+    if (p != 1 && p != 4 && p != 8 && p != 16) fail("pack must be 1, 4, 8 or 16, got " + std::to_string(p));
+  if (padding.size() == 2) padding = {padding[0], padding[1], padding[0], padding[1]};
+  if (padding.size() != 4) fail("padding must be (top, left) or (top, left, bottom, right)");
+  if (threads < 1 || threads > 256) fail("threads must be in 1..256");
+  return padding;
+}
+
+struct InputDims { int n, h, w; };
+
+// x: (N, C, H, W) for pack 1, (ceil(C/P), N, H, W, P) for pack P (MNN's CPU layout).
+InputDims input_dims(const py::array& x, int channels, int pack) {
+  if (pack == 1) {
+    if (x.ndim() != 4) fail("NCHW input must be 4-D (N, C, H, W)");
+    if (x.shape(1) != channels)
+      fail("input has " + std::to_string(x.shape(1)) + " channels, weights expect " + std::to_string(channels));
+    return {static_cast<int>(x.shape(0)), static_cast<int>(x.shape(2)), static_cast<int>(x.shape(3))};
+  }
+  const std::string p = std::to_string(pack);
+  if (x.ndim() != 5) fail("NC" + p + "HW" + p + " input must be 5-D (C/P, N, H, W, P)");
+  if (x.shape(4) != pack) fail("last input dimension must equal pack = " + p);
+  if (x.shape(0) != (channels + pack - 1) / pack)
+    fail("input has " + std::to_string(x.shape(0)) + " channel blocks, weights expect " +
+         std::to_string((channels + pack - 1) / pack));
+  return {static_cast<int>(x.shape(1)), static_cast<int>(x.shape(2)), static_cast<int>(x.shape(3))};
+}
+
+// The output's shape in the same layout convention as the input's.
+std::vector<py::ssize_t> output_shape(int n, int channels, const sbnn_conv_geometry& g, int pack) {
+  if (pack == 1) return {n, channels, g.out_h, g.out_w};
+  return {(channels + pack - 1) / pack, n, g.out_h, g.out_w, pack};
+}
+
+// A new output array, or out=: a caller-owned one reused across runs (benchmarks
+// time the kernel the way a host with preallocated tensors runs it, as the MNN
+// bridge does), checked to fit and not to overlap the input.
+py::array output_array(const py::object& out_arg, const py::dtype& dt, const std::vector<py::ssize_t>& shape,
+                       const py::array& x) {
+  if (out_arg.is_none()) return py::array(dt, shape);
+  if (!py::isinstance<py::array>(out_arg)) fail("out must be a numpy array");
+  py::array oa = py::reinterpret_borrow<py::array>(out_arg);
+  if (!oa.dtype().is(dt)) fail("out must be " + std::string(py::str(dt)));
+  if (!(oa.flags() & py::array::c_style) || !oa.writeable()) fail("out must be C-contiguous and writeable");
+  bool same = oa.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t d = 0; same && d < shape.size(); ++d) same = oa.shape(d) == shape[d];
+  if (!same) fail("out has the wrong shape for this input and layout");
+  const char* ob = static_cast<const char*>(oa.data());
+  const char* ib = static_cast<const char*>(x.data());
+  if (ob < ib + x.nbytes() && ib < ob + oa.nbytes()) fail("out must not overlap the input");
+  return oa;
+}
+
+sbnn_executor make_executor(int threads, const std::string& executor) {
+  sbnn_executor ex{};
+  ex.num_threads = threads;
+  if (executor == "host") ex.parallel_for = &spawn_parallel_for;
+  else if (executor != "builtin") fail("executor must be 'builtin' or 'host'");
+  return ex;
+}
+
+// A workspace kept between runs (as a host would); a run that finds it in use by a
+// concurrent one passes none, and the kernels allocate their own for that call.
+class KeptWorkspace {
+ public:
+  // size() -> bytes needed; run(workspace, bytes) -> status. Call without the GIL.
+  template <class Size, class Run>
+  sbnn_status run(Size size, Run run) {
+    std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+    void* ws = nullptr;
+    size_t bytes = 0;
+    if (lock.owns_lock()) {
+      bytes = size();
+      if (bytes > bytes_.size()) bytes_.assign(bytes, 0);
+      if (bytes != 0) ws = bytes_.data();
+    }
+    return run(ws, bytes);
+  }
+
+ private:
+  std::vector<unsigned char> bytes_;
+  std::mutex mutex_;
+};
+
 class PackedConv {
  public:
   PackedConv(const py::object& weights_arg, const py::object& bias, int group_size, float output_min,
@@ -125,76 +212,31 @@ class PackedConv {
                 std::vector<int> padding, int pack, int out_pack, int threads,
                 const std::string& executor, const py::object& out_arg) {
     if (out_pack == 0) out_pack = pack;
-    for (int p : {pack, out_pack})
-      if (p != 1 && p != 4 && p != 8 && p != 16) fail("pack must be 1, 4, 8 or 16, got " + std::to_string(p));
-    if (padding.size() == 2) padding = {padding[0], padding[1], padding[0], padding[1]};
-    if (padding.size() != 4) fail("padding must be (top, left) or (top, left, bottom, right)");
-    if (threads < 1 || threads > 256) fail("threads must be in 1..256");
+    padding = check_run_args({pack, out_pack}, padding, threads);
     const py::array x = as_array(x_arg, "input");
     // fp16 packs ("neonfp16") run on float16 activations, everything else on float32.
     const bool f16 = std::string(info_.variant).rfind("f16_", 0) == 0;
     const py::dtype dt = f16 ? py::dtype("float16") : py::dtype::of<float>();
     const void* in = array_data(x, "input", dt);
-    const int C = info_.in_channels, O = info_.out_channels;
-    int N, H, W;
-    if (pack == 1) {
-      if (x.ndim() != 4) fail("NCHW input must be 4-D (N, C, H, W)");
-      if (x.shape(1) != C) fail("input has " + std::to_string(x.shape(1)) + " channels, weights expect " + std::to_string(C));
-      N = static_cast<int>(x.shape(0)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
-    } else {
-      if (x.ndim() != 5) fail("NC" + std::to_string(pack) + "HW" + std::to_string(pack) + " input must be 5-D (C/P, N, H, W, P)");
-      if (x.shape(4) != pack) fail("last input dimension must equal pack = " + std::to_string(pack));
-      if (x.shape(0) != (C + pack - 1) / pack) fail("input has " + std::to_string(x.shape(0)) + " channel blocks, weights expect " + std::to_string((C + pack - 1) / pack));
-      N = static_cast<int>(x.shape(1)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
-    }
-    const sbnn_conv_geometry g = make_geometry(N, H, W, stride, dilation, padding, info_.kernel_h, info_.kernel_w);
-    std::vector<py::ssize_t> shape;
-    if (out_pack == 1) shape = {N, O, g.out_h, g.out_w};
-    else shape = {(O + out_pack - 1) / out_pack, N, g.out_h, g.out_w, out_pack};
-    // out=: a caller-owned output array reused across runs (benchmarks time the
-    // kernel the way a host with preallocated tensors runs it, as the MNN bridge does).
-    py::array out;
-    if (out_arg.is_none()) {
-      out = py::array(dt, shape);
-    } else {
-      if (!py::isinstance<py::array>(out_arg)) fail("out must be a numpy array");
-      py::array oa = py::reinterpret_borrow<py::array>(out_arg);
-      if (!oa.dtype().is(dt)) fail("out must be " + std::string(py::str(dt)));
-      if (!(oa.flags() & py::array::c_style) || !oa.writeable()) fail("out must be C-contiguous and writeable");
-      bool same = oa.ndim() == static_cast<py::ssize_t>(shape.size());
-      for (size_t d = 0; same && d < shape.size(); ++d) same = oa.shape(d) == shape[d];
-      if (!same) fail("out has the wrong shape for this input and layout");
-      const char* ob = static_cast<const char*>(oa.data());
-      const char* ib = static_cast<const char*>(x.data());
-      if (ob < ib + x.nbytes() && ib < ob + oa.nbytes()) fail("out must not overlap the input");
-      out = oa;
-    }
-    sbnn_tensor_layout li{pack, 0, 0}, lo{out_pack, 0, 0};
-    sbnn_executor ex{};
-    ex.num_threads = threads;
-    if (executor == "host") ex.parallel_for = &spawn_parallel_for;
-    else if (executor != "builtin") fail("executor must be 'builtin' or 'host'");
+    const InputDims d = input_dims(x, info_.in_channels, pack);
+    const sbnn_conv_geometry g = make_geometry(d.n, d.h, d.w, stride, dilation, padding, info_.kernel_h, info_.kernel_w);
+    py::array out = output_array(out_arg, dt, output_shape(d.n, info_.out_channels, g, out_pack), x);
+    const sbnn_tensor_layout li{pack, 0, 0}, lo{out_pack, 0, 0};
+    const sbnn_executor ex = make_executor(threads, executor);
     void* o = out.mutable_data();
     sbnn_status s;
     {
       py::gil_scoped_release nogil;
-      // A workspace kept between runs (as a host would); concurrent runs on the
-      // same object fall back to a per-call allocation inside the kernels.
-      std::unique_lock<std::mutex> lock(workspace_mutex_, std::try_to_lock);
-      void* ws = nullptr;
-      size_t ws_bytes = 0;
-      if (lock.owns_lock()) {
-        ws_bytes = sbnn_gsparse_workspace_size(packed_, &g, threads);
-        if (ws_bytes > workspace_.size()) workspace_.assign(ws_bytes, 0);
-        if (ws_bytes != 0) ws = workspace_.data();
-      }
-      s = f16 ? sbnn_gsparse_run_f16(packed_, &g, static_cast<const uint16_t*>(in), &li, static_cast<uint16_t*>(o),
-                                     &lo, &ex, ws, ws_bytes)
-              : sbnn_gsparse_run(packed_, &g, static_cast<const float*>(in), &li, static_cast<float*>(o), &lo, &ex,
-                                 ws, ws_bytes);
+      s = workspace_.run([&] { return sbnn_gsparse_workspace_size(packed_, &g, threads); },
+                         [&](void* ws, size_t bytes) {
+                           return f16 ? sbnn_gsparse_run_f16(packed_, &g, static_cast<const uint16_t*>(in), &li,
+                                                             static_cast<uint16_t*>(o), &lo, &ex, ws, bytes)
+                                      : sbnn_gsparse_run(packed_, &g, static_cast<const float*>(in), &li,
+                                                         static_cast<float*>(o), &lo, &ex, ws, bytes);
+                         });
     }
     check(s, "run");
-    return std::move(out);
+    return out;
   }
 
   py::dict info() const {
@@ -211,8 +253,7 @@ class PackedConv {
  private:
   sbnn_gsparse_weights* packed_ = nullptr;
   sbnn_gsparse_info info_{};
-  std::vector<unsigned char> workspace_;
-  std::mutex workspace_mutex_;
+  KeptWorkspace workspace_;
 };
 
 // Depthwise conv (sparsebytenn/dwconv.h): weights (C, 1, kh, kw) or (C, kh, kw).
@@ -247,59 +288,25 @@ class PackedDwConv {
   py::array run(const py::object& x_arg, std::pair<int, int> stride, std::pair<int, int> dilation,
                 std::vector<int> padding, int pack, int threads, const std::string& executor,
                 const py::object& out_arg) {
-    if (pack != 1 && pack != 4 && pack != 8 && pack != 16) fail("pack must be 1, 4, 8 or 16");
-    if (padding.size() == 2) padding = {padding[0], padding[1], padding[0], padding[1]};
-    if (padding.size() != 4) fail("padding must be (top, left) or (top, left, bottom, right)");
-    if (threads < 1 || threads > 256) fail("threads must be in 1..256");
+    padding = check_run_args({pack}, padding, threads);
     const py::array x = as_array(x_arg, "input");
     const float* in = float_data(x, "input");
-    const int C = info_.channels;
-    int N, H, W;
-    if (pack == 1) {
-      if (x.ndim() != 4 || x.shape(1) != C) fail("NCHW input must be (N, C, H, W) with C = " + std::to_string(C));
-      N = static_cast<int>(x.shape(0)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
-    } else {
-      if (x.ndim() != 5 || x.shape(4) != pack || x.shape(0) != (C + pack - 1) / pack)
-        fail("packed input must be (ceil(C/P), N, H, W, P)");
-      N = static_cast<int>(x.shape(1)); H = static_cast<int>(x.shape(2)); W = static_cast<int>(x.shape(3));
-    }
-    const sbnn_conv_geometry g = make_geometry(N, H, W, stride, dilation, padding, info_.kernel_h, info_.kernel_w);
-    std::vector<py::ssize_t> shape;
-    if (pack == 1) shape = {N, C, g.out_h, g.out_w};
-    else shape = {(C + pack - 1) / pack, N, g.out_h, g.out_w, pack};
-    py::array out;
-    if (out_arg.is_none()) {
-      out = py::array(py::dtype::of<float>(), shape);
-    } else {
-      py::array oa = py::array::ensure(out_arg);
-      if (!oa || !oa.dtype().is(py::dtype::of<float>()) || !(oa.flags() & py::array::c_style) || !oa.writeable())
-        fail("out must be a writeable C-contiguous float32 array");
-      bool same = oa.ndim() == static_cast<py::ssize_t>(shape.size());
-      for (size_t d = 0; same && d < shape.size(); ++d) same = oa.shape(d) == shape[d];
-      if (!same) fail("out has the wrong shape for this input and layout");
-      out = oa;
-    }
-    sbnn_tensor_layout layout{pack, 0, 0};
-    sbnn_executor ex{};
-    ex.num_threads = threads;
-    if (executor == "host") ex.parallel_for = &spawn_parallel_for;
-    else if (executor != "builtin") fail("executor must be 'builtin' or 'host'");
+    const InputDims d = input_dims(x, info_.channels, pack);
+    const sbnn_conv_geometry g = make_geometry(d.n, d.h, d.w, stride, dilation, padding, info_.kernel_h, info_.kernel_w);
+    py::array out = output_array(out_arg, py::dtype::of<float>(), output_shape(d.n, info_.channels, g, pack), x);
+    const sbnn_tensor_layout layout{pack, 0, 0};
+    const sbnn_executor ex = make_executor(threads, executor);
     float* o = static_cast<float*>(out.mutable_data());
     sbnn_status s;
     {
       py::gil_scoped_release nogil;
-      std::unique_lock<std::mutex> lock(workspace_mutex_, std::try_to_lock);
-      void* ws = nullptr;
-      size_t ws_bytes = 0;
-      if (lock.owns_lock()) {
-        ws_bytes = sbnn_dwconv_workspace_size(packed_, &g, pack, threads);
-        if (ws_bytes > workspace_.size()) workspace_.assign(ws_bytes, 0);
-        if (ws_bytes != 0) ws = workspace_.data();
-      }
-      s = sbnn_dwconv_run(packed_, &g, in, &layout, o, &layout, &ex, ws, ws_bytes);
+      s = workspace_.run([&] { return sbnn_dwconv_workspace_size(packed_, &g, pack, threads); },
+                         [&](void* ws, size_t bytes) {
+                           return sbnn_dwconv_run(packed_, &g, in, &layout, o, &layout, &ex, ws, bytes);
+                         });
     }
     check(s, "run");
-    return std::move(out);
+    return out;
   }
 
   py::dict info() const {
@@ -318,8 +325,7 @@ class PackedDwConv {
  private:
   sbnn_dwconv_weights* packed_ = nullptr;
   sbnn_dwconv_info info_{};
-  std::vector<unsigned char> workspace_;
-  std::mutex workspace_mutex_;
+  KeptWorkspace workspace_;
 };
 
 py::list dw_variants() {

@@ -31,25 +31,33 @@ def test_out_is_written_and_returned(isa, pack):
             assert np.all(from_packed(out, o)[1] == 0)
 
 
-def test_out_rejects_bad_arrays():
-    pc = K.PackedConv(np.ones((16, 8, 1, 1), np.float32), None, 8)
-    x = np.ones((1, 8, 4, 4), np.float32)
+@pytest.mark.parametrize("kind", ["conv", "depthwise"])
+def test_out_rejects_bad_arrays(kind):
+    if kind == "conv":   # 8 -> 16 channels, 1x1
+        op, cin, pad = K.PackedConv(np.ones((16, 8, 1, 1), np.float32), None, 8), 8, (0, 0)
+    else:                # 16 channels, 3x3, same-size output
+        op, cin, pad = K.DwConv(np.ones((16, 1, 3, 3), np.float32), isa="ref"), 16, (1, 1)   # NCHW: ref
+    x = np.ones((1, cin, 4, 4), np.float32)
     with pytest.raises(ValueError, match="shape"):
-        pc.run(x, out=np.zeros((1, 16, 4, 5), np.float32))
+        op.run(x, padding=pad, pack=1, out=np.zeros((1, 16, 4, 5), np.float32))
     with pytest.raises(ValueError, match="float32"):
-        pc.run(x, out=np.zeros((1, 16, 4, 4), np.float64))
+        op.run(x, padding=pad, pack=1, out=np.zeros((1, 16, 4, 4), np.float64))
     with pytest.raises(ValueError, match="contiguous"):
-        pc.run(x, out=np.zeros((1, 16, 4, 8), np.float32)[..., ::2])
+        op.run(x, padding=pad, pack=1, out=np.zeros((1, 16, 4, 8), np.float32)[..., ::2])
     ro = np.zeros((1, 16, 4, 4), np.float32)
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
-        pc.run(x, out=ro)
+        op.run(x, padding=pad, pack=1, out=ro)
     with pytest.raises(ValueError, match="numpy array"):
-        pc.run(x, out=[0.0] * 256)
+        op.run(x, padding=pad, pack=1, out=[0.0] * 256)
     # out overlapping the input (same buffer): refused, the kernels read x while writing
     buf = np.zeros((1, 16, 4, 4), np.float32)
     with pytest.raises(ValueError, match="overlap"):
-        pc.run(buf[:, :8], out=buf)
+        op.run(buf[:, :cin], padding=pad, pack=1, out=buf)
+    # ... and a good one is written in place with what a fresh array gets
+    o = np.full((1, 16, 4, 4), np.nan, np.float32)
+    y = op.run(x, padding=pad, pack=1, out=o)
+    assert np.shares_memory(y, o) and np.array_equal(o, op.run(x, padding=pad, pack=1))
 
 
 @pytest.mark.parametrize("isa", ISAS)
