@@ -122,8 +122,11 @@ def host_isa() -> tuple[str, str]:
 
 
 def plugin_runs_depthwise(isa: str) -> bool:
-    """Whether the bridge takes the depthwise convs here, as it decides
-    (SPARSEBYTENN_DWCONV=on|off, else auto: on for the avx512 and avx2 kernels)."""
+    """Whether the bridge offers the depthwise convs to its kernels here
+    (SPARSEBYTENN_DWCONV=on|off, else auto: the avx512 and avx2 kernels). Under auto the
+    bridge then keeps each op only where ours measures faster in its first runs; the
+    time model takes the table's measured ratio for all of them (a machine where MNN
+    wins some would be priced a little optimistically)."""
     import os
 
     mode = os.environ.get("SPARSEBYTENN_DWCONV", "auto")

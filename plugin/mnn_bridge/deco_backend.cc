@@ -39,7 +39,7 @@ mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const
         if (execution != nullptr) return execution;
       }
       Note("conv '" + spec.name + "' falls back to MNN's own execution: " + why);
-    } else if (op != nullptr && !fp16_ && DepthwiseWanted()) {
+    } else if (op != nullptr && !fp16_ && DepthwiseModeFromEnv() != DepthwiseMode::kOff) {
       // fp32 sessions only: the depthwise kernels have no fp16 variant.
       DepthwiseSpec dw;
       std::string why;

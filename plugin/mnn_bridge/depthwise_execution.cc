@@ -1,6 +1,8 @@
 #include "depthwise_execution.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -9,20 +11,40 @@
 
 namespace sbnn {
 namespace mnnbridge {
+namespace {
+std::string FormatMs(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", seconds * 1e3);
+  return buf;
+}
+std::string FormatMargin(double m) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", m);
+  return buf;
+}
+}  // namespace
 
-bool DepthwiseWanted() {
+DepthwiseMode DepthwiseModeFromEnv() {
   const char* env = std::getenv("SPARSEBYTENN_DWCONV");
-  if (env != nullptr && std::strcmp(env, "on") == 0) return true;
-  if (env != nullptr && std::strcmp(env, "off") == 0) return false;
-  // auto: the ISAs whose kernels measured faster than MNN 3.6.1's own (AVX2)
-  // depthwise on every MobileNet-V1 depthwise layer, 1 thread, interleaved rounds:
-  // Intel Xeon (AVX-512, 2026-12-07, load 5): avx512 1.53-2.25x per layer (1.97x all
-  // 13), avx2 1.16-1.76x (1.45x); EfficientNet-Lite0 alike; docs/results/
-  // dwconv-mobilenet-v1.md. ref and the ARM /
-  // WASM ISAs have no fast depthwise kernels: MNN keeps those ops. Not measured on
-  // Zen 4 (AVX-512 on 256-bit units); set SPARSEBYTENN_DWCONV=off there if slower.
+  if (env != nullptr && std::strcmp(env, "on") == 0) return DepthwiseMode::kOn;
+  if (env != nullptr && std::strcmp(env, "off") == 0) return DepthwiseMode::kOff;
+  // auto: the ISAs with SIMD depthwise kernels, each op measured against MNN's own
+  // execution in its first runs. Those kernels measured faster than MNN 3.6.1's
+  // (AVX2) depthwise on every MobileNet-V1 layer on an Intel Xeon (AVX-512,
+  // 2026-12-07): avx512 1.53-2.25x per layer, avx2 1.16-1.76x
+  // (docs/results/dwconv-mobilenet-v1.md); not on Zen 4, hence the measurement.
+  // ref and the ARM / WASM ISAs have no fast depthwise kernels: MNN keeps those ops.
   const char* isa = sbnn_default_isa();
-  return std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0;
+  return std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0 ? DepthwiseMode::kMeasure
+                                                                          : DepthwiseMode::kOff;
+}
+
+double DepthwiseMargin() {
+  const char* env = std::getenv("SPARSEBYTENN_DWCONV_MARGIN");
+  if (env == nullptr) return 1.0;
+  char* end = nullptr;
+  const double m = std::strtod(env, &end);
+  return (end != env && *end == '\0' && m > 0 && std::isfinite(m)) ? m : 1.0;
 }
 
 DepthwiseExecution* DepthwiseExecution::Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
@@ -45,7 +67,13 @@ DepthwiseExecution* DepthwiseExecution::Create(mnnabi::Backend* cpu_backend, con
 
 DepthwiseExecution::DepthwiseExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DepthwiseSpec& spec,
                                        SessionThreads threads, sbnn_dwconv_weights* packed)
-    : Execution(cpu_backend), op_(op), geometry_spec_(spec.conv), threads_(threads), packed_(packed) {
+    : Execution(cpu_backend),
+      op_(op),
+      geometry_spec_(spec.conv),
+      threads_(threads),
+      packed_(packed),
+      mode_(DepthwiseModeFromEnv()),
+      margin_(DepthwiseMargin()) {
   pads_.assign(spec.conv.pads.data, spec.conv.pads.data + spec.conv.pads.size);
   geometry_spec_.pads = VectorView<int32_t>();
   geometry_spec_.bias = VectorView<float>();
@@ -73,12 +101,69 @@ std::string DepthwiseExecution::PlanGeometry(const mnnabi::Tensor* input, const 
 
 mnnabi::ErrorCode DepthwiseExecution::OnResize(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) {
   pack_ = settings().pack.load();
-  return ResizeOrFallBack(this, op_, "depthwise conv '" + geometry_spec_.name + "'",
-                          [&] { return PlanGeometry(inputs[0], outputs[0]); }, &fallback_, inputs, outputs);
+  if (measured_slower_) fallback_.reset();  // a new shape is measured afresh
+  measured_slower_ = false;
+  contender_.reset();
+  trials_ = 0;
+  ours_s_ = mnn_s_ = 0.0;
+  const mnnabi::ErrorCode code =
+      ResizeOrFallBack(this, op_, "depthwise conv '" + geometry_spec_.name + "'",
+                       [&] { return PlanGeometry(inputs[0], outputs[0]); }, &fallback_, inputs, outputs);
+  if (code != mnnabi::kNoError || fallback_ != nullptr || mode_ != DepthwiseMode::kMeasure) return code;
+  // MNN's own execution of the op, resized alongside ours (its buffers are planned
+  // now, with everyone's), to be timed against ours in the first runs.
+  contender_.reset(backend()->OnCreate(inputs, outputs, op_));
+  if (contender_ != nullptr && contender_->OnResize(inputs, outputs) != mnnabi::kNoError) contender_.reset();
+  return mnnabi::kNoError;
 }
 
 mnnabi::ErrorCode DepthwiseExecution::OnExecute(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) {
   if (fallback_ != nullptr) return fallback_->OnExecute(inputs, outputs);
+  if (contender_ != nullptr) return Trial(inputs, outputs);
+  return RunOurs(inputs, outputs);
+}
+
+// Both executions run (in alternating order: neither always meets a cold input);
+// the first trial warms up, the next kTrials - 1 are timed. Then the slower one
+// goes: MNN's becomes the op's execution when ours is not margin times faster.
+mnnabi::ErrorCode DepthwiseExecution::Trial(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) {
+  using Clock = std::chrono::steady_clock;
+  const bool mnn_first = trials_ % 2 == 0;
+  double ours = 0.0, mnn = 0.0;
+  for (int k = 0; k < 2; ++k) {
+    const bool run_mnn = (k == 0) == mnn_first;
+    const Clock::time_point t0 = Clock::now();
+    const mnnabi::ErrorCode code = run_mnn ? contender_->OnExecute(inputs, outputs) : RunOurs(inputs, outputs);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (code != mnnabi::kNoError) {
+      if (!run_mnn) return code;
+      Note("depthwise conv '" + geometry_spec_.name + "': MNN's own execution failed while being timed; ours runs it");
+      contender_.reset();
+      return k == 0 ? RunOurs(inputs, outputs) : mnnabi::kNoError;
+    }
+    (run_mnn ? mnn : ours) = s;
+  }
+  if (trials_ > 0) {
+    ours_s_ += ours;
+    mnn_s_ += mnn;
+  }
+  if (++trials_ < kTrials) return mnnabi::kNoError;
+  if (mnn_s_ < ours_s_ * margin_) {
+    const std::string times = "MNN " + FormatMs(mnn_s_ / (kTrials - 1)) + " ms, ours " +
+                              FormatMs(ours_s_ / (kTrials - 1)) + " ms a run";
+    Note("depthwise conv '" + geometry_spec_.name + "' left to MNN's own execution: " +
+         (margin_ == 1.0 ? "measured faster on this machine (" + times + ")"
+                         : "ours not SPARSEBYTENN_DWCONV_MARGIN=" + FormatMargin(margin_) + " times faster (" + times +
+                               ")"));
+    fallback_ = std::move(contender_);
+    measured_slower_ = true;
+  } else {
+    contender_.reset();
+  }
+  return mnnabi::kNoError;
+}
+
+mnnabi::ErrorCode DepthwiseExecution::RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) {
   const float* input = inputs[0]->host_float();
   float* output = outputs[0]->host_float();
   if (input == nullptr || output == nullptr) {

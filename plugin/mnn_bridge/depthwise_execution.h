@@ -1,7 +1,7 @@
 // An MNN Execution for ConvolutionDepthwise ops (OpType 13) in fp32 sessions, run
 // by the kernels' sbnn_dwconv_* on MNN's NC8HW8 tensors. Like SparseConvExecution
 // it is built on the wheel's CPU backend and hands a shape it cannot run to MNN's
-// own execution. Whether the bridge takes depthwise ops at all is DepthwiseWanted().
+// own execution. Whether the bridge takes depthwise ops at all: DepthwiseModeFromEnv().
 #ifndef SBNN_MNN_BRIDGE_DEPTHWISE_EXECUTION_H_
 #define SBNN_MNN_BRIDGE_DEPTHWISE_EXECUTION_H_
 
@@ -16,9 +16,15 @@ namespace sbnn {
 namespace mnnbridge {
 
 // SPARSEBYTENN_DWCONV: "on" (take every depthwise op the kernels can run), "off",
-// or "auto"/unset: only on the ISAs whose kernels measured faster than MNN 3.6.1's
-// own depthwise (avx512, avx2; see the .cc and docs/results/dwconv-mobilenet-v1.md).
-bool DepthwiseWanted();
+// or "auto"/unset (kMeasure on the ISAs with SIMD depthwise kernels, avx512 and
+// avx2, else kOff): each op runs both ours and MNN's own execution in its first
+// kTrials runs after a resize and keeps the faster, measured on this machine.
+enum class DepthwiseMode { kOff, kOn, kMeasure };
+DepthwiseMode DepthwiseModeFromEnv();
+
+// SPARSEBYTENN_DWCONV_MARGIN=M (default 1): under auto, ours keeps an op only when
+// MNN's measured time is at least M times ours.
+double DepthwiseMargin();
 
 class DepthwiseExecution : public mnnabi::Execution {
  public:
@@ -34,6 +40,10 @@ class DepthwiseExecution : public mnnabi::Execution {
   DepthwiseExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DepthwiseSpec& spec,
                      SessionThreads threads, sbnn_dwconv_weights* packed);
   std::string PlanGeometry(const mnnabi::Tensor* input, const mnnabi::Tensor* output);
+  mnnabi::ErrorCode Trial(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs);
+  mnnabi::ErrorCode RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs);
+
+  static constexpr int kTrials = 4;  // runs timing both: one warm-up, three measured
 
   const mnnabi::Op* op_;  // for MNN's own execution, at a resize only (see SparseConvExecution)
   SparseConvSpec geometry_spec_;  // geometry fields only (no views into the model buffer)
@@ -44,6 +54,12 @@ class DepthwiseExecution : public mnnabi::Execution {
   int pack_ = 8;
   AlignedBuffer workspace_;
   std::unique_ptr<mnnabi::Execution> fallback_;
+  const DepthwiseMode mode_;
+  const double margin_;
+  std::unique_ptr<mnnabi::Execution> contender_;  // MNN's execution while being timed
+  bool measured_slower_ = false;  // fallback_ is MNN's because it measured faster
+  int trials_ = 0;
+  double ours_s_ = 0.0, mnn_s_ = 0.0;
 };
 
 }  // namespace mnnbridge

@@ -77,7 +77,10 @@ class Session(MNNSession):
             self.set_inputs(inputs)
             before, before_threads = _plugin.thread_conv_runs(), _plugin.thread_conv_threads()
             before_dw = _plugin.thread_depthwise_runs()
+            notes_before = _plugin.thread_note_count()
             self.invoke()
+            # the bridge notes a depthwise op it measured slower than MNN's own in a run
+            self._fallbacks += _plugin.thread_notes(notes_before)
             self._last_plugin_depthwise = _plugin.thread_depthwise_runs() - before_dw
             self._last_plugin_convs = _plugin.thread_conv_runs() - before
             self._last_plugin_threads = _plugin.thread_conv_threads() - before_threads

@@ -168,20 +168,84 @@ def test_forced_off_gives_stock_mnn_outputs(bridge, dw_model, monkeypatch):
     np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
 
 
-def test_auto_takes_depthwise_on_the_measured_isas_only(bridge, dw_model, monkeypatch):
-    """auto: AVX-512 and AVX2 measured faster than MNN's depthwise on every MobileNet-V1
-    layer (docs/results/dwconv-mobilenet-v1.md); the scalar ref kernels were not."""
+TRIALS = 4   # runs after a resize that time ours against MNN's own execution (depthwise_execution.h)
+
+
+def _ours_per_run(bridge, sess, x, runs, reference):
+    """Depthwise ops our kernels ran in each of `runs` inferences (the bridge's counter;
+    Session.stats() would add an inference of its own), every output checked."""
+    taken = []
+    for _ in range(runs):
+        before = bridge.thread_depthwise_runs()
+        assert rel_err(sess.run(x)["output"], reference) <= TOL
+        taken.append(bridge.thread_depthwise_runs() - before)
+    return taken
+
+
+def _auto_runs(bridge, path, x, stock, threads):
+    """A fresh plugin session under SPARSEBYTENN_DWCONV=auto: ops ours ran per run
+    (every output checked against stock MNN) and the bridge's notes at the end."""
+    from sparsebytenn import Session
+
+    sess = Session(path, plugin=True, threads=threads)
+    return _ours_per_run(bridge, sess, x, TRIALS + 2, stock), sess.depthwise_fallbacks
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_auto_keeps_what_measures_faster_per_op(bridge, dw_model, monkeypatch, threads):
+    """auto on AVX-512 / AVX2: every depthwise op runs ours and MNN's own execution in its
+    first runs and keeps the faster. Forced by the margin (ours must be M times faster):
+    a huge margin leaves every op to MNN after the trials, a tiny one keeps every op, and
+    the outputs are stock MNN's throughout; with the default margin, each op is in one or
+    the other, and those left to MNN say why."""
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "auto")
+    path, _ = dw_model
+    x = _x(seed=5)
+    from sparsebytenn import Session
+
+    stock = Session(path, plugin=False, threads=threads).run(x)["output"]
+    for isa in ("avx2", "avx512"):
+        monkeypatch.setenv("SPARSEBYTENN_ISA", isa)
+        monkeypatch.setenv("SPARSEBYTENN_DWCONV_MARGIN", "1e9")
+        taken, notes = _auto_runs(bridge, path, x, stock, threads)
+        assert taken == [len(DWS)] * TRIALS + [0, 0], (isa, taken)   # ours ran in every trial, then none
+        assert len(notes) == len(DWS) and all("MARGIN=1e+09" in n for n in notes), notes
+        monkeypatch.setenv("SPARSEBYTENN_DWCONV_MARGIN", "1e-9")
+        taken, notes = _auto_runs(bridge, path, x, stock, threads)
+        assert taken == [len(DWS)] * (TRIALS + 2) and notes == [], (isa, taken, notes)
+        monkeypatch.delenv("SPARSEBYTENN_DWCONV_MARGIN")
+        taken, notes = _auto_runs(bridge, path, x, stock, threads)
+        assert taken[:TRIALS] == [len(DWS)] * TRIALS and taken[-1] == taken[-2], taken
+        assert taken[-1] + len(notes) == len(DWS) and all("measured faster" in n for n in notes), (taken, notes)
+
+
+def test_auto_measures_again_after_a_resize(bridge, dw_model, monkeypatch):
+    """A new input shape is a new measurement: an op left to MNN at one size runs both
+    again at the next."""
     from sparsebytenn import Session
 
     monkeypatch.setenv("SPARSEBYTENN_DWCONV", "auto")
+    monkeypatch.setenv("SPARSEBYTENN_ISA", "avx2")
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV_MARGIN", "1e9")
+    path, forward = dw_model
+    sess = Session(path, plugin=True)
+    for shape in (INPUT, (1, C, 9, 16)):
+        x = _x(shape)
+        taken = _ours_per_run(bridge, sess, x, TRIALS + 1, forward(x))
+        assert taken == [len(DWS)] * TRIALS + [0], (shape, taken)
+
+
+def test_auto_leaves_the_ops_to_mnn_without_simd_kernels(bridge, dw_model, monkeypatch):
+    """The scalar ref kernels are never tried against MNN's (ARM and WASM builds have no
+    fast depthwise kernels either)."""
+    from sparsebytenn import Session
+
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "auto")
+    monkeypatch.setenv("SPARSEBYTENN_ISA", "ref")
     path, _ = dw_model
-    x = _x()
-    stock = Session(path, plugin=False).run(x)["output"]
-    for isa, taken in (("ref", 0), ("avx2", len(DWS)), ("avx512", len(DWS))):
-        monkeypatch.setenv("SPARSEBYTENN_ISA", isa)
-        sess = Session(path, plugin=True)
-        assert rel_err(sess.run(x)["output"], stock) <= TOL
-        assert sess.stats()["plugin_ops"]["depthwise"] == taken, isa
+    sess = Session(path, plugin=True)
+    sess.run(_x())
+    assert sess.stats()["plugin_ops"]["depthwise"] == 0 and sess.stats()["plugin_depthwise_created"] == 0
 
 
 def test_stats_count_depthwise_apart_from_tagged_convs(bridge, small_models, monkeypatch):
