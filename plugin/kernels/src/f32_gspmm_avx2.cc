@@ -7,19 +7,11 @@
 #include "gspmm_task.h"
 #include "transpose8x8_avx.h"
 #include "variants.h"
+#include "ymm_vec.h"
 
 namespace sbnn {
 namespace {
-struct VecAvx2 {
-  using reg = __m256;
-  static constexpr int W = 8;
-  static reg load(const float* p) { return _mm256_loadu_ps(p); }
-  static reg set1(float x) { return _mm256_set1_ps(x); }
-  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
-  static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
-  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
-  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
-  static constexpr bool kLanesTail = true;   // G = 8: pixel tails of 1-8 pixels
+struct VecAvx2 : Ymm8 {
   static constexpr int kBlockP = 8;
   static int32_t unpack_block(const float* src, int32_t np, float* rows, int32_t T) {
     int32_t p = 0;
@@ -32,7 +24,6 @@ struct VecAvx2 {
     for (; p + 8 <= np; p += 8) transpose8x8_avx(rows + p, T, dst + p * 8, 8);
     pack_pixels<8>(rows, T, dst, p, np);
   }
-  static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
   // 4 accumulator rows x 8 pixels -> 4 lanes of np pixels of an NC8HW8 block.
   static void store_nc(reg (&col)[4], float* dst, int32_t np) {
     const __m256 t0 = _mm256_unpacklo_ps(col[0], col[1]), t1 = _mm256_unpackhi_ps(col[0], col[1]);

@@ -244,6 +244,13 @@ void gspmm_lanes(const float* xs, const int32_t* row_offset, const float* values
   }
 }
 
+// The Vec whose lanes hold a group's rows in the lanes tail: V, or V::Half when G
+// is the width of V's half register (AVX-512, G = 8: a ymm).
+template <class V, int G, class = void>
+struct LanesVec { using type = V; };
+template <class V, int G>
+struct LanesVec<V, G, std::enable_if_t<G == V::Half::W>> { using type = typename V::Half; };
+
 template <class V, int NP, int T>
 LanesFn pick_lanes(int np) {
   if constexpr (NP == 1) {
@@ -437,16 +444,19 @@ void run_task(const RunContext& c, int32_t task) {
     // kernel (G == W only): a whole tile of <= W pixels, or a tail merged into
     // the last tile so that it reuses each group's weights while they are in
     // L1 instead of streaming all weights again for a few pixels.
-    constexpr bool kLanes = LanesTail<V>::value && G == V::W;
+    using LV = typename LanesVec<V, G>::type;
+    constexpr bool kLanes = LanesTail<LV>::value && G == LV::W;
     int32_t np_main = np;
     LanesFn tail_fn = nullptr;
     if constexpr (kLanes) {
       static_assert(std::is_same<E, float>::value, "the lanes tail kernel is float code");
-      np_main = np <= V::W ? 0 : imin32(np, T);
+      np_main = np <= LV::W ? 0 : imin32(np, T);
       if (np > np_main) {
         // T == NVMAX * W for every variant: the lanes kernel divides by a constant.
-        tail_fn = pick_lanes<V, V::W, NVMAX * V::W>(np - np_main);
-        pack_tile<V>(c, n, p0 + np_main, np - np_main, xs, offs, np - np_main);
+        tail_fn = pick_lanes<LV, LV::W, NVMAX * V::W>(np - np_main);
+        // LV's own unpack: the compact rows are np - np_main pixels apart, narrower
+        // than V's block transposes write.
+        pack_tile<LV>(c, n, p0 + np_main, np - np_main, xs, offs, np - np_main);
       }
     }
     if (np_main > 0) pack_tile<V>(c, n, p0, np_main, tile, offs, T);
