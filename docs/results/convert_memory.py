@@ -8,8 +8,8 @@
 `peak` runs the command in a fresh process and prints its peak RSS above the same
 process's peak after importing everything the command uses (VmHWM, the kernel's
 account), the total, and the wall time. `stages` runs convert() with those keyword
-options in this process and prints the highest RSS a thread sampling every 5 ms saw
-in each stage (above the imports). `mnn-alone` is stock MNN by itself doing what the
+options in this process and prints each stage's peak RSS (VmHWM between its start and
+end, reset through /proc/self/clear_refs; above the imports). `mnn-alone` is stock MNN by itself doing what the
 fidelity check asks of it: the Module API, a batch of 4 random inputs, the first output
 and every conv's output but the first and last. OLDSRC=DIR runs the code of a `git archive REV
 converter python | tar -x -C DIR` export instead of this checkout (the "before" column).
@@ -92,8 +92,6 @@ STAGES = ["read_model", "choose_layers", "Calibrator", "plan_sparsity", "rearran
 
 
 def stages(src: str, out: str, options: str) -> None:
-    import threading
-
     from sparsebytenn_converter.mnn_wheel import import_mnn
 
     import_mnn()
@@ -103,31 +101,40 @@ def stages(src: str, out: str, options: str) -> None:
     def status(key):
         return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key)) // 1024
 
-    now, peaks = ["imports"], {}
+    def reset_hwm():    # VmHWM back to the current RSS (Linux >= 4.0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
 
-    def sample():
-        while True:
-            peaks[now[0]] = max(peaks.get(now[0], 0), status("VmRSS"))
-            time.sleep(0.005)
+    # each stage's peak is the kernel's VmHWM between its start and its end (a sampling
+    # thread misses what happens while MNN or numpy holds the GIL); code between stages
+    # counts for "other"
+    now, peaks, top = ["other"], {}, [0]
+
+    def close():
+        peaks[now[0]] = max(peaks.get(now[0], 0), status("VmHWM"))
+        top[0] = max(top[0], status("VmHWM"))
+        reset_hwm()
 
     def timed(name, f):
         def run(*args, **kwargs):
+            close()
             outer, now[0] = now[0], name
             try:
                 return f(*args, **kwargs)
             finally:
+                close()
                 now[0] = outer
         return run
 
     for name in STAGES:
         setattr(cv, name, timed(name, getattr(cv, name)))
     base = status("VmHWM")
-    threading.Thread(target=sample, daemon=True).start()
+    reset_hwm()
     cv.convert(src, out, progress=False, **json.loads(options))
-    time.sleep(0.05)
+    close()
     size = os.path.getsize(src) / 2**20
-    print(f"{src}: {size:.1f} MiB, peak {status('VmHWM') - base} MiB above the imports")
-    for name in STAGES:
+    print(f"{src}: {size:.1f} MiB, peak {top[0] - base} MiB above the imports")
+    for name in STAGES + ["other"]:
         if name in peaks:
             print(f"  {name:20s} {peaks[name] - base:6d} MiB ({(peaks[name] - base) / size:.2f}x)")
 
