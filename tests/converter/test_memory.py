@@ -171,3 +171,45 @@ def test_a_full_disk_leaves_no_file_behind(small_model, tmp_path, monkeypatch, v
     assert msg == f"{out_dir / 'o.mnn'}: cannot write (No space left on device)"
     assert list(out_dir.iterdir()) == []
 
+
+def _traced_peak(f):
+    """(f(), the most memory Python and numpy held at once while it ran, bytes)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        got = f()
+        return got, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_few_coded_rows_need_no_copy_of_every_position():
+    # the round-trip check decodes a coded layer a few output channels at a time; each call
+    # used to search an int64 copy of all the layer's positions (VGG-19's first FC layer:
+    # 388 MB twice the pages of its positions, 2.39x the file at that stage)
+    from sparsebytenn_converter.model import SparseWeights
+
+    rng = np.random.default_rng(0)
+    shape = (1000, 4000, 1, 1)                               # 4 M weights, half of them kept
+    index = np.flatnonzero(rng.random(4_000_000) < 0.5).astype(np.uint32)
+    alpha = rng.standard_normal(index.size).astype(np.float32)
+    w = SparseWeights(index, alpha, shape)
+    rows, peak = _traced_peak(lambda: w.rows(500, 564))
+    dense = np.zeros(4_000_000, np.float32)                  # the reference: numpy scatters them all
+    dense[index] = alpha
+    assert np.array_equal(rows, dense.reshape(shape)[500:564])
+    assert peak <= 2 * rows.nbytes + (1 << 20), f"{peak / 2**20:.1f} MB for {rows.nbytes / 2**20:.1f} MB of rows"
+
+
+def test_a_layers_energy_needs_no_float64_copy_of_it():
+    # the report sums each layer's squares in float64; a float64 copy of VGG-19's first FC
+    # layer (822 MB) beside the pruned weights was the whole conversion's peak (3.1x the file)
+    from sparsebytenn_converter.report import _energy
+
+    w = np.random.default_rng(0).standard_normal((2048, 1024, 3, 3)).astype(np.float32)   # 75 MB
+    total, peak = _traced_peak(lambda: _energy(w))
+    assert total == pytest.approx(float(np.sum(w.astype(np.float64) ** 2)), rel=1e-12)
+    assert peak <= w.nbytes / 4, f"{peak / 2**20:.1f} MB for a {w.nbytes / 2**20:.0f} MB layer"
