@@ -14,6 +14,7 @@ import errno
 import importlib.util
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,24 @@ def conv_stack(path: Path, channels: int, count: int, kernel: int, size: int) ->
     _mnnconvert(["-f", "ONNX", "--modelFile", onnx_path, "--MNNModel", path, "--bizCode", "test"], path)
     onnx_path.unlink()
     return path
+
+
+GLIBC_PROBE = r"""
+import ctypes, json, sys
+if sys.argv[1:]:
+    from sparsebytenn_converter import convert
+    convert(sys.argv[1], sys.argv[2], sparsity=0.5, plain=True, progress=False)
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):   # struct mallinfo2 (glibc >= 2.33): hblks counts blocks in their own mapping
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc.mallinfo2.restype = Info
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+libc.free(libc.malloc(4 << 20))
+before = libc.mallinfo2().hblks
+block = libc.malloc(4 << 20)
+print(json.dumps({"mapped_again": libc.mallinfo2().hblks > before}))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +189,28 @@ def test_a_full_disk_leaves_no_file_behind(small_model, tmp_path, monkeypatch, v
     msg = str(exc.value)
     assert msg == f"{out_dir / 'o.mnn'}: cannot write (No space left on device)"
     assert list(out_dir.iterdir()) == []
+
+
+def test_convert_leaves_glibcs_malloc_as_it_found_it(small_model, tmp_path):
+    # glibc serves a block of a size just freed from its heap (its mmap threshold follows the
+    # freed sizes), unless mallopt fixed the threshold: then every such block gets a mapping
+    # of its own (page faults on each use) for the rest of the process, as nothing turns the
+    # dynamic threshold back on. convert() must leave a long-running caller's process as it
+    # was: the reference is the same probe in a process that never converted
+    import ctypes.util
+
+    require(ctypes.util.find_library("c") == "libc.so.6" and platform.libc_ver()[0] == "glibc",
+            "glibc (the behaviour checked is its malloc's)")
+
+    def probe(*args):
+        r = subprocess.run([sys.executable, "-c", GLIBC_PROBE, *map(str, args)], capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    fresh = probe()
+    assert fresh == {"mapped_again": False}
+    assert probe(small_model, tmp_path / "o.mnn") == fresh
 
 
 def _traced_peak(f):
