@@ -16,7 +16,6 @@ from .encode import check_round_trip, dense_model, encode
 from .errors import ModelError
 from .fidelity import (HeldOut, fidelity_warning, measure_fidelity, model_input_shape, noise_inputs,
                        split_calibration)
-from .heap import fixed_mmap_threshold
 from .noise import pink_noise
 from .model import read_model
 from .options import ConvertOptions
@@ -51,7 +50,6 @@ def convert(in_path, out_path, options: ConvertOptions | None = None, **kwargs) 
                    ("--markdown", opts.markdown_path, ".md")], inputs=[in_path], force=opts.force)
     calib_inputs, held = read_inputs(opts)
 
-    fixed_mmap_threshold()      # freed weights go back to the system at once (heap.py)
     try:
         return run_stages(in_path, out_path, opts, calib_inputs, held, t0)
     except OSError as exc:      # a full disk (or a folder gone) under OUT or the temporary files beside it

@@ -59,25 +59,34 @@ def dense_model(work: Work) -> Iterator[Path]:
 
 def check_round_trip(work: Work, written_path, where) -> None:
     """Read what we wrote with the validating reader; every weight must come back exactly.
-    (Layers are compared one at a time, and the file's pages given back after each: no
-    second copy of every weight at once.)"""
+    (Compared a few rows at a time, and the file's and the parked weights' pages given back
+    after each: besides the weights in memory, only those rows' pages are resident, never
+    the written file's or a second copy of every weight.)"""
     data = load_bytes(Path(written_path), mapped=True)
     written = read_model(where, data=data, decode_sparse=False)
+    drop_pages(data)        # the reader paged in every coded layer's positions to check them
+
+    def give_back():
+        drop_pages(data)
+        work.drop_pages()
+
     for c in written.convs:
         if c.name not in work.W or c.weights is None:
             continue
-        same = _same(c.weights, work.W[c.name])
-        drop_pages(data)
-        work.drop_pages()
-        if not same:
+        if not _same(c.weights, work.W[c.name], after=give_back):
             raise ModelError(f"{where}: internal error: layer {c.name!r} did not round-trip")
 
 
-def _same(a: np.ndarray | SparseWeights, b: np.ndarray, rows: int = 64) -> bool:
+def _same(a: np.ndarray | SparseWeights, b: np.ndarray, rows: int = 64, after=lambda: None) -> bool:
     """np.array_equal(a, b, equal_nan=True), a few output channels at a time (its
-    temporaries are as large as the arrays; coded weights are decoded as many at a time)."""
+    temporaries are as large as the arrays; coded weights are decoded as many at a time);
+    after() runs after each."""
     if tuple(a.shape) != b.shape:
         return False
     part = a.rows if isinstance(a, SparseWeights) else lambda i, j: a[i:j]
-    return all(np.array_equal(part(i, min(i + rows, len(b))), b[i:i + rows], equal_nan=True)
-               for i in range(0, len(b), rows))
+    for i in range(0, len(b), rows):
+        same = np.array_equal(part(i, min(i + rows, len(b))), b[i:i + rows], equal_nan=True)
+        after()
+        if not same:
+            return False
+    return True

@@ -10,14 +10,18 @@ order where rearrangement permuted them).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .calibration import Probe, input_name
 from .errors import ModelError
+from .mnn_wheel import WINOGRAD_MEMORY_LEVEL, MNNSession
 from .model import Model
 from .noise import pink_noise
 from .schema import OpType
@@ -84,45 +88,82 @@ def output_metrics(dense: np.ndarray, pruned: np.ndarray) -> dict:
 
 
 def measure_fidelity(work: Work, written, held: HeldOut, where) -> dict:
-    """Dense vs converted (`written`, a file or bytes) on `held` in stock MNN: output metrics and
+    """Dense vs converted (the file `written`) on `held` in stock MNN: output metrics and
     per-layer errors."""
     model = work.model
     if not model.output_names:
         raise ModelError(f"{where}: the model names no output; cannot measure fidelity")
     layers = [c for c in work.chosen if c.name in work.counts]
-    tensors = [model.tensor_names[model.ops[c.op_index].outputs[0]] for c in layers]
-    names = [model.output_names[0], *tensors]
-    probe = Probe(input_name(model))
     err2 = np.zeros(len(layers))
     ref2 = np.zeros(len(layers))
     outs_d, outs_p = [], []
-    # one model in MNN at a time (two big ones at once doubled the peak memory): the dense
-    # model's tensors for each batch wait on disk until the converted model has run it
+    n = held.inputs.shape[0]
+    # one model in MNN at a time (two big ones at once doubled the peak memory), one input at
+    # a time: the dense model's tensors for each input wait on disk until the converted model
+    # has run it
     with tempfile.TemporaryDirectory(prefix="sbnn-fidelity-") as tmp:
-        starts = range(0, held.inputs.shape[0], probe.batch)
-        with probe.open(model.path, names, str(model.path), "held-out inputs") as dense:
-            for start in starts:
-                a = dense(held.inputs[start:start + probe.batch])
+        with _stock_mnn(model, model.path, layers, str(model.path)) as dense:
+            for i in range(n):
+                a = dense(held.inputs[i:i + 1])
                 outs_d.append(a[0])
                 for k in range(len(layers)):
-                    np.save(os.path.join(tmp, f"{start}-{k}.npy"), a[1 + k])
+                    np.save(os.path.join(tmp, f"{i}-{k}.npy"), a[1 + k])
                 del a
-        del dense                       # its closure holds the MNN module
-        with probe.open(written, names, str(where), "held-out inputs") as pruned:
-            for start in starts:
-                b = pruned(held.inputs[start:start + probe.batch])
+        del dense                       # its closure holds the MNN session
+        with _stock_mnn(model, written, layers, str(where)) as pruned:
+            for i in range(n):
+                b = pruned(held.inputs[i:i + 1])
                 outs_p.append(b[0])
                 for k, c in enumerate(layers):
-                    ref = np.load(os.path.join(tmp, f"{start}-{k}.npy"))
+                    ref = np.load(os.path.join(tmp, f"{i}-{k}.npy"))
                     order = work.out_order.get(c.name)
                     if order is not None:
                         ref = ref[:, order]
                     err2[k] += float(np.sum((b[1 + k].astype(np.float64) - ref) ** 2))
                     ref2[k] += float(np.sum(ref.astype(np.float64) ** 2))
     metrics = output_metrics(np.concatenate(outs_d), np.concatenate(outs_p))
-    return {"source": held.source, "samples": int(held.inputs.shape[0]), **metrics,
+    return {"source": held.source, "samples": int(n), **metrics,
             "layers": {c.name: float(np.sqrt(e / r)) if r > 0 else 0.0
                        for c, e, r in zip(layers, err2, ref2)}}
+
+
+@contextlib.contextmanager
+def _stock_mnn(model: Model, path, layers, where: str) -> Iterator[Callable[[np.ndarray], list[np.ndarray]]]:
+    """forward(x) -> [the first output, each layer's output] in stock MNN, for one input.
+
+    An Interpreter session without Winograd transforms, each layer's output copied out as it
+    runs: MNN holds the file and one copy of the weights (about 2x the file). MNN's Module
+    API, which needs named op outputs from any graph, held 3.5x (VGG-19: the weights in its
+    graph, their packed copies, the Winograd ones); it stays for a model whose layers' ops
+    are not named once each (the session finds a layer by its op's name)."""
+    ops = [model.ops[c.op_index].name for c in layers]
+    if not _named_once(model, ops):
+        names = [model.output_names[0], *(model.tensor_names[model.ops[c.op_index].outputs[0]] for c in layers)]
+        with Probe(input_name(model), batch=1).open(path, names, where, "held-out inputs") as forward:
+            yield forward
+        return
+    try:
+        session = MNNSession(path, threads=1, hints={WINOGRAD_MEMORY_LEVEL: 0})
+    except ModelError as exc:
+        raise ModelError(str(exc).replace(str(path), where, 1)) from None
+    first, feed = model.output_names[0], input_name(model)
+
+    def forward(x: np.ndarray) -> list[np.ndarray]:
+        try:
+            outs, taps = session.run_tapping({feed: x}, ops)
+        except ModelError as exc:
+            raise ModelError(str(exc).replace(str(path), where, 1)) from None
+        if first not in outs:
+            raise ModelError(f"{where}: stock MNN does not give the output {first!r} (it gives {sorted(outs)})")
+        return [outs[first], *(taps[op] for op in ops)]
+
+    yield forward
+
+
+def _named_once(model: Model, ops: list[str]) -> bool:
+    """Whether each of `ops` has a name in the file that no other op has."""
+    count = Counter(op.name for op in model.ops)
+    return all(count[name] == 1 and not name.startswith("op#") for name in ops)
 
 
 def fidelity_warning(fid: dict) -> str | None:

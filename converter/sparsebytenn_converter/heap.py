@@ -7,6 +7,12 @@ retained tens of MB per calibrated layer, on top of stock MNN's copy of the mode
 (measured: 2.86x the model instead of 2.3x). A fixed threshold keeps every large block
 in its own mapping; trim_heap() returns what the heap still holds before MNN loads a model.
 Elsewhere than glibc both do nothing.
+
+The fixed threshold is for the rest of the process: glibc has no call that turns its
+dynamic threshold back on (mallopt only ever turns it off), and a long-running program
+calling convert() would keep a mapping (and its page faults) per large block. So
+convert() leaves it alone and only `sparsebytenn convert`, whose process ends with the
+conversion, sets it (an API caller converting a big calibrated model can do the same).
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ def _libc():
 
 
 def fixed_mmap_threshold() -> None:
-    """Large blocks always in their own mappings (process-wide; set once per conversion)."""
+    """Large blocks always in their own mappings, for the rest of the process (see above)."""
     libc = _libc()
     if libc is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, _THRESHOLD)

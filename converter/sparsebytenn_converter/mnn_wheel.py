@@ -130,6 +130,10 @@ MNN_STATUS = {1: "out of memory", 2: "not supported", 3: "compute size error", 4
 # costs no parallelism.
 RUN_LOCK = threading.Lock()
 
+# Interpreter::HintMode WINOGRAD_MEMORY_LEVEL: 0 keeps 3x3 convs off the Winograd
+# transforms whose packed weights can take several times the file's own (MNN's default: 3)
+WINOGRAD_MEMORY_LEVEL = 3
+
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
@@ -153,7 +157,8 @@ class MNNSession:
 
     Error = ModelError   # what every failure raises (sparsebytenn.Session: SparseByteNNError)
 
-    def __init__(self, path, threads: int = 1, backend=None, precision: str | None = None):
+    def __init__(self, path, threads: int = 1, backend=None, precision: str | None = None,
+                 hints: dict[int, int] | None = None):
         path = Path(path)
         if not path.is_file():
             raise self.Error(f"{path}: no such model file")
@@ -173,6 +178,8 @@ class MNNSession:
                 self.interp = self.mnn.Interpreter(str(path))
             except Exception as exc:  # pymnn raises a plain Exception when MNN's own verifier refuses
                 raise self.Error(f"{path}: MNN refused to load the file ({_first_line(exc)})") from None
+            for mode, value in (hints or {}).items():   # (pymnn returns nothing to check)
+                self.interp.setSessionHint(int(mode), int(value))
             try:
                 self.session = self.interp.createSession(config)
             except Exception as exc:  # pymnn raises a plain Exception when MNN cannot schedule the graph
@@ -225,7 +232,9 @@ class MNNSession:
     def resize(self) -> None:
         """MNN's resizeSession after an input changed shape."""
         with RUN_LOCK, quiet():
-            self.interp.resizeSession(self.session)
+            ok = self.interp.resizeSession(self.session)
+        if ok is False:
+            raise self.Error(f"{self.path}: MNN could not resize the model for input {self._shapes()}")
 
     def _shapes(self) -> str:
         return ", ".join(f"{n} {self.input_shape(n)}" for n in self.input_names)
@@ -256,15 +265,16 @@ class MNNSession:
 
     def outputs(self) -> dict[str, np.ndarray]:
         """Every output of the last run, copied out to numpy: {name: array}."""
+        return {name: self.to_numpy(tensor) for name, tensor in self.interp.getSessionOutputAll(self.session).items()}
+
+    def to_numpy(self, tensor) -> np.ndarray:
+        """A copy of a session tensor, NCHW float32."""
         mnn = self.mnn
-        out = {}
-        for name, tensor in self.interp.getSessionOutputAll(self.session).items():
-            shape = list(tensor.getShape())
-            host = mnn.Tensor(shape, mnn.Halide_Type_Float, np.zeros(shape, np.float32),
-                              mnn.Tensor_DimensionType_Caffe)
-            tensor.copyToHostTensor(host)
-            out[name] = np.array(host.getNumpyData(), dtype=np.float32, copy=True).reshape(shape)
-        return out
+        shape = list(tensor.getShape())
+        host = mnn.Tensor(shape, mnn.Halide_Type_Float, np.zeros(shape, np.float32), mnn.Tensor_DimensionType_Caffe)
+        if tensor.copyToHostTensor(host) is False:
+            raise self.Error(f"{self.path}: MNN could not copy out a tensor of shape {shape}")
+        return np.array(host.getNumpyData(), dtype=np.float32, copy=True).reshape(shape)
 
     # ------------------------------------------------------------------ #
     def run(self, inputs) -> dict[str, np.ndarray]:
@@ -305,6 +315,35 @@ class MNNSession:
                 self.set_inputs(inputs)
             with RUN_LOCK, quiet():
                 self.check(self.interp.runSessionWithCallBackInfo(self.session, before, after))
+
+    def run_tapping(self, inputs, ops) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """One inference that also copies out the first output of each op named in `ops` while
+        it runs (MNN reuses an inner tensor's memory once its readers are done, so nothing but
+        the copies is kept): (outputs as run() gives them, {op name: array})."""
+        want, taps, failed = set(ops), {}, []
+
+        def before(tensors, op):
+            return True
+
+        def after(tensors, op):
+            name = op.getName()
+            if name in want:
+                try:
+                    taps[name] = self.to_numpy(tensors[0])
+                except self.Error as exc:   # raised after the run: an exception must not cross MNN
+                    failed.append(exc)
+            return True
+
+        with self.lock:
+            self.set_inputs(inputs)
+            with RUN_LOCK, quiet():
+                self.check(self.interp.runSessionWithCallBackInfo(self.session, before, after))
+            if failed:
+                raise failed[0]
+            missing = sorted(want - set(taps))
+            if missing:
+                raise self.Error(f"{self.path}: MNN ran no op named {missing[0]!r}")
+            return self.outputs(), taps
 
     def memory_mb(self) -> float:
         """MNN's own account of the session's memory (getSessionInfo MEMORY), MB."""

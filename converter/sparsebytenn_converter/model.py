@@ -602,7 +602,10 @@ class SparseWeights:
     def rows(self, a: int, b: int) -> np.ndarray:
         """dense()[a:b] without decoding the other rows."""
         per = self.size // self.shape[0] if self.shape[0] else 0
-        lo, hi = np.searchsorted(self.index, [a * per, b * per])
+        keys = np.array([a * per, b * per])
+        if np.issubdtype(self.index.dtype, np.integer) and keys[1] <= np.iinfo(self.index.dtype).max:
+            keys = keys.astype(self.index.dtype)    # else numpy searches an int64 copy of every position
+        lo, hi = np.searchsorted(self.index, keys)
         out = np.zeros((b - a) * per, np.float32)
         out[self.index[lo:hi].astype(np.int64) - a * per] = self.alpha[lo:hi]
         return out.reshape(b - a, *self.shape[1:])

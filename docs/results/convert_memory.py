@@ -3,16 +3,19 @@
     python docs/results/convert_memory.py build-vgg vgg19.mnn      # VGG-19-shaped, random weights, 548 MiB
     python docs/results/convert_memory.py peak convert vgg19.mnn out.mnn --sparsity 0.5 --plain -q
     python docs/results/convert_memory.py stages vgg19.mnn out.mnn '{"plain": true, "sparsity": 0.5}'
-    python docs/results/convert_memory.py mnn-alone vgg19.mnn
+    python docs/results/convert_memory.py mnn-alone vgg19.mnn [session|module]
 
 `peak` runs the command in a fresh process and prints its peak RSS above the same
 process's peak after importing everything the command uses (VmHWM, the kernel's
 account), the total, and the wall time. `stages` runs convert() with those keyword
-options in this process and prints the highest RSS a thread sampling every 5 ms saw
-in each stage (above the imports). `mnn-alone` is stock MNN by itself doing what the
-fidelity check asks of it: the Module API, a batch of 4 random inputs, the first output
-and every conv's output but the first and last. OLDSRC=DIR runs the code of a `git archive REV
-converter python | tar -x -C DIR` export instead of this checkout (the "before" column).
+options in this process and prints each stage's peak RSS (VmHWM between its start and
+end, reset through /proc/self/clear_refs; above the imports). `mnn-alone` is stock MNN
+by itself doing what the fidelity check asks of it, for 4 random inputs, the first
+output and every conv's output but the first and last: `session` as it does now (an
+Interpreter session without Winograd, one input at a time, the layers' outputs copied
+out as they run), `module` as it did before (the Module API, a batch of 4). OLDSRC=DIR
+runs the code of a `git archive REV converter python | tar -x -C DIR` export instead of
+this checkout (the "before" column).
 """
 from __future__ import annotations
 
@@ -92,8 +95,6 @@ STAGES = ["read_model", "choose_layers", "Calibrator", "plan_sparsity", "rearran
 
 
 def stages(src: str, out: str, options: str) -> None:
-    import threading
-
     from sparsebytenn_converter.mnn_wheel import import_mnn
 
     import_mnn()
@@ -103,56 +104,75 @@ def stages(src: str, out: str, options: str) -> None:
     def status(key):
         return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key)) // 1024
 
-    now, peaks = ["imports"], {}
+    def reset_hwm():    # VmHWM back to the current RSS (Linux >= 4.0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
 
-    def sample():
-        while True:
-            peaks[now[0]] = max(peaks.get(now[0], 0), status("VmRSS"))
-            time.sleep(0.005)
+    # each stage's peak is the kernel's VmHWM between its start and its end (a sampling
+    # thread misses what happens while MNN or numpy holds the GIL); code between stages
+    # counts for "other"
+    now, peaks, top = ["other"], {}, [0]
+
+    def close():
+        peaks[now[0]] = max(peaks.get(now[0], 0), status("VmHWM"))
+        top[0] = max(top[0], status("VmHWM"))
+        reset_hwm()
 
     def timed(name, f):
         def run(*args, **kwargs):
+            close()
             outer, now[0] = now[0], name
             try:
                 return f(*args, **kwargs)
             finally:
+                close()
                 now[0] = outer
         return run
 
     for name in STAGES:
         setattr(cv, name, timed(name, getattr(cv, name)))
     base = status("VmHWM")
-    threading.Thread(target=sample, daemon=True).start()
+    reset_hwm()
     cv.convert(src, out, progress=False, **json.loads(options))
-    time.sleep(0.05)
+    close()
     size = os.path.getsize(src) / 2**20
-    print(f"{src}: {size:.1f} MiB, peak {status('VmHWM') - base} MiB above the imports")
-    for name in STAGES:
+    print(f"{src}: {size:.1f} MiB, peak {top[0] - base} MiB above the imports")
+    for name in STAGES + ["other"]:
         if name in peaks:
             print(f"  {name:20s} {peaks[name] - base:6d} MiB ({(peaks[name] - base) / size:.2f}x)")
 
 
-def mnn_alone(src: str) -> None:
+def mnn_alone(src: str, way: str) -> None:
     import numpy as np
 
     from sparsebytenn_converter import read_model
-    from sparsebytenn_converter.mnn_wheel import MNNModule, import_mnn
+    from sparsebytenn_converter.mnn_wheel import WINOGRAD_MEMORY_LEVEL, MNNModule, MNNSession, import_mnn
 
     import_mnn()
     m = read_model(src, mapped=True)          # (mapped: the weights are not read)
-    names = [m.output_names[0]] + [m.tensor_names[m.ops[c.op_index].outputs[0]] for c in m.convs][1:-1]
+    convs = [m.ops[c.op_index] for c in m.convs][1:-1]
+    names = [m.output_names[0]] + [m.tensor_names[op.outputs[0]] for op in convs]
+    ops = [op.name for op in convs]
     shape = [d if d > 0 else 1 for d in next(op.main.array(0, "i32") for op in m.ops if op.type_name == "Input")]
     del m
 
     def hwm():
         return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) // 1024
 
+    x = np.random.default_rng(0).uniform(-1, 1, [4, *shape[1:]]).astype(np.float32)
     base = hwm()
-    module = MNNModule(src, ["input"], names)
-    loaded = hwm() - base
-    module.forward(np.random.default_rng(0).uniform(-1, 1, [4, *shape[1:]]).astype(np.float32))
-    print(f"{src}: stock MNN peaks {loaded} MiB above the imports loading it, {hwm() - base} MiB running "
-          f"a batch of 4 with {len(names)} outputs")
+    if way == "module":
+        module = MNNModule(src, ["input"], names)
+        loaded = hwm() - base
+        module.forward(x)
+        what = f"a batch of 4 with {len(names)} outputs (Module API)"
+    else:
+        session = MNNSession(src, threads=1, hints={WINOGRAD_MEMORY_LEVEL: 0})
+        loaded = hwm() - base
+        for i in range(4):
+            session.run_tapping(x[i:i + 1], ops)
+        what = f"4 inputs one at a time with {len(ops)} layers' outputs (session, no Winograd)"
+    print(f"{src}: stock MNN peaks {loaded} MiB above the imports loading it, {hwm() - base} MiB running {what}")
 
 
 if __name__ == "__main__":
@@ -163,6 +183,6 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["stages"]:
         stages(*sys.argv[2:5])
     elif sys.argv[1:2] == ["mnn-alone"]:
-        mnn_alone(sys.argv[2])
+        mnn_alone(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "session")
     else:
         sys.exit(__doc__)

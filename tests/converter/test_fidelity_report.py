@@ -30,8 +30,14 @@ def conv_output_names(path, layers):
     return [m.tensor_names[m.ops[m.conv(n).op_index].outputs[0]] for n in layers]
 
 
-@pytest.mark.parametrize("rearrange", [False, True])
-def test_fidelity_numbers_match_stock_mnn(small_model, tmp_path, rearrange):
+@pytest.mark.parametrize("rearrange,api", [(False, "session"), (True, "session"), (True, "module")])
+def test_fidelity_numbers_match_stock_mnn(small_model, tmp_path, monkeypatch, rearrange, api):
+    # api: how the converter runs the models (an Interpreter session tapping each layer's op as
+    # it runs, or MNN's Module API, kept for models whose ops are not named once each)
+    if api == "module":
+        import sparsebytenn_converter.fidelity as fidelity
+
+        monkeypatch.setattr(fidelity, "_named_once", lambda model, ops: False)
     cal = inputs(20, 1)                       # every 5th (4, 9, 14, 19) is held out
     out = tmp_path / "o.mnn"
     rep = convert(small_model, out, sparsity=0.5, group=4, rearrange=rearrange, calibration=cal,

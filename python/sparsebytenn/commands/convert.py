@@ -266,6 +266,9 @@ def default_holdout(name: str | None):
 
 def run(args) -> int:
     from sparsebytenn_converter import convert
+    from sparsebytenn_converter.heap import fixed_mmap_threshold
+
+    fixed_mmap_threshold()      # freed weights go back to the system at once; this process ends after
 
     zoo_name = zoo_model_named(args.input, args.like)
     images = args.calibration or args.holdout
