@@ -130,8 +130,9 @@ MNN_STATUS = {1: "out of memory", 2: "not supported", 3: "compute size error", 4
 # costs no parallelism.
 RUN_LOCK = threading.Lock()
 
-# Interpreter::HintMode WINOGRAD_MEMORY_LEVEL: 0 keeps 3x3 convs off the Winograd
-# transforms whose packed weights can take several times the file's own (MNN's default: 3)
+# The id of Interpreter::HintMode WINOGRAD_MEMORY_LEVEL (setSessionHint's first
+# argument). Its value 0 keeps 3x3 convs off the Winograd transforms, whose packed
+# weights can take several times the file's own (MNN's default level: 3).
 WINOGRAD_MEMORY_LEVEL = 3
 
 
