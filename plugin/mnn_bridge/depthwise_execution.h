@@ -43,7 +43,7 @@ class DepthwiseExecution : public mnnabi::Execution {
   mnnabi::ErrorCode Trial(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs);
   mnnabi::ErrorCode RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs);
 
-  static constexpr int kTrials = 4;  // runs timing both: one warm-up, three measured
+  static constexpr int kTrials = 6;  // runs timing both: one warm-up, five measured
 
   const mnnabi::Op* op_;  // for MNN's own execution, at a resize only (see SparseConvExecution)
   SparseConvSpec geometry_spec_;  // geometry fields only (no views into the model buffer)

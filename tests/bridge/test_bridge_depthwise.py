@@ -168,7 +168,7 @@ def test_forced_off_gives_stock_mnn_outputs(bridge, dw_model, monkeypatch):
     np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
 
 
-TRIALS = 4   # runs after a resize that time ours against MNN's own execution (depthwise_execution.h)
+TRIALS = 6   # runs after a resize that time ours against MNN's own execution (depthwise_execution.h)
 
 
 def _ours_per_run(bridge, sess, x, runs, reference):
