@@ -78,3 +78,17 @@ def test_output_error_matches_numpy_and_handles_names():
     assert "wrong outputs" in problem
     assert "NaN" in output_error({"y": np.full((1, 3), np.nan)}, ref, 1e-3)[1]
     assert "shape" in output_error({"y": np.zeros(5)}, ref, 1e-3)[1]
+
+
+def test_plugin_engines_warm_up_past_the_bridges_depthwise_trial(tmp_path):
+    """The bridge runs both its and MNN's depthwise execution in an op's first runs
+    (PLUGIN_WARMUP of them): a plugin engine is warmed up past them even with warmup=1.
+    An engine that crashes on its 7th inference gets two timed rounds as "a" (check,
+    1 warm-up, 2 + 2 timed) and crashes in the warm-up as "plugin", never timed."""
+    timeline = []
+    got = run([Instance("a", "a", F + "Sleeper", path="unused", options={"ms": 0.1, "crash_after": 6}),
+               Instance("p", "plugin", F + "Sleeper", path="unused", options={"ms": 0.1, "crash_after": 6})],
+              tmp_path, rounds=3, timeline=timeline)
+    timed = [label for _, label, _, _ in timeline]
+    assert timed.count("a") == 2 and "signal 11" in got["a"].error, (timed, got["a"].error)
+    assert "p" not in timed and "signal 11" in got["p"].error, (timed, got["p"].error)
