@@ -121,6 +121,11 @@ def host_isa() -> tuple[str, str]:
     return os.environ.get("SPARSEBYTENN_ISA", isa), model
 
 
+# The kernels' ISAs with SIMD depthwise kernels, which the bridge offers the depthwise
+# convs to under SPARSEBYTENN_DWCONV=auto (plugin/mnn_bridge/depthwise_execution.cc).
+DEPTHWISE_ISAS = ("avx512", "avx2")
+
+
 def plugin_runs_depthwise(isa: str) -> bool:
     """Whether the bridge offers the depthwise convs to its kernels here
     (SPARSEBYTENN_DWCONV=on|off, else auto: the avx512 and avx2 kernels). Under auto the
@@ -130,7 +135,7 @@ def plugin_runs_depthwise(isa: str) -> bool:
     import os
 
     mode = os.environ.get("SPARSEBYTENN_DWCONV", "auto")
-    return mode == "on" or (mode != "off" and isa in ("avx512", "avx2"))
+    return mode == "on" or (mode != "off" and isa in DEPTHWISE_ISAS)
 
 
 def default_table(isa: str, cpu_model: str) -> SpeedTable | None:

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from sparsebytenn_converter.output_paths import check_outputs, write_all_atomic
-    from sparsebytenn_converter.speed_model import host_isa
+    from sparsebytenn_converter.speed_model import DEPTHWISE_ISAS, host_isa
 
     from ..errors import SparseByteNNError
     from . import kernel_bench
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
                 rows.append({"engine": r["engine"], "layer": r["layer"], "hw": hw, "cin": cin, "cout": cout,
                              "G": G, "sparsity": r["sparsity"], "gflops": round(2 * macs / (r["median_ms"] * 1e6), 2),
                              "median_ms": r["median_ms"], "iqr_ms": r["iqr_ms"], "variant": r.get("variant")})
-    if isa in ("avx512", "avx2"):
+    if isa in DEPTHWISE_ISAS:
         rows.append(depthwise_row(isa, args.rounds))
     import os
 
