@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "sparsebytenn/dconv.h"
 #include "sparsebytenn/dwconv.h"
 #include "sparsebytenn/gsparse.h"
 #include "sparsebytenn/version.h"
@@ -256,6 +257,30 @@ class PackedConv {
   KeptWorkspace workspace_;
 };
 
+// run() of both dense families (depthwise, direct conv): float32, one layout in
+// and out. run(geometry, in, layout, out, executor) -> status, called without the GIL.
+template <class Run>
+py::array run_dense(const py::object& x_arg, int in_channels, int out_channels, int kernel_h, int kernel_w,
+                    std::pair<int, int> stride, std::pair<int, int> dilation, std::vector<int> padding, int pack,
+                    int threads, const std::string& executor, const py::object& out_arg, Run run) {
+  padding = check_run_args({pack}, padding, threads);
+  const py::array x = as_array(x_arg, "input");
+  const float* in = float_data(x, "input");
+  const InputDims d = input_dims(x, in_channels, pack);
+  const sbnn_conv_geometry g = make_geometry(d.n, d.h, d.w, stride, dilation, padding, kernel_h, kernel_w);
+  py::array out = output_array(out_arg, py::dtype::of<float>(), output_shape(d.n, out_channels, g, pack), x);
+  const sbnn_tensor_layout layout{pack, 0, 0};
+  const sbnn_executor ex = make_executor(threads, executor);
+  float* o = static_cast<float*>(out.mutable_data());
+  sbnn_status s;
+  {
+    py::gil_scoped_release nogil;
+    s = run(g, in, layout, o, ex);
+  }
+  check(s, "run");
+  return out;
+}
+
 // Depthwise conv (sparsebytenn/dwconv.h): weights (C, 1, kh, kw) or (C, kh, kw).
 class PackedDwConv {
  public:
@@ -288,25 +313,15 @@ class PackedDwConv {
   py::array run(const py::object& x_arg, std::pair<int, int> stride, std::pair<int, int> dilation,
                 std::vector<int> padding, int pack, int threads, const std::string& executor,
                 const py::object& out_arg) {
-    padding = check_run_args({pack}, padding, threads);
-    const py::array x = as_array(x_arg, "input");
-    const float* in = float_data(x, "input");
-    const InputDims d = input_dims(x, info_.channels, pack);
-    const sbnn_conv_geometry g = make_geometry(d.n, d.h, d.w, stride, dilation, padding, info_.kernel_h, info_.kernel_w);
-    py::array out = output_array(out_arg, py::dtype::of<float>(), output_shape(d.n, info_.channels, g, pack), x);
-    const sbnn_tensor_layout layout{pack, 0, 0};
-    const sbnn_executor ex = make_executor(threads, executor);
-    float* o = static_cast<float*>(out.mutable_data());
-    sbnn_status s;
-    {
-      py::gil_scoped_release nogil;
-      s = workspace_.run([&] { return sbnn_dwconv_workspace_size(packed_, &g, pack, threads); },
-                         [&](void* ws, size_t bytes) {
-                           return sbnn_dwconv_run(packed_, &g, in, &layout, o, &layout, &ex, ws, bytes);
-                         });
-    }
-    check(s, "run");
-    return out;
+    return run_dense(x_arg, info_.channels, info_.channels, info_.kernel_h, info_.kernel_w, stride, dilation,
+                     padding, pack, threads, executor, out_arg,
+                     [&](const sbnn_conv_geometry& g, const float* in, const sbnn_tensor_layout& l, float* o,
+                         const sbnn_executor& ex) {
+                       return workspace_.run([&] { return sbnn_dwconv_workspace_size(packed_, &g, pack, threads); },
+                                             [&](void* ws, size_t bytes) {
+                                               return sbnn_dwconv_run(packed_, &g, in, &l, o, &l, &ex, ws, bytes);
+                                             });
+                     });
   }
 
   py::dict info() const {
@@ -328,17 +343,82 @@ class PackedDwConv {
   KeptWorkspace workspace_;
 };
 
-py::list dw_variants() {
+// Direct conv for few input channels (sparsebytenn/dconv.h): dense OIHW weights.
+class PackedDconv {
+ public:
+  PackedDconv(const py::object& weights_arg, const py::object& bias, float output_min, float output_max,
+              const std::string& isa) {
+    const py::array weights = as_array(weights_arg, "weights");
+    if (weights.ndim() != 4) fail("weights must be 4-D OIHW, got " + std::to_string(weights.ndim()) + "-D");
+    const float* w = float_data(weights, "weights");
+    for (int d = 0; d < 4; ++d)
+      if (weights.shape(d) < 1 || weights.shape(d) > (1 << 20)) fail("weights has an empty or huge dimension");
+    py::array bias_arr;
+    const float* b = check_bias_clamp_isa(bias, weights.shape(0), output_min, output_max, isa, &bias_arr);
+    sbnn_dconv_params p{};
+    p.out_channels = static_cast<int32_t>(weights.shape(0));
+    p.in_channels = static_cast<int32_t>(weights.shape(1));
+    p.kernel_h = static_cast<int32_t>(weights.shape(2));
+    p.kernel_w = static_cast<int32_t>(weights.shape(3));
+    p.output_min = output_min;
+    p.output_max = output_max;
+    p.isa = isa.empty() ? nullptr : isa.c_str();
+    check(sbnn_dconv_pack(&p, w, b, &packed_), "pack");
+    check(sbnn_dconv_get_info(packed_, &info_), "info");
+  }
+  ~PackedDconv() { sbnn_dconv_free(packed_); }
+  PackedDconv(const PackedDconv&) = delete;
+  PackedDconv& operator=(const PackedDconv&) = delete;
+
+  // x: (N, I, H, W) for pack 1, (ceil(I/P), N, H, W, P) for pack P; output in the same layout.
+  py::array run(const py::object& x_arg, std::pair<int, int> stride, std::pair<int, int> dilation,
+                std::vector<int> padding, int pack, int threads, const std::string& executor,
+                const py::object& out_arg) {
+    return run_dense(x_arg, info_.in_channels, info_.out_channels, info_.kernel_h, info_.kernel_w, stride, dilation,
+                     padding, pack, threads, executor, out_arg,
+                     [&](const sbnn_conv_geometry& g, const float* in, const sbnn_tensor_layout& l, float* o,
+                         const sbnn_executor& ex) { return sbnn_dconv_run(packed_, &g, in, &l, o, &l, &ex); });
+  }
+
+  py::dict info() const {
+    py::dict d;
+    d["out_channels"] = info_.out_channels;
+    d["in_channels"] = info_.in_channels;
+    d["kernel"] = py::make_tuple(info_.kernel_h, info_.kernel_w);
+    d["lanes"] = info_.lanes;
+    d["isa"] = info_.isa;
+    return d;
+  }
+  std::string variant_for(int sh, int sw) const {
+    const char* n = sbnn_dconv_variant_for(packed_, sh, sw);
+    return n ? n : "";
+  }
+
+ private:
+  sbnn_dconv_weights* packed_ = nullptr;
+  sbnn_dconv_info info_{};
+};
+
+// The variant tables of the two shape-specialised families, one form.
+template <class Desc, class Count, class Get>
+py::list shape_variants(Count count, Get get) {
   py::list out;
-  for (int32_t i = 0; i < sbnn_dwconv_variant_count(); ++i) {
-    sbnn_dwconv_variant_desc d{};
-    if (sbnn_dwconv_variant_get(i, &d) != SBNN_OK) continue;
+  for (int32_t i = 0; i < count(); ++i) {
+    Desc d{};
+    if (get(i, &d) != SBNN_OK) continue;
     py::dict v;
     v["name"] = d.name; v["isa"] = d.isa; v["kernel"] = py::make_tuple(d.kernel_h, d.kernel_w);
     v["stride"] = d.stride; v["available"] = static_cast<bool>(d.available);
     out.append(v);
   }
   return out;
+}
+
+py::list dw_variants() {
+  return shape_variants<sbnn_dwconv_variant_desc>(&sbnn_dwconv_variant_count, &sbnn_dwconv_variant_get);
+}
+py::list dconv_variants() {
+  return shape_variants<sbnn_dconv_variant_desc>(&sbnn_dconv_variant_count, &sbnn_dconv_variant_get);
 }
 
 py::list variants() {
@@ -388,6 +468,18 @@ PYBIND11_MODULE(_kernels, m) {
            "Run on x in (ceil(C/P), N, H, W, P) (pack P) or (N, C, H, W) (pack 1); output in the same layout.")
       .def("variant_for", &PackedDwConv::variant_for, py::arg("stride_h"), py::arg("stride_w"))
       .def_property_readonly("info", &PackedDwConv::info);
+  m.def("dconv_variants", &dconv_variants,
+        "The direct conv (few input channels) variant table: name, isa, kernel, stride, available.");
+  py::class_<PackedDconv>(m, "Dconv")
+      .def(py::init<const py::object&, const py::object&, float, float, const std::string&>(), py::arg("weights"),
+           py::arg("bias") = py::none(), py::arg("output_min") = -inf, py::arg("output_max") = inf,
+           py::arg("isa") = "", "Pack dense OIHW float32 weights with few input channels (+ bias) with a fused clamp.")
+      .def("run", &PackedDconv::run, py::arg("x"), py::arg("stride") = std::make_pair(1, 1),
+           py::arg("dilation") = std::make_pair(1, 1), py::arg("padding") = std::vector<int>{0, 0, 0, 0},
+           py::arg("pack") = 8, py::arg("threads") = 1, py::arg("executor") = "builtin", py::arg("out") = py::none(),
+           "Run on x in (ceil(I/P), N, H, W, P) (pack P) or (N, I, H, W) (pack 1); output in the same layout.")
+      .def("variant_for", &PackedDconv::variant_for, py::arg("stride_h"), py::arg("stride_w"))
+      .def_property_readonly("info", &PackedDconv::info);
   m.def("pack", [](const py::object& w, const py::object& b, int g, float lo, float hi, const std::string& isa) {
           return new PackedConv(w, b, g, lo, hi, isa);
         }, py::arg("weights"), py::arg("bias") = py::none(), py::arg("group_size") = 8,

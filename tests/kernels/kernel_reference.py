@@ -29,6 +29,13 @@ def conv2d_reference(x, w, b, stride=(1, 1), dilation=(1, 1), pad=(0, 0, 0, 0),
     return np.clip(out, lo, hi)
 
 
+def same_pads(size, k, s, d=1):
+    """TF SAME padding of one axis: (before, after), the odd pixel after."""
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
 def to_packed(x, p):
     """NCHW -> MNN CPU layout (ceil(C/P), N, H, W, P), zero padded lanes."""
     n, c, h, w = x.shape
@@ -85,3 +92,18 @@ def tolerance(w, x):
     """Absolute tolerance scaled by the magnitude of the dot products (float32 sums)."""
     k = max(1, np.count_nonzero(w) // max(1, w.shape[0]))
     return 1e-5 * (1 + np.sqrt(k) * max(1.0, float(np.abs(x).max())) * max(1.0, float(np.abs(w).max())) * 4)
+
+
+def assert_all_layouts_match(run, x, ref, out_channels, packs, threads):
+    """run(x_in_layout, pack=, threads=, executor=) of a dense kernel family on x (NCHW)
+    in every pack and with both executors equals ref (float64) within 1e-5 relative,
+    with the padded output lanes of the packed layouts all 0."""
+    for pack in packs:
+        for executor in ("builtin", "host"):
+            y = run(x if pack == 1 else to_packed(x, pack), pack=pack, threads=threads, executor=executor)
+            got, pad_lanes = (y, None) if pack == 1 else from_packed(y, out_channels)
+            assert got.shape == ref.shape
+            err = float(np.abs(got - ref).max())
+            assert err <= 1e-5 * (1 + np.abs(ref).max()), f"pack {pack} {executor}: max abs err {err}"
+            if pad_lanes is not None and pad_lanes.size:
+                assert not pad_lanes.any(), f"pack {pack}: padded output lanes must be 0"

@@ -6,6 +6,7 @@ multiple of the pack, 1x1 to 7x7 kernels, images from 1x1 up, strides 1/2,
 dilation, symmetric / asymmetric / SAME pads and the three clamps, on 1-3
 threads. The reference is kernel_reference.conv2d_reference (float64 numpy)
 with the depthwise filter spread on a diagonal OIHW weight."""
+import functools
 import itertools
 import os
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from kernel_reference import CLAMPS, conv2d_reference, from_packed, to_packed
+from kernel_reference import CLAMPS, assert_all_layouts_match, conv2d_reference, from_packed, same_pads, to_packed
 
 import sparsebytenn._kernels as K
 
@@ -25,12 +26,6 @@ ISAS = list(dict.fromkeys(v["isa"] for v in DW))
 def isa_params():
     return [pytest.param(isa, marks=[] if K.isa_available(isa) else
                          [pytest.mark.skip(reason=f"this CPU cannot run {isa}")], id=isa) for isa in ISAS]
-
-
-def same_pads(size, k, s, d=1):
-    out = -(-size // s)
-    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-    return total // 2, total - total // 2
 
 
 def dw_reference(x, w, b, stride, dilation, pads, lo, hi):
@@ -97,21 +92,8 @@ def test_dwconv_matches_numpy(isa, case):
     ref = dw_reference(x, w, b, s, d, p, lo, hi)
     dw = K.DwConv(w, b, lo, hi, isa)
     assert dw.info["isa"] == isa
-    packs = (1, 4, 8, 16) if isa == "ref" else (8,)
-    for pack in packs:
-        for executor in ("builtin", "host"):
-            if pack == 1:
-                got, pad_lanes = dw.run(x, stride=s, dilation=d, padding=p, pack=1, threads=case["threads"],
-                                        executor=executor), None
-            else:
-                y = dw.run(to_packed(x, pack), stride=s, dilation=d, padding=p, pack=pack,
-                           threads=case["threads"], executor=executor)
-                got, pad_lanes = from_packed(y, w.shape[0])
-            assert got.shape == ref.shape
-            err = float(np.abs(got - ref).max())
-            assert err <= 1e-5 * (1 + np.abs(ref).max()), f"pack {pack} {executor}: max abs err {err}"
-            if pad_lanes is not None and pad_lanes.size:
-                assert not pad_lanes.any(), f"pack {pack}: padded output lanes must be 0"
+    run = functools.partial(dw.run, stride=s, dilation=d, padding=p)
+    assert_all_layouts_match(run, x, ref, w.shape[0], (1, 4, 8, 16) if isa == "ref" else (8,), case["threads"])
 
 
 @pytest.mark.parametrize("isa", isa_params())

@@ -7,18 +7,14 @@
 
 #include "aligned_alloc.h"
 #include "dwconv_task.h"
+#include "dense_run.h"
+#include "shape_variants.h"
 #include "tensor_layout.h"
-#include "thread_pool.h"
-#include "variants.h"
 
 namespace sbnn {
 namespace {
 
-struct DwIsa {
-  const char* isa;
-  const DwVariant* variants;
-  int32_t count;
-};
+using DwIsa = ShapeIsa<DwVariant>;
 
 // Best first, as in variants.cc; automatic dispatch takes the first runnable one.
 const DwIsa kDwIsas[] = {
@@ -30,21 +26,6 @@ const DwIsa kDwIsas[] = {
 #endif
     {"ref", kDwRefVariants, 1},
 };
-
-const DwIsa* find_dw_isa(const char* isa) {
-  for (const DwIsa& t : kDwIsas)
-    if (std::strcmp(t.isa, isa) == 0) return isa_available(isa) ? &t : nullptr;
-  return nullptr;
-}
-
-// A specialised entry for (kh, kw, stride) or the ISA's last, any-shape entry.
-const DwVariant* pick(const DwIsa* t, int32_t kh, int32_t kw, int32_t sh, int32_t sw) {
-  for (int32_t i = 0; i < t->count; ++i) {
-    const DwVariant& v = t->variants[i];
-    if (v.kernel_h == kh && v.kernel_w == kw && v.stride == sh && sh == sw) return &v;
-  }
-  return &t->variants[t->count - 1];
-}
 
 constexpr int32_t kMaxThreads = 256;
 constexpr int32_t kMaxKernel = 64;  // rows[] of the SIMD task
@@ -90,14 +71,7 @@ extern "C" sbnn_status sbnn_dwconv_pack(const sbnn_dwconv_params* p, const float
     return SBNN_ERR_BAD_PARAM;
   if ((reinterpret_cast<uintptr_t>(weights) & 3) || (bias != nullptr && (reinterpret_cast<uintptr_t>(bias) & 3)))
     return SBNN_ERR_MISALIGNED;
-  const sbnn::DwIsa* t = nullptr;
-  if (p->isa != nullptr && p->isa[0] != '\0') {
-    t = sbnn::find_dw_isa(p->isa);
-  } else {
-    // The gsparse choice (honours SPARSEBYTENN_ISA) when it has depthwise kernels, else ref.
-    t = sbnn::find_dw_isa(sbnn::default_isa());
-    if (t == nullptr) t = sbnn::find_dw_isa("ref");
-  }
+  const sbnn::DwIsa* t = sbnn::choose_shape_isa(sbnn::kDwIsas, p->isa);
   if (t == nullptr) return SBNN_ERR_UNKNOWN_VARIANT;
   const int32_t L = t->variants[0].lanes, C = p->channels, taps = p->kernel_h * p->kernel_w;
   const int32_t units = (C + L - 1) / L;
@@ -132,11 +106,7 @@ extern "C" sbnn_status sbnn_dwconv_pack(const sbnn_dwconv_params* p, const float
   return SBNN_OK;
 }
 
-extern "C" void sbnn_dwconv_free(sbnn_dwconv_weights* w) {
-  if (w == nullptr) return;
-  sbnn::free_aligned(w->storage);
-  delete w;
-}
+extern "C" void sbnn_dwconv_free(sbnn_dwconv_weights* w) { sbnn::free_packed(w); }
 
 extern "C" sbnn_status sbnn_dwconv_get_info(const sbnn_dwconv_weights* w, sbnn_dwconv_info* info) {
   if (w == nullptr || info == nullptr) return SBNN_ERR_NULL_POINTER;
@@ -149,9 +119,7 @@ extern "C" sbnn_status sbnn_dwconv_get_info(const sbnn_dwconv_weights* w, sbnn_d
 }
 
 extern "C" const char* sbnn_dwconv_variant_for(const sbnn_dwconv_weights* w, int32_t sh, int32_t sw) {
-  if (w == nullptr) return nullptr;
-  const sbnn::DwIsa* t = sbnn::find_dw_isa(w->isa);
-  return t ? sbnn::pick(t, w->kernel_h, w->kernel_w, sh, sw)->name : nullptr;
+  return sbnn::shape_variant_name(sbnn::kDwIsas, w, sh, sw);
 }
 
 extern "C" size_t sbnn_dwconv_workspace_size(const sbnn_dwconv_weights* w, const sbnn_conv_geometry* g,
@@ -168,34 +136,21 @@ extern "C" sbnn_status sbnn_dwconv_run(const sbnn_dwconv_weights* w, const sbnn_
                                        const sbnn_tensor_layout* output_layout, const sbnn_executor* executor,
                                        void* workspace, size_t workspace_size) {
   using namespace sbnn;
-  if (w == nullptr || g == nullptr || input == nullptr || output == nullptr) return SBNN_ERR_NULL_POINTER;
-  if ((reinterpret_cast<uintptr_t>(input) & 3) || (reinterpret_cast<uintptr_t>(output) & 3))
-    return SBNN_ERR_MISALIGNED;
+  if (w == nullptr || g == nullptr) return SBNN_ERR_NULL_POINTER;
+  if (sbnn_status s = check_tensors(input, output)) return s;
   if (sbnn_status s = check_geometry(w, g)) return s;
   const int32_t threads = executor ? executor->num_threads : 1;
   if (threads < 1 || threads > kMaxThreads) return SBNN_ERR_EXECUTOR;
-  const DwIsa* t = find_dw_isa(w->isa);
+  const DwIsa* t = find_shape_isa(kDwIsas, w->isa);
   if (t == nullptr) return SBNN_ERR_UNKNOWN_VARIANT;
-  const DwVariant* v = pick(t, w->kernel_h, w->kernel_w, g->stride_h, g->stride_w);
+  const DwVariant* v = pick_shape(t, w->kernel_h, w->kernel_w, g->stride_h, g->stride_w);
 
   DwContext c{};
   c.w = w;
-  c.batch = g->batch; c.in_h = g->in_h; c.in_w = g->in_w; c.out_h = g->out_h; c.out_w = g->out_w;
-  c.stride_h = g->stride_h; c.stride_w = g->stride_w;
-  c.dilation_h = g->dilation_h; c.dilation_w = g->dilation_w;
-  c.pad_top = g->pad_top; c.pad_left = g->pad_left;
-  const int64_t in_hw = static_cast<int64_t>(g->in_h) * g->in_w, out_hw = static_cast<int64_t>(g->out_h) * g->out_w;
-  int32_t out_pack = 0;
-  if (sbnn_status s = resolve_layout(input_layout, g->batch, w->channels, in_hw, &c.pack, &c.in_block_stride,
-                                     &c.in_batch_stride))
-    return s;
-  if (sbnn_status s = resolve_layout(output_layout, g->batch, w->channels, out_hw, &out_pack, &c.out_block_stride,
-                                     &c.out_batch_stride))
-    return s;
   // One layout in and out; the SIMD variants read NC8HW8 only.
-  if (out_pack != c.pack || (v->pack != 0 && c.pack != v->pack)) return SBNN_ERR_BAD_LAYOUT;
-  c.in = input;
-  c.out = output;
+  if (sbnn_status s = fill_dense_context(&c, g, w->channels, w->channels, input, input_layout, output,
+                                         output_layout, v->pack))
+    return s;
   c.items = static_cast<int64_t>(g->batch) * (v->lanes == 1 ? w->channels : w->units) * g->out_h;
   const size_t per_task = task_bytes(w, g, &c.ring_rows, &c.row_width);
   const int32_t tasks = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(threads, c.items)));
@@ -215,48 +170,18 @@ extern "C" sbnn_status sbnn_dwconv_run(const sbnn_dwconv_weights* w, const sbnn_
   }
   c.task_workspace_bytes = per_task;
   c.num_tasks = tasks;
-  // Output lanes beyond C in the last block are defined as 0 (the SIMD tasks write them too).
-  if (v->lanes == 1 && c.pack > 1 && w->channels % c.pack != 0) {
-    const int32_t P = c.pack, last = w->channels / P, first = w->channels % P;
-    for (int32_t n = 0; n < g->batch; ++n) {
-      float* base = output + last * c.out_block_stride + n * c.out_batch_stride;
-      for (int64_t p = 0; p < out_hw; ++p) std::memset(base + p * P + first, 0, sizeof(float) * (P - first));
-    }
-  }
+  if (v->lanes == 1) zero_tail_lanes(c, w->channels);
   DwJob job{c, v->run_task};
-  if (tasks == 1) run_dw_task(&job, 0);
-  else if (executor == nullptr || executor->parallel_for == nullptr) default_parallel_for(nullptr, tasks, &run_dw_task, &job);
-  else executor->parallel_for(executor->executor_ctx, tasks, &run_dw_task, &job);
+  run_tasks(executor, tasks, &run_dw_task, &job);
   free_aligned(owned);
   return SBNN_OK;
 }
 
-namespace {
-// Flattened table view.
-const DwVariant* dw_variant_at(int32_t index) {
-  for (const sbnn::DwIsa& t : sbnn::kDwIsas) {
-    if (index < t.count) return &t.variants[index];
-    index -= t.count;
-  }
-  return nullptr;
-}
-}  // namespace
 
 extern "C" int32_t sbnn_dwconv_variant_count(void) {
-  int32_t n = 0;
-  for (const sbnn::DwIsa& t : sbnn::kDwIsas) n += t.count;
-  return n;
+  return sbnn::shape_variant_count(sbnn::kDwIsas);
 }
 
 extern "C" sbnn_status sbnn_dwconv_variant_get(int32_t index, sbnn_dwconv_variant_desc* d) {
-  if (d == nullptr) return SBNN_ERR_NULL_POINTER;
-  const DwVariant* v = dw_variant_at(index);
-  if (v == nullptr) return SBNN_ERR_UNKNOWN_VARIANT;
-  d->name = v->name;
-  d->isa = v->isa;
-  d->kernel_h = v->kernel_h;
-  d->kernel_w = v->kernel_w;
-  d->stride = v->stride;
-  d->available = sbnn::isa_available(v->isa) ? 1 : 0;
-  return SBNN_OK;
+  return sbnn::describe_shape_variant(sbnn::kDwIsas, index, d);
 }
