@@ -102,8 +102,8 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
 
 def time_model(work: Work, opts: ConvertOptions, calib, pool):
     from .fidelity import model_input_shape
-    from .speed_model import (SpeedTable, TimeModel, default_table, host_isa, plugin_runs_depthwise,
-                              stock_profile)
+    from .speed_model import (DENSE_KINDS, SpeedTable, TimeModel, default_table, dense_ops, host_isa,
+                              plugin_takes, stock_profile)
 
     isa, cpu = host_isa()
     if opts.speed_table is not None:
@@ -122,9 +122,9 @@ def time_model(work: Work, opts: ConvertOptions, calib, pool):
         O, I, kh, kw = work.W[c.name].shape
         macs[c.name] = O * I * kh * kw * oh * ow
         hw[c.name] = int(round((oh * ow) ** 0.5))
-    dw = tuple(c.name for c in work.model.convs if c.is_depthwise and c.name in stock) \
-        if opts.resolved_target == "x86" and plugin_runs_depthwise(isa) else ()
-    return TimeModel(table, stock, macs, hw, source, dw)
+    dense = {kind: dense_ops(work.model, kind, stock) for kind in DENSE_KINDS
+             if opts.resolved_target == "x86" and plugin_takes(kind, isa)}
+    return TimeModel(table, stock, macs, hw, source, dense)
 
 
 def _retained_identity(work: Work) -> dict[str, float]:

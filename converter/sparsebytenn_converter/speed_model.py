@@ -15,9 +15,10 @@ model (then cached, so the same command writes the same file: stock_profile),
 gives the total time T_stock and each pruned layer's stock time, so the modelled
 plugin time is T_stock - sum(stock time of the pruned layers) + sum(their stock time
 x the ratio), and the modelled end-to-end speed-up is T_stock / that. Where the plugin
-also runs the depthwise convs (x86, SPARSEBYTENN_DWCONV), their stock time is divided
-by the table's measured depthwise speed-up (stock MNN / plugin over MobileNet-V1's
-depthwise layers, same machine as the table). Pricing the
+also runs the depthwise convs and the convs with few input channels (x86,
+SPARSEBYTENN_DWCONV / SPARSEBYTENN_DCONV), their stock time is divided by the table's
+measured speed-up for that kind (stock MNN / plugin over MobileNet-V1's depthwise
+layers, and over its first conv, same machine as the table). Pricing the
 plugin as a ratio to a stock time measured in the same run as the plugin's keeps
 the model independent of how fast this machine happens to be today: an absolute
 kernel time from the table against a live profile moved the modelled speed-up by
@@ -54,9 +55,9 @@ class SpeedTable:
     isa: str
     rows: list[dict]                      # {"hw", "G", "sparsity", "gflops"} for the plugin
     stock_rows: list[dict]                # {"hw", "gflops"}: stock MNN's dense conv op, same run
-    # Stock MNN's time for the depthwise convs over the plugin's (it runs them too, on
-    # x86: SPARSEBYTENN_DWCONV); 1.0 for a table that did not measure it.
-    depthwise_speedup: float = 1.0
+    # Stock MNN's time over the plugin's for each dense kind it also runs on x86
+    # (DENSE_KINDS: "depthwise", "direct_conv"); 1.0 for a kind the table did not measure.
+    dense_speedup: dict[str, float] = field(default_factory=dict)
     groups: tuple[int, ...] = field(init=False)
 
     def __post_init__(self):
@@ -75,14 +76,21 @@ class SpeedTable:
                 int(r["hw"]), int(r["G"]), float(r["sparsity"]), float(r["gflops"])
             for r in stock:
                 int(r["hw"]), float(r["gflops"])
-            dw = [float(r["mnn_over_plugin"]) for r in d["rows"] if r.get("engine") == "depthwise"]
-            if any(not 0.1 <= x <= 10 for x in dw):
-                raise ValueError(f"depthwise mnn_over_plugin {dw} out of range")
-            return cls(str(path), d.get("cpu_model", "?"), d.get("isa", "?"), rows, stock,
-                       dw[0] if dw else 1.0)
+            dense = {}
+            for kind in DENSE_KINDS:
+                got = [float(r["mnn_over_plugin"]) for r in d["rows"] if r.get("engine") == kind]
+                if any(not 0.1 <= x <= 10 for x in got):
+                    raise ValueError(f"{kind} mnn_over_plugin {got} out of range")
+                if got:
+                    dense[kind] = got[0]
+            return cls(str(path), d.get("cpu_model", "?"), d.get("isa", "?"), rows, stock, dense)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: not a speed table ({exc}); write one with "
                              "`sparsebytenn bench speed-table --json FILE`") from None
+
+    def speedup_of(self, kind: str) -> float:
+        """Stock MNN's time over the plugin's for the dense ops of `kind` (1.0: not measured)."""
+        return self.dense_speedup.get(kind, 1.0)
 
     def gflops(self, G: int, hw: int, s: float) -> float:
         g = min(self.groups, key=lambda x: (abs(np.log2(x) - np.log2(G)), -x))
@@ -121,21 +129,35 @@ def host_isa() -> tuple[str, str]:
     return os.environ.get("SPARSEBYTENN_ISA", isa), model
 
 
-# The kernels' ISAs with SIMD depthwise kernels, which the bridge offers the depthwise
-# convs to under SPARSEBYTENN_DWCONV=auto (plugin/mnn_bridge/depthwise_execution.cc).
-DEPTHWISE_ISAS = ("avx512", "avx2")
+# The dense ops the bridge may take over from MNN on x86 (plugin/mnn_bridge/
+# measured_execution.h), with their variables: under auto (the default) it offers them
+# to its kernels on these ISAs and keeps each op only where ours measures faster.
+DENSE_KINDS = {"depthwise": "SPARSEBYTENN_DWCONV", "direct_conv": "SPARSEBYTENN_DCONV"}
+DENSE_ISAS = ("avx512", "avx2")
+# Convs with at most this many input channels are the direct conv kernels'
+# (SBNN_DCONV_MAX_IN_CHANNELS, plugin/kernels/include/sparsebytenn/dconv.h).
+DIRECT_CONV_MAX_IN_CHANNELS = 16
 
 
-def plugin_runs_depthwise(isa: str) -> bool:
-    """Whether the bridge offers the depthwise convs to its kernels here
-    (SPARSEBYTENN_DWCONV=on|off, else auto: the avx512 and avx2 kernels). Under auto the
-    bridge then keeps each op only where ours measures faster in its first runs; the
-    time model takes the table's measured ratio for all of them (a machine where MNN
-    wins some would be priced a little optimistically)."""
-    import os
+def plugin_takes(kind: str, isa: str) -> bool:
+    """Whether the bridge offers the dense ops of `kind` to its kernels here (its variable
+    on|off, else auto: the avx512 and avx2 kernels). The time model takes the table's
+    measured ratio for all of them (a machine where MNN wins some under auto would be
+    priced a little optimistically)."""
+    mode = os.environ.get(DENSE_KINDS[kind], "auto")
+    return mode == "on" or (mode != "off" and isa in DENSE_ISAS)
 
-    mode = os.environ.get("SPARSEBYTENN_DWCONV", "auto")
-    return mode == "on" or (mode != "off" and isa in DEPTHWISE_ISAS)
+
+def dense_ops(model, kind: str, stock: dict[str, float]) -> tuple[str, ...]:
+    """The ops of `model` (a read_model Model) the bridge would take as `kind` and the
+    stock profile names: every depthwise conv, or every plain dense conv with few input
+    channels (a first conv; a pruned one is priced as a pruned layer instead)."""
+    def takes(c) -> bool:
+        if kind == "depthwise":
+            return c.is_depthwise
+        return (c.type == "Convolution" and c.conv_groups == 1 and c.storage == "dense"
+                and c.in_channels <= DIRECT_CONV_MAX_IN_CHANNELS)
+    return tuple(c.name for c in model.convs if takes(c) and c.name in stock)
 
 
 def default_table(isa: str, cpu_model: str) -> SpeedTable | None:
@@ -189,7 +211,8 @@ class TimeModel:
     macs: dict[str, int]                  # pruned layer -> multiply-adds per inference
     hw: dict[str, int]                    # pruned layer -> output size (sqrt of pixels)
     stock_source: str = "given"           # where the stock profile came from (stock_profile)
-    depthwise: tuple[str, ...] = ()       # depthwise ops the plugin runs (their stock time / table's ratio)
+    # dense kind -> the ops of it the plugin runs (their stock time / the table's ratio)
+    dense: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def stock_total(self) -> float:
@@ -210,11 +233,13 @@ class TimeModel:
 
     @property
     def rest_ms(self) -> float:
-        """Everything but the pruned layers, in the plugin: stock times, the depthwise
-        convs' divided by the table's measured depthwise speed-up."""
-        dw = sum(self.stock.get(n, 0.0) for n in self.depthwise)
-        rest = self.stock_total - sum(self.stock.get(n, 0.0) for n in self.macs) - dw
-        return rest + dw / self.table.depthwise_speedup
+        """Everything but the pruned layers, in the plugin: stock times, those of the dense
+        ops it runs divided by the table's measured speed-up for their kind."""
+        rest = self.stock_total - sum(self.stock.get(n, 0.0) for n in self.macs)
+        for kind, ops in self.dense.items():
+            ms = sum(self.stock.get(n, 0.0) for n in ops if n not in self.macs)
+            rest += ms / self.table.speedup_of(kind) - ms
+        return rest
 
     def total(self, choice: dict[str, tuple[int, float]]) -> float:
         return self.rest_ms + sum(self.layer_ms(n, G, s) for n, (G, s) in choice.items())

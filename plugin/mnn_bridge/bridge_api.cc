@@ -11,7 +11,9 @@
 
 namespace {
 
+using sbnn::mnnbridge::DenseOp;
 using sbnn::mnnbridge::settings;
+bool KnownDenseKind(int kind) { return kind >= 0 && kind < sbnn::mnnbridge::kDenseOpKinds; }
 
 std::mutex g_mutex;
 bool g_bound = false;
@@ -83,9 +85,15 @@ int64_t sbnn_mnn_thread_conv_threads(void) { return sbnn::mnnbridge::ThreadConvT
 int64_t sbnn_mnn_total_convs_created(void) { return sbnn::mnnbridge::TotalConvsCreated(); }
 int64_t sbnn_mnn_total_conv_runs(void) { return sbnn::mnnbridge::TotalConvRuns(); }
 
-int64_t sbnn_mnn_thread_depthwise_created(void) { return sbnn::mnnbridge::ThreadDepthwiseCreated(); }
-int64_t sbnn_mnn_thread_depthwise_runs(void) { return sbnn::mnnbridge::ThreadDepthwiseRuns(); }
-int64_t sbnn_mnn_total_depthwise_runs(void) { return sbnn::mnnbridge::TotalDepthwiseRuns(); }
+int64_t sbnn_mnn_thread_dense_created(int kind) {
+  return KnownDenseKind(kind) ? sbnn::mnnbridge::ThreadDenseCreated(static_cast<DenseOp>(kind)) : -1;
+}
+int64_t sbnn_mnn_thread_dense_runs(int kind) {
+  return KnownDenseKind(kind) ? sbnn::mnnbridge::ThreadDenseRuns(static_cast<DenseOp>(kind)) : -1;
+}
+int64_t sbnn_mnn_total_dense_runs(int kind) {
+  return KnownDenseKind(kind) ? sbnn::mnnbridge::TotalDenseRuns(static_cast<DenseOp>(kind)) : -1;
+}
 
 int64_t sbnn_mnn_thread_note_count(void) { return sbnn::mnnbridge::ThreadNoteCount(); }
 int sbnn_mnn_thread_note(int64_t i, char* buf, int buf_len) {

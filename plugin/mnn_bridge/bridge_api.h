@@ -45,11 +45,13 @@ SBNN_MNN_API int64_t sbnn_mnn_thread_conv_runs(void);
 SBNN_MNN_API int64_t sbnn_mnn_thread_conv_threads(void);
 SBNN_MNN_API int64_t sbnn_mnn_total_convs_created(void);
 SBNN_MNN_API int64_t sbnn_mnn_total_conv_runs(void);
-/* Depthwise convs (ConvolutionDepthwise ops) created / executed by the bridge on the
- * calling thread, and executed in total; not part of the conv counts above. */
-SBNN_MNN_API int64_t sbnn_mnn_thread_depthwise_created(void);
-SBNN_MNN_API int64_t sbnn_mnn_thread_depthwise_runs(void);
-SBNN_MNN_API int64_t sbnn_mnn_total_depthwise_runs(void);
+/* Dense ops the bridge took over, by kind: 0 depthwise convs (ConvolutionDepthwise
+ * ops), 1 direct convs (dense Convolution ops with few input channels, e.g. the first
+ * conv); created / executed on the calling thread, and executed in total; not part
+ * of the conv counts above. -1 for an unknown kind. */
+SBNN_MNN_API int64_t sbnn_mnn_thread_dense_created(int kind);
+SBNN_MNN_API int64_t sbnn_mnn_thread_dense_runs(int kind);
+SBNN_MNN_API int64_t sbnn_mnn_total_dense_runs(int kind);
 /* Notes (fallback reasons) made on the calling thread: how many so far, and the
  * i-th (copied, NUL-ended). Returns the note's full length, or -1 when i is out of
  * range or already dropped (each thread keeps its last 1000). */

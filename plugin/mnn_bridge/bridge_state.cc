@@ -14,9 +14,9 @@ thread_local int64_t t_runs = 0;
 thread_local int64_t t_run_threads = 0;
 std::atomic<int64_t> g_created{0};
 std::atomic<int64_t> g_runs{0};
-thread_local int64_t t_dw_created = 0;
-thread_local int64_t t_dw_runs = 0;
-std::atomic<int64_t> g_dw_runs{0};
+thread_local int64_t t_dense_created[kDenseOpKinds] = {};
+thread_local int64_t t_dense_runs[kDenseOpKinds] = {};
+std::atomic<int64_t> g_dense_runs[kDenseOpKinds] = {};
 
 // Notes are kept per thread: MNN creates and resizes a session's executions on the
 // thread that asks, so a host reading its own thread's notes around createSession or
@@ -48,14 +48,14 @@ int64_t ThreadConvRuns() { return t_runs; }
 int64_t ThreadConvThreads() { return t_run_threads; }
 int64_t TotalConvsCreated() { return g_created.load(); }
 int64_t TotalConvRuns() { return g_runs.load(); }
-void CountDepthwiseCreated() { ++t_dw_created; }
-void CountDepthwiseRun() {
-  ++t_dw_runs;
-  g_dw_runs.fetch_add(1, std::memory_order_relaxed);
+void CountDenseCreated(DenseOp op) { ++t_dense_created[static_cast<int>(op)]; }
+void CountDenseRun(DenseOp op) {
+  ++t_dense_runs[static_cast<int>(op)];
+  g_dense_runs[static_cast<int>(op)].fetch_add(1, std::memory_order_relaxed);
 }
-int64_t ThreadDepthwiseCreated() { return t_dw_created; }
-int64_t ThreadDepthwiseRuns() { return t_dw_runs; }
-int64_t TotalDepthwiseRuns() { return g_dw_runs.load(); }
+int64_t ThreadDenseCreated(DenseOp op) { return t_dense_created[static_cast<int>(op)]; }
+int64_t ThreadDenseRuns(DenseOp op) { return t_dense_runs[static_cast<int>(op)]; }
+int64_t TotalDenseRuns(DenseOp op) { return g_dense_runs[static_cast<int>(op)].load(); }
 
 void Note(const std::string& message) {
   t_notes.push_back(message);

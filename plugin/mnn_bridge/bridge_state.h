@@ -31,13 +31,16 @@ int64_t ThreadConvRuns();
 int64_t ThreadConvThreads();     // sum of those widths: shows numThread reaching the kernels
 int64_t TotalConvsCreated();
 int64_t TotalConvRuns();
-// Depthwise ops the plugin ran, counted apart: the conv counters above stay "tagged
-// sparse convs", which the host checks against the model's tagged layers.
-void CountDepthwiseCreated();
-void CountDepthwiseRun();
-int64_t ThreadDepthwiseCreated();
-int64_t ThreadDepthwiseRuns();
-int64_t TotalDepthwiseRuns();
+// The dense ops the plugin took over (measured_execution.h), counted apart by kind:
+// the conv counters above stay "tagged sparse convs", which the host checks against
+// the model's tagged layers. The values are the C API's op kinds (bridge_api.h).
+enum class DenseOp : int { kDepthwise = 0, kDirectConv = 1 };
+constexpr int kDenseOpKinds = 2;
+void CountDenseCreated(DenseOp op);
+void CountDenseRun(DenseOp op);
+int64_t ThreadDenseCreated(DenseOp op);
+int64_t ThreadDenseRuns(DenseOp op);
+int64_t TotalDenseRuns(DenseOp op);
 
 // A human-readable note (e.g. "conv 'x' falls back to MNN: <reason>"); kept for
 // the host on the calling thread and printed to stderr (once per text) unless disabled.

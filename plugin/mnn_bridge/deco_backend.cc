@@ -6,6 +6,7 @@
 #include "bridge_state.h"
 #include "deco_runtime.h"
 #include "depthwise_execution.h"
+#include "direct_conv_execution.h"
 
 namespace sbnn {
 namespace mnnbridge {
@@ -39,18 +40,9 @@ mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const
         if (execution != nullptr) return execution;
       }
       Note("conv '" + spec.name + "' falls back to MNN's own execution: " + why);
-    } else if (op != nullptr && !fp16_ && DepthwiseModeFromEnv() != DepthwiseMode::kOff) {
-      // fp32 sessions only: the depthwise kernels have no fp16 variant.
-      DepthwiseSpec dw;
-      std::string why;
-      if (ReadDepthwiseConv(op, &dw, &why)) {
-        spec.name = dw.conv.name;
-        if (why.empty()) {
-          mnnabi::Execution* execution = DepthwiseExecution::Create(inner_, op, dw, threads_, &why);
-          if (execution != nullptr) return execution;
-        }
-        Note("depthwise conv '" + dw.conv.name + "' falls back to MNN's own execution: " + why);
-      }
+    } else if (op != nullptr && !fp16_) {
+      // fp32 sessions only: the dense kernels have no fp16 variants.
+      if (mnnabi::Execution* execution = CreateDenseTakeover(op)) return execution;
     }
   } catch (const std::exception& e) {
     Note("conv '" + spec.name + "' falls back to MNN's own execution: " + e.what());
@@ -58,6 +50,28 @@ mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const
     Note("conv '" + spec.name + "' falls back to MNN's own execution: unknown error");
   }
   return inner_->OnCreate(inputs, outputs, op);
+}
+
+// A dense op the bridge may take over (depthwise conv, direct conv with few input
+// channels), or null: MNN's own execution runs it (a Note says why when the bridge
+// wanted it but cannot).
+mnnabi::Execution* DecoBackend::CreateDenseTakeover(const mnnabi::Op* op) {
+  std::string why;
+  DepthwiseSpec dw;
+  if (TakeoverModeFromEnv(kDepthwiseEnv) != TakeoverMode::kOff && ReadDepthwiseConv(op, &dw, &why)) {
+    if (why.empty())
+      if (mnnabi::Execution* execution = DepthwiseExecution::Create(inner_, op, dw, threads_, &why)) return execution;
+    Note("depthwise conv '" + dw.conv.name + "' falls back to MNN's own execution: " + why);
+    return nullptr;
+  }
+  DirectConvSpec direct;
+  if (TakeoverModeFromEnv(kDirectConvEnv) != TakeoverMode::kOff && ReadDirectConv(op, &direct, &why)) {
+    if (why.empty())
+      if (mnnabi::Execution* execution = DirectConvExecution::Create(inner_, op, direct, threads_, &why))
+        return execution;
+    Note("direct conv '" + direct.conv.name + "' falls back to MNN's own execution: " + why);
+  }
+  return nullptr;
 }
 
 mnnabi::ErrorCode DecoBackend::OnResizeEnd() {

@@ -52,6 +52,8 @@ class DecoBackend : public mnnabi::Backend {
   }
 
  private:
+  mnnabi::Execution* CreateDenseTakeover(const mnnabi::Op* op);
+
   DecoRuntime* runtime_;
   mnnabi::Backend* inner_;  // owned
   SessionThreads threads_;

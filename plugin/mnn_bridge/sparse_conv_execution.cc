@@ -61,8 +61,8 @@ SparseConvExecution* SparseConvExecution::Create(mnnabi::Backend* cpu_backend, c
   params.kernel_h = spec.kernel_h;
   params.kernel_w = spec.kernel_w;
   params.group_size = spec.group_size;
-  params.output_min = (spec.relu || spec.relu6) ? 0.0f : -INFINITY;
-  params.output_max = spec.relu6 ? 6.0f : INFINITY;
+  params.output_min = ClampMin(spec);
+  params.output_max = ClampMax(spec);
   params.isa = fp16 ? "neonfp16" : nullptr;
   sbnn_gsparse_weights* packed = nullptr;
   if (params.in_channels <= 0) {

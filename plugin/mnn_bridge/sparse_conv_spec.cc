@@ -42,6 +42,15 @@ void ReadCommon(const TableView& op, const TableView& common, SparseConvSpec* s)
   s->pads = common.Vector<int32_t>(kPads);
 }
 
+// The checks both dense readers end with: empty, or why the op cannot run.
+std::string CheckBiasAndPadMode(const SparseConvSpec& s) {
+  if (s.bias.present() && s.bias.size != static_cast<uint32_t>(s.out_channels))
+    return "bias has " + std::to_string(s.bias.size) + " values for " + std::to_string(s.out_channels) +
+           " channels";
+  if (s.pad_mode < 0 || s.pad_mode > 2) return "unknown padMode " + std::to_string(s.pad_mode);
+  return std::string();
+}
+
 }  // namespace
 
 bool ReadSparseConv(const void* op_ptr, SparseConvSpec* spec) {
@@ -158,13 +167,59 @@ bool ReadDepthwiseConv(const void* op_ptr, DepthwiseSpec* spec, std::string* why
   if (d.weight.size != s.out_channels * taps)
     return refuse(std::to_string(d.weight.size) + " weights for " + std::to_string(s.out_channels) +
                   " channels of " + std::to_string(s.kernel_h) + "x" + std::to_string(s.kernel_w));
-  if (s.bias.present() && s.bias.size != static_cast<uint32_t>(s.out_channels))
-    return refuse("bias has " + std::to_string(s.bias.size) + " values for " + std::to_string(s.out_channels) +
-                  " channels");
-  if (s.pad_mode < 0 || s.pad_mode > 2) return refuse("unknown padMode " + std::to_string(s.pad_mode));
+  if (std::string reason = CheckBiasAndPadMode(s); !reason.empty()) return refuse(reason);
   *spec = d;
   why->clear();
   return true;
+}
+
+bool ReadDirectConv(const void* op_ptr, DirectConvSpec* spec, std::string* why) {
+  TableView op(op_ptr);
+  if (!op.valid() || op.Scalar<int32_t>(kOpType, 0) != kOpTypeConvolution) return false;
+  if (op.Scalar<uint8_t>(kOpMainType, 0) != kOpParameterConvolution2D) return false;
+  TableView conv = op.Table(kOpMain);
+  TableView common = conv.Table(kConvCommon);
+  if (!conv.valid() || !common.valid() || conv.Has(kConvQuan)) return false;  // sparse-coded or quantized
+  DirectConvSpec d;
+  ReadCommon(op, common, &d.conv);
+  d.weight = conv.Vector<float>(kConvWeight);
+  d.conv.bias = conv.Vector<float>(kConvBias);
+  SparseConvSpec& s = d.conv;
+  if (s.conv_groups != 1 || s.out_channels <= 0 || s.kernel_h < 1 || s.kernel_w < 1) return false;
+  const uint64_t per_input = static_cast<uint64_t>(s.out_channels) * s.kernel_h * s.kernel_w;
+  const uint64_t inputs = d.weight.size / per_input;
+  if (s.in_channels > SBNN_DCONV_MAX_IN_CHANNELS || inputs > SBNN_DCONV_MAX_IN_CHANNELS) return false;
+  auto refuse = [&](const std::string& reason) {
+    *spec = d;
+    *why = reason;
+    return true;
+  };
+  if (op.Vector<int32_t>(kOpInputs).size != 1 || op.Vector<int32_t>(kOpOutputs).size != 1)
+    return refuse("not one input and one output (weights as inputs?)");
+  if (conv.Vector<int64_t>(kConvExternal).size > 0) return refuse("external weights");
+  if (inputs == 0 || d.weight.size != inputs * per_input || (s.in_channels > 0 && s.in_channels != inputs))
+    return refuse(std::to_string(d.weight.size) + " weights for " + std::to_string(s.out_channels) + " x " +
+                  std::to_string(s.in_channels) + " x " + std::to_string(s.kernel_h) + "x" +
+                  std::to_string(s.kernel_w));
+  s.in_channels = static_cast<int32_t>(inputs);
+  if (s.stride_h < 1 || s.stride_w < 1 || s.dilation_h < 1 || s.dilation_w < 1)
+    return refuse("stride or dilation below 1");
+  if (std::string reason = CheckBiasAndPadMode(s); !reason.empty()) return refuse(reason);
+  *spec = d;
+  why->clear();
+  return true;
+}
+
+float ClampMin(const SparseConvSpec& spec) { return (spec.relu || spec.relu6) ? 0.0f : -INFINITY; }
+float ClampMax(const SparseConvSpec& spec) { return spec.relu6 ? 6.0f : INFINITY; }
+
+SparseConvSpec GeometryOnly(const SparseConvSpec& spec) {
+  SparseConvSpec g = spec;
+  g.pads = VectorView<int32_t>();
+  g.alpha = VectorView<float>();
+  g.index = VectorView<uint32_t>();
+  g.bias = VectorView<float>();
+  return g;
 }
 
 std::string PlanConvPads(const SparseConvSpec& s, const std::vector<int32_t>& pads, int ih, int iw, int oh, int ow,

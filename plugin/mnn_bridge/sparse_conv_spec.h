@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "flatbuffer_view.h"
+#include "sparsebytenn/dconv.h"
 #include "sparsebytenn/gsparse.h"
 
 namespace sbnn {
@@ -54,6 +55,27 @@ struct DepthwiseSpec {
 // when the plugin can run it (weights are plain floats, sizes consistent) and the
 // reason it cannot when not (only spec->conv.name is then meaningful).
 bool ReadDepthwiseConv(const void* op, DepthwiseSpec* spec, std::string* why);
+
+// A dense Convolution op with few input channels (at most SBNN_DCONV_MAX_IN_CHANNELS,
+// a network's first conv), which the direct conv kernels run: O x I x kh x kw floats.
+struct DirectConvSpec {
+  SparseConvSpec conv;          // geometry, relu/relu6, bias, in_channels (derived); no sparse fields
+  VectorView<float> weight;     // O * I * kh * kw, OIHW
+};
+
+// False when `op` is not such a conv (another op, sparse-coded or quantized weights,
+// grouped, more input channels). True otherwise, with *why empty when the plugin can
+// run it and the reason it cannot when not (only spec->conv.name is then meaningful).
+bool ReadDirectConv(const void* op, DirectConvSpec* spec, std::string* why);
+
+// The fused activation as the kernels' clamp: [0, 6] for ReLU6, [0, inf) for ReLU,
+// else unbounded.
+float ClampMin(const SparseConvSpec& spec);
+float ClampMax(const SparseConvSpec& spec);
+
+// The spec's geometry without its views into the model buffer (which MNN may
+// release after a resize).
+SparseConvSpec GeometryOnly(const SparseConvSpec& spec);
 
 // Fills *g's sizes, strides, dilations and pads for an input ih x iw and MNN's
 // output oh x ow (pads: the op's pads vector, copied). Empty, or why it cannot.

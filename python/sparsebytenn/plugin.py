@@ -134,19 +134,24 @@ def thread_convs_created() -> int:
     return int(_lib.sbnn_mnn_thread_convs_created()) if _lib is not None else 0
 
 
-def thread_depthwise_runs() -> int:
-    """Depthwise convs the bridge executed on the calling thread so far (not in thread_conv_runs)."""
-    return int(_lib.sbnn_mnn_thread_depthwise_runs()) if _lib is not None else 0
+# The dense ops the bridge may take over from MNN, by the C API's kind number.
+DENSE_OPS = {"depthwise": 0, "direct_conv": 1}
 
 
-def thread_depthwise_created() -> int:
-    """Depthwise conv executions the bridge created on the calling thread so far."""
-    return int(_lib.sbnn_mnn_thread_depthwise_created()) if _lib is not None else 0
+def thread_dense_runs(kind: str) -> int:
+    """Dense ops of `kind` (DENSE_OPS) the bridge executed on the calling thread so far
+    (not in thread_conv_runs)."""
+    return int(_lib.sbnn_mnn_thread_dense_runs(DENSE_OPS[kind])) if _lib is not None else 0
+
+
+def thread_dense_created(kind: str) -> int:
+    """Executions of dense ops of `kind` the bridge created on the calling thread so far."""
+    return int(_lib.sbnn_mnn_thread_dense_created(DENSE_OPS[kind])) if _lib is not None else 0
 
 
 def thread_plugin_op_runs() -> int:
-    """Every op the bridge executed on the calling thread (sparse convs + depthwise)."""
-    return thread_conv_runs() + thread_depthwise_runs()
+    """Every op the bridge executed on the calling thread (sparse convs + dense takeovers)."""
+    return thread_conv_runs() + sum(thread_dense_runs(k) for k in DENSE_OPS)
 
 
 def thread_note_count() -> int:
@@ -234,9 +239,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         "sbnn_mnn_thread_conv_threads": (i64, []),
         "sbnn_mnn_total_convs_created": (i64, []),
         "sbnn_mnn_total_conv_runs": (i64, []),
-        "sbnn_mnn_thread_depthwise_created": (i64, []),
-        "sbnn_mnn_thread_depthwise_runs": (i64, []),
-        "sbnn_mnn_total_depthwise_runs": (i64, []),
+        "sbnn_mnn_thread_dense_created": (i64, [c_int]),
+        "sbnn_mnn_thread_dense_runs": (i64, [c_int]),
+        "sbnn_mnn_total_dense_runs": (i64, [c_int]),
         "sbnn_mnn_thread_note_count": (i64, []),
         "sbnn_mnn_thread_note": (c_int, [i64, c_char_p, c_int]),
         "sbnn_mnn_kernel_isa": (c_char_p, []),

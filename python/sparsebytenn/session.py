@@ -18,7 +18,8 @@ from . import plugin as _plugin
 from .errors import SparseByteNNError
 from sparsebytenn_converter.mnn_wheel import MNNSession
 
-_DEPTHWISE_NOTE = "depthwise conv "   # how the bridge's depthwise notes begin
+# How the bridge's notes on the dense ops it may take over begin, by kind.
+_DENSE_NOTES = {"depthwise": "depthwise conv ", "direct_conv": "direct conv "}
 
 
 class Session(MNNSession):
@@ -54,15 +55,15 @@ class Session(MNNSession):
         self.plugin = backend == _plugin.BRIDGE_TYPE
         notes_before = _plugin.thread_note_count()
         created_before = _plugin.thread_convs_created()
-        dw_created_before = _plugin.thread_depthwise_created()
+        dense_created_before = {k: _plugin.thread_dense_created(k) for k in _plugin.DENSE_OPS}
         super().__init__(path, threads=threads, backend=backend, precision=precision)
         self.backend = backend
         self.plugin_convs_created = _plugin.thread_convs_created() - created_before
-        self.plugin_depthwise_created = _plugin.thread_depthwise_created() - dw_created_before
+        self.plugin_dense_created = {k: _plugin.thread_dense_created(k) - n for k, n in dense_created_before.items()}
         self._fallbacks = _plugin.thread_notes(notes_before)
         self._last_plugin_convs = 0
         self._last_plugin_threads = 0
-        self._last_plugin_depthwise = 0
+        self._last_plugin_dense = {k: 0 for k in _plugin.DENSE_OPS}
         self._ops: dict | None = None
 
     # ------------------------------------------------------------------ #
@@ -76,12 +77,12 @@ class Session(MNNSession):
         with self.lock:
             self.set_inputs(inputs)
             before, before_threads = _plugin.thread_conv_runs(), _plugin.thread_conv_threads()
-            before_dw = _plugin.thread_depthwise_runs()
+            before_dense = {k: _plugin.thread_dense_runs(k) for k in _plugin.DENSE_OPS}
             notes_before = _plugin.thread_note_count()
             self.invoke()
-            # the bridge notes a depthwise op it measured slower than MNN's own in a run
+            # the bridge notes a dense op it measured slower than MNN's own in a run
             self._fallbacks += _plugin.thread_notes(notes_before)
-            self._last_plugin_depthwise = _plugin.thread_depthwise_runs() - before_dw
+            self._last_plugin_dense = {k: _plugin.thread_dense_runs(k) - n for k, n in before_dense.items()}
             self._last_plugin_convs = _plugin.thread_conv_runs() - before
             self._last_plugin_threads = _plugin.thread_conv_threads() - before_threads
             return self.outputs()
@@ -104,17 +105,22 @@ class Session(MNNSession):
     def fallbacks(self) -> list[str]:
         """This session's notes from the bridge about tagged convs (those that fell back
         to MNN, and why), made while creating it and at every resize since; distinct, in order."""
-        return [n for n in dict.fromkeys(self._fallbacks) if not n.startswith(_DEPTHWISE_NOTE)]
+        return [n for n in dict.fromkeys(self._fallbacks) if not n.startswith(tuple(_DENSE_NOTES.values()))]
+
+    def dense_fallbacks(self, kind: str) -> list[str]:
+        """The same for the dense ops of `kind` ("depthwise", "direct_conv") the bridge
+        wanted but left to MNN (kept apart: `fallbacks` answers "did every tagged conv
+        run in the plugin")."""
+        return [n for n in dict.fromkeys(self._fallbacks) if n.startswith(_DENSE_NOTES[kind])]
 
     @property
     def depthwise_fallbacks(self) -> list[str]:
-        """The same for depthwise convs the bridge wanted but left to MNN (kept apart:
-        `fallbacks` answers "did every tagged conv run in the plugin")."""
-        return [n for n in dict.fromkeys(self._fallbacks) if n.startswith(_DEPTHWISE_NOTE)]
+        return self.dense_fallbacks("depthwise")
 
     def stats(self) -> dict:
         """plugin_convs: tagged (sparse) convs the bridge ran in the last run();
-        plugin_ops: every op it ran in that run, by type ({"sparse_conv": n, "depthwise": m});
+        plugin_ops: every op it ran in that run, by type ({"sparse_conv": n, "depthwise": m,
+        "direct_conv": k}); plugin_ops_created: the dense executions it created, by type;
         plugin_threads: the thread count the kernels were given in that run (per sparse
         conv, from numThread);
         ops: op type -> count executed per inference; fallbacks: the bridge's notes."""
@@ -134,10 +140,10 @@ class Session(MNNSession):
             per_conv = self._last_plugin_threads / self._last_plugin_convs if self._last_plugin_convs else None
             return {"plugin_convs": self._last_plugin_convs, "plugin_convs_created": self.plugin_convs_created,
                     "plugin_threads": per_conv,
-                    "plugin_ops": {"sparse_conv": self._last_plugin_convs,
-                                   "depthwise": self._last_plugin_depthwise},
-                    "plugin_depthwise_created": self.plugin_depthwise_created,
+                    "plugin_ops": {"sparse_conv": self._last_plugin_convs, **self._last_plugin_dense},
+                    "plugin_ops_created": dict(self.plugin_dense_created),
                     "depthwise_fallbacks": self.depthwise_fallbacks,
+                    "direct_conv_fallbacks": self.dense_fallbacks("direct_conv"),
                     "ops": self._ops, "backend": "sparsebytenn" if self.plugin else "mnn-cpu",
                     "backend_type": self.interp.getSessionInfo(self.session, 2),
                     "threads": self.threads, "fallbacks": self.fallbacks}

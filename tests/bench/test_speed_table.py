@@ -17,8 +17,8 @@ def test_speed_table_covers_both_input_sizes_and_its_numbers_add_up(tmp_path):
                         "--rounds", "1", "--json", str(out)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     table = json.loads(out.read_text())
-    dw_rows = [x for x in table["rows"] if x["engine"] == "depthwise"]
-    rows = [x for x in table["rows"] if x["engine"] != "depthwise"]
+    dense_rows = {x["engine"]: x for x in table["rows"] if x["engine"] in ("depthwise", "direct_conv")}
+    rows = [x for x in table["rows"] if x["engine"] not in dense_rows]
     names = {name for name, *_ in LAYERS + SMALL_LAYERS}
     # the plugin and stock MNN, measured side by side in every group size's run
     for engine in ("sparsebytenn", "mnn-conv-op"):
@@ -33,11 +33,13 @@ def test_speed_table_covers_both_input_sizes_and_its_numbers_add_up(tmp_path):
     assert loaded.gflops(2, 3, 0.5) == pytest.approx(small[0]["gflops"])     # 3x3 tiles: their own rows
     stock3 = [x["gflops"] for x in rows if x["hw"] == 3 and x["engine"] == "mnn-conv-op"]
     assert loaded.stock_gflops(3) == pytest.approx(float(np.median(stock3)))
-    # x86: the depthwise convs the bridge also runs, stock MNN's session time over the
-    # plugin's for MobileNet-V1's 13; a median of per-round ratios, so near the ratio of
-    # the medians, and what the converter reads
+    # x86: the dense ops the bridge also runs, stock MNN's session time over the plugin's
+    # for MobileNet-V1's 13 depthwise convs and its first conv; a median of per-round
+    # ratios, so near the ratio of the medians, and what the converter reads
     if table["isa"] in ("avx512", "avx2"):
-        (dw,) = dw_rows
-        assert dw["layers"] == 13 and dw["isa"] == table["isa"] and dw["mnn_ms"] > 0 and dw["plugin_ms"] > 0
-        assert dw["mnn_over_plugin"] == pytest.approx(dw["mnn_ms"] / dw["plugin_ms"], rel=0.25)
-        assert loaded.depthwise_speedup == dw["mnn_over_plugin"]
+        assert set(dense_rows) == {"depthwise", "direct_conv"}
+        for kind, layers in (("depthwise", 13), ("direct_conv", 1)):
+            row = dense_rows[kind]
+            assert row["layers"] == layers and row["isa"] == table["isa"] and row["mnn_ms"] > 0 and row["plugin_ms"] > 0
+            assert row["mnn_over_plugin"] == pytest.approx(row["mnn_ms"] / row["plugin_ms"], rel=0.25)
+            assert loaded.speedup_of(kind) == row["mnn_over_plugin"]

@@ -58,17 +58,25 @@ def build_onnx(path: Path, sparsity: float, seed: int = 0, g: int = 4) -> list:
         nodes.append(helper.make_node("Conv", [cur, f"{name}_w", f"{name}_b"], [out], name=name,
                                       kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p],
                                       group=cin if dw else 1))
-        cur = out
-        if act == "relu":
-            nodes.append(helper.make_node("Relu", [cur], [f"{name}_relu"], name=f"{name}_relu"))
-            cur = f"{name}_relu"
-        elif act == "relu6":
-            inits += [numpy_helper.from_array(np.array(0, np.float32), f"{name}_lo"),
-                      numpy_helper.from_array(np.array(6, np.float32), f"{name}_hi")]
-            nodes.append(helper.make_node("Clip", [cur, f"{name}_lo", f"{name}_hi"], [f"{name}_clip"]))
-            cur = f"{name}_clip"
+        cur = activation(nodes, inits, out, name, act)
     save_onnx(nodes, inits, cur, INPUT_SHAPE, path)
     return params
+
+
+def activation(nodes: list, inits: list, cur: str, name: str, act: str | None) -> str:
+    """Appends Relu / Clip(0, 6) nodes after tensor `cur` for act "relu" / "relu6" (None:
+    nothing); returns the tensor the next node reads."""
+    from onnx import helper, numpy_helper
+
+    if act == "relu":
+        nodes.append(helper.make_node("Relu", [cur], [f"{name}_relu"], name=f"{name}_relu"))
+        return f"{name}_relu"
+    if act == "relu6":
+        inits += [numpy_helper.from_array(np.array(0, np.float32), f"{name}_lo"),
+                  numpy_helper.from_array(np.array(6, np.float32), f"{name}_hi")]
+        nodes.append(helper.make_node("Clip", [cur, f"{name}_lo", f"{name}_hi"], [f"{name}_clip"]))
+        return f"{name}_clip"
+    return cur
 
 
 def save_onnx(nodes: list, inits: list, last: str, input_shape, path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge_helpers import TOL, has_module, models, rel_err, require
+from bridge_helpers import TOL, conv_chain, has_module, models, module_forward, rel_err, require
 
 C = 21   # not a multiple of 8 or 16: the last NC8HW8 block and the last zmm are partial
 INPUT = (1, C, 15, 13)
@@ -26,73 +26,15 @@ DWS = [
 ]
 
 
-def _same_pads(size, k, s, d):
-    out = -(-size // s)
-    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def numpy_dw(x, w, b, stride, dilation, pads):
-    top, left, bottom, right = pads
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
-    (sh, sw), (dh, dw) = stride, dilation
-    kh, kw = w.shape[2:]
-    oh = (xp.shape[2] - (kh - 1) * dh - 1) // sh + 1
-    ow = (xp.shape[3] - (kw - 1) * dw - 1) // sw + 1
-    y = np.zeros((x.shape[0], x.shape[1], oh, ow))
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
-            y += patch * w[None, :, 0, i, j, None, None]
-    return y + b[None, :, None, None]
-
-
 def build(folder, seed=0):
     """(.mnn with the DWS chain, numpy forward(x) for any input size)."""
-    from onnx import helper, numpy_helper
-
     rng = np.random.default_rng(seed)
-    nodes, inits, layers = [], [], []
-    cur = "input"
-    for name, (kh, kw), (sh, sw), (dh, dw), pads, act in DWS:
+    layers = []
+    for name, (kh, kw), stride, dilation, pads, act in DWS:
         w = (rng.standard_normal((C, 1, kh, kw)) * np.sqrt(2.0 / (kh * kw))).astype(np.float32)
         b = (rng.standard_normal(C) * 0.3).astype(np.float32)
-        attrs = dict(kernel_shape=[kh, kw], strides=[sh, sw], dilations=[dh, dw], group=C)
-        if pads == "SAME_UPPER":
-            attrs["auto_pad"] = "SAME_UPPER"
-        else:
-            attrs["pads"] = list(pads)
-        inits += [numpy_helper.from_array(w, f"{name}_w"), numpy_helper.from_array(b, f"{name}_b")]
-        nodes.append(helper.make_node("Conv", [cur, f"{name}_w", f"{name}_b"], [f"{name}_out"], name=name, **attrs))
-        cur = f"{name}_out"
-        if act == "relu":
-            nodes.append(helper.make_node("Relu", [cur], [f"{name}_r"]))
-            cur = f"{name}_r"
-        elif act == "relu6":
-            inits += [numpy_helper.from_array(np.array(0, np.float32), f"{name}_lo"),
-                      numpy_helper.from_array(np.array(6, np.float32), f"{name}_hi")]
-            nodes.append(helper.make_node("Clip", [cur, f"{name}_lo", f"{name}_hi"], [f"{name}_c"]))
-            cur = f"{name}_c"
-        layers.append((w, b, (sh, sw), (dh, dw), pads, act))
-    onnx_path, path = folder / "dw.onnx", folder / "dw.mnn"
-    models.save_onnx(nodes, inits, cur, INPUT, onnx_path)
-    models.mnnconvert("-f", "ONNX", "--modelFile", onnx_path, "--MNNModel", path)
-
-    def forward(x):
-        y = x.astype(np.float64)
-        for w, b, stride, dilation, pads, act in layers:
-            if pads == "SAME_UPPER":
-                (t, bt), (lf, rt) = (_same_pads(y.shape[2], w.shape[2], stride[0], dilation[0]),
-                                     _same_pads(y.shape[3], w.shape[3], stride[1], dilation[1]))
-                pads = (t, lf, bt, rt)
-            y = numpy_dw(y, w, b, stride, dilation, pads)
-            if act == "relu":
-                y = np.maximum(y, 0)
-            elif act == "relu6":
-                y = np.clip(y, 0, 6)
-        return y
-
-    return path, forward
+        layers.append((name, w, b, stride, dilation, pads, act))
+    return conv_chain(folder, "dw", layers, INPUT)
 
 
 @pytest.fixture(scope="module")
@@ -141,17 +83,11 @@ def test_module_api_runs_depthwise_in_the_plugin(bridge, mnn, dw_model, monkeypa
     path, forward = dw_model
     x = _x(seed=2)
 
-    def run(backend, threads):
-        rt = mnn.nn.create_runtime_manager(({"backend": backend, "numThread": threads},))
-        module = mnn.nn.load_module_from_file(str(path), ["input"], ["output"], runtime_manager=rt)
-        y = module.forward(mnn.expr.const(x, list(x.shape), mnn.expr.NCHW))
-        return np.array(mnn.expr.convert(y, mnn.expr.NCHW).read(), dtype=np.float32)
-
     for threads in (1, 2):
-        ref = run("CPU", threads)
-        before = bridge.thread_depthwise_runs()
-        out = run(bridge.BRIDGE_TYPE, threads)
-        assert bridge.thread_depthwise_runs() - before == len(DWS)
+        ref = module_forward(mnn, path, x, "CPU", threads)
+        before = bridge.thread_dense_runs("depthwise")
+        out = module_forward(mnn, path, x, bridge.BRIDGE_TYPE, threads)
+        assert bridge.thread_dense_runs("depthwise") - before == len(DWS)
         assert rel_err(out, ref) <= TOL and rel_err(out, forward(x)) <= 1e-5
 
 
@@ -164,7 +100,7 @@ def test_forced_off_gives_stock_mnn_outputs(bridge, dw_model, monkeypatch):
     sess = Session(path, plugin=True)
     out = sess.run(x)["output"]
     st = sess.stats()
-    assert st["plugin_ops"] == {"sparse_conv": 0, "depthwise": 0} and st["plugin_depthwise_created"] == 0
+    assert st["plugin_ops"]["sparse_conv"] == st["plugin_ops"]["depthwise"] == 0 and st["plugin_ops_created"]["depthwise"] == 0
     np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
 
 
@@ -176,9 +112,9 @@ def _ours_per_run(bridge, sess, x, runs, reference):
     Session.stats() would add an inference of its own), every output checked."""
     taken = []
     for _ in range(runs):
-        before = bridge.thread_depthwise_runs()
+        before = bridge.thread_dense_runs("depthwise")
         assert rel_err(sess.run(x)["output"], reference) <= TOL
-        taken.append(bridge.thread_depthwise_runs() - before)
+        taken.append(bridge.thread_dense_runs("depthwise") - before)
     return taken
 
 
@@ -245,7 +181,7 @@ def test_auto_leaves_the_ops_to_mnn_without_simd_kernels(bridge, dw_model, monke
     path, _ = dw_model
     sess = Session(path, plugin=True)
     sess.run(_x())
-    assert sess.stats()["plugin_ops"]["depthwise"] == 0 and sess.stats()["plugin_depthwise_created"] == 0
+    assert sess.stats()["plugin_ops"]["depthwise"] == 0 and sess.stats()["plugin_ops_created"]["depthwise"] == 0
 
 
 def test_stats_count_depthwise_apart_from_tagged_convs(bridge, small_models, monkeypatch):
@@ -260,8 +196,8 @@ def test_stats_count_depthwise_apart_from_tagged_convs(bridge, small_models, mon
     out = sess.run(x)["output"]
     st = sess.stats()
     assert st["plugin_convs"] == len(tagged) and st["plugin_convs_created"] == len(tagged)
-    assert st["plugin_ops"] == {"sparse_conv": len(tagged), "depthwise": 1}
-    assert st["plugin_depthwise_created"] == 1 and st["fallbacks"] == []
+    assert st["plugin_ops"]["sparse_conv"] == len(tagged) and st["plugin_ops"]["depthwise"] == 1
+    assert st["plugin_ops_created"]["depthwise"] == 1 and st["fallbacks"] == []
     assert rel_err(out, models.numpy_forward(params, x)) <= 1e-5
     table = sess.op_table(x)
     dw = [name for name, row in table.items() if row["type"] == "ConvolutionDepthwise"]

@@ -108,33 +108,58 @@ def test_speed_table_interpolates_and_time_model_adds_up():
     assert tm.layer_ms("c", 8, 0.0) == pytest.approx(2 * 4e6 / 50e9 * 1e3)
 
 
-def test_time_model_prices_the_depthwise_convs_the_plugin_runs(tmp_path, monkeypatch):
+def test_time_model_prices_the_dense_ops_the_plugin_runs(tmp_path, monkeypatch):
 
-    from sparsebytenn_converter.speed_model import plugin_runs_depthwise
+    from sparsebytenn_converter.speed_model import plugin_takes
 
-    # a table with a depthwise row: the plugin's depthwise convs at stock time / 2
+    # a table with dense rows: the plugin's depthwise convs at stock time / 2, its
+    # direct convs (the first conv) at stock time / 4
     f = tmp_path / "t.json"
     t = _table()
-    f.write_text(json.dumps({"rows": t.rows + t.stock_rows + [{"engine": "depthwise", "mnn_over_plugin": 2.0}]}))
+    dense_rows = [{"engine": "depthwise", "mnn_over_plugin": 2.0}, {"engine": "direct_conv", "mnn_over_plugin": 4.0}]
+    f.write_text(json.dumps({"rows": t.rows + t.stock_rows + dense_rows}))
     t2 = SpeedTable.load(f)
-    assert t2.depthwise_speedup == 2.0 and t.depthwise_speedup == 1.0
-    stock = {"a": 3.0, "dw1": 1.5, "dw2": 0.5, "rest": 5.0}
+    assert t2.speedup_of("depthwise") == 2.0 and t2.speedup_of("direct_conv") == 4.0
+    assert t.speedup_of("depthwise") == t.speedup_of("direct_conv") == 1.0
+    stock = {"a": 3.0, "dw1": 1.5, "dw2": 0.5, "first": 0.8, "rest": 4.2}
     macs, hw, choice = {"a": 10**6}, {"a": 56}, {"a": (8, 0.5)}
     a_ms = 3.0 * 0.5 * 80.0 / 90.0
-    tm = TimeModel(t2, stock, macs, hw, "given", ("dw1", "dw2"))
-    assert tm.total(choice) == pytest.approx(5.0 + (1.5 + 0.5) / 2.0 + a_ms)
-    assert tm.speedup(choice) == pytest.approx(10.0 / (6.0 + a_ms))
-    # without depthwise ops, or with a table that did not measure them: stock time
+    dense = {"depthwise": ("dw1", "dw2"), "direct_conv": ("first",)}
+    tm = TimeModel(t2, stock, macs, hw, "given", dense)
+    assert tm.total(choice) == pytest.approx(4.2 + (1.5 + 0.5) / 2.0 + 0.8 / 4.0 + a_ms)
+    assert tm.speedup(choice) == pytest.approx(10.0 / (5.4 + a_ms))
+    # without dense ops, or with a table that did not measure them: stock time
     assert TimeModel(t2, stock, macs, hw).total(choice) == pytest.approx(7.0 + a_ms)
-    assert TimeModel(t, stock, macs, hw, "given", ("dw1", "dw2")).total(choice) == pytest.approx(7.0 + a_ms)
-    f.write_text(json.dumps({"rows": t.rows + t.stock_rows + [{"engine": "depthwise", "mnn_over_plugin": 0.0}]}))
-    with pytest.raises(ModelError, match="depthwise"):
-        SpeedTable.load(f)
-    # the bridge's own switch (SPARSEBYTENN_DWCONV, auto: avx512 / avx2)
-    for mode, isa, runs in (("auto", "avx512", True), ("auto", "avx2", True), ("auto", "neon", False),
-                            ("off", "avx512", False), ("on", "ref", True)):
-        monkeypatch.setenv("SPARSEBYTENN_DWCONV", mode)
-        assert plugin_runs_depthwise(isa) is runs, (mode, isa)
+    assert TimeModel(t, stock, macs, hw, "given", dense).total(choice) == pytest.approx(7.0 + a_ms)
+    # a pruned layer is priced as one, never also as a dense op
+    assert TimeModel(t2, stock, macs, hw, "given", {"direct_conv": ("a",)}).total(choice) == pytest.approx(7.0 + a_ms)
+    for kind in ("depthwise", "direct_conv"):
+        f.write_text(json.dumps({"rows": t.rows + t.stock_rows + [{"engine": kind, "mnn_over_plugin": 0.0}]}))
+        with pytest.raises(ModelError, match=kind):
+            SpeedTable.load(f)
+    # the bridge's own switches (SPARSEBYTENN_DWCONV / _DCONV, auto: avx512 / avx2)
+    for kind, var in (("depthwise", "SPARSEBYTENN_DWCONV"), ("direct_conv", "SPARSEBYTENN_DCONV")):
+        for mode, isa, runs in (("auto", "avx512", True), ("auto", "avx2", True), ("auto", "neon", False),
+                                ("off", "avx512", False), ("on", "ref", True)):
+            monkeypatch.setenv(var, mode)
+            assert plugin_takes(kind, isa) is runs, (kind, mode, isa)
+
+
+def test_dense_ops_are_the_ones_the_bridge_takes():
+    """MobileNet-V1: 13 depthwise convs; one conv with few input channels, the first (3 x 3
+    x 3 -> 32), and not the 1x1 convs or the classifier."""
+    from sparsebytenn import zoo
+    from sparsebytenn_converter import read_model
+    from sparsebytenn_converter.speed_model import dense_ops
+
+    require(zoo.is_cached("mobilenet-v1") or not zoo.missing_requirements("mobilenet-v1"), "mobilenet-v1")
+    model = read_model(zoo.get("mobilenet-v1", progress=False))
+    stock = {c.name: 1.0 for c in model.convs}
+    assert len(dense_ops(model, "depthwise", stock)) == 13
+    (first,) = dense_ops(model, "direct_conv", stock)
+    c = model.conv(first)
+    assert c.in_channels == 3 and c.kernel == (3, 3) and c.stride == (2, 2)
+    assert dense_ops(model, "direct_conv", {}) == ()          # not in the profile: not priced
 
 
 def test_time_model_is_unmoved_when_the_machine_runs_uniformly_faster():

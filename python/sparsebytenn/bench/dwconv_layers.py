@@ -1,15 +1,17 @@
-"""Per-layer time of every depthwise conv of a model: MNN's own execution vs the
-bridge's depthwise kernels (AVX-512 and AVX2), from MNN's per-op profile.
+"""Per-layer time of every depthwise conv of a model (or, with --kind direct_conv, of
+every conv the direct conv kernels take: few input channels, the first conv): MNN's
+own execution vs the bridge's kernels (AVX-512 and AVX2), from MNN's per-op profile.
 
     python -m sparsebytenn.bench.dwconv_layers mobilenet-v1 --rounds 15 --json r.json --markdown r.md
+    python -m sparsebytenn.bench.dwconv_layers mobilenet-v1 --kind direct_conv
 
 One process, three sessions of the same model at the same thread count: the bridge
-with SPARSEBYTENN_DWCONV=off (MNN runs the depthwise ops), and with it on under
-SPARSEBYTENN_ISA=avx512 and =avx2 (both variables are read when a session is
-created). Each round profiles the three in a fresh random order (`runs`
-inferences each, per-op medians); per layer the result is the median over rounds of
-the time and of the per-round ratio MNN / ours. What SPARSEBYTENN_DWCONV=auto does
-in the bridge (plugin/mnn_bridge/depthwise_execution.cc) follows from these ratios.
+with the kind's variable off (SPARSEBYTENN_DWCONV / SPARSEBYTENN_DCONV: MNN runs those
+ops), and with it on under SPARSEBYTENN_ISA=avx512 and =avx2 (the variables are read
+when a session is created). Each round profiles the three in a fresh random order
+(`runs` inferences each, per-op medians); per layer the result is the median over
+rounds of the time and of the per-round ratio MNN / ours. What auto does in the
+bridge (plugin/mnn_bridge/measured_execution.cc) follows from these ratios.
 """
 from __future__ import annotations
 
@@ -24,14 +26,20 @@ from pathlib import Path
 
 import numpy as np
 
-CONFIGS = {"mnn": {"SPARSEBYTENN_DWCONV": "off"},
-           "avx512": {"SPARSEBYTENN_DWCONV": "on", "SPARSEBYTENN_ISA": "avx512"},
-           "avx2": {"SPARSEBYTENN_DWCONV": "on", "SPARSEBYTENN_ISA": "avx2"}}
+# The dense ops the bridge may take over: their variable and MNN's op type.
+KINDS = {"depthwise": ("SPARSEBYTENN_DWCONV", "ConvolutionDepthwise"),
+         "direct_conv": ("SPARSEBYTENN_DCONV", "Convolution")}
+
+
+def configs(kind: str) -> dict[str, dict]:
+    var = KINDS[kind][0]
+    return {"mnn": {var: "off"}, "avx512": {var: "on", "SPARSEBYTENN_ISA": "avx512"},
+            "avx2": {var: "on", "SPARSEBYTENN_ISA": "avx2"}}
 
 
 @contextlib.contextmanager
 def _env(values: dict):
-    old = {k: os.environ.get(k) for k in ("SPARSEBYTENN_DWCONV", "SPARSEBYTENN_ISA")}
+    old = {k: os.environ.get(k) for k in ("SPARSEBYTENN_DWCONV", "SPARSEBYTENN_DCONV", "SPARSEBYTENN_ISA")}
     os.environ.pop("SPARSEBYTENN_ISA", None)
     os.environ.update(values)
     try:
@@ -44,12 +52,12 @@ def _env(values: dict):
                 os.environ[k] = v
 
 
-def _dw_shapes(session, x) -> dict[str, str]:
-    """depthwise op name -> "C x H x W -> H' x W'" (input and output tensor shapes)."""
+def _op_shapes(session, x, ops: set[str]) -> dict[str, str]:
+    """op name -> "C x H x W -> H' x W'" (input and output tensor shapes), for `ops`."""
     shapes: dict[str, str] = {}
 
     def before(tensors, op):
-        if op.getType() == "ConvolutionDepthwise":
+        if op.getName() in ops:
             shapes[op.getName()] = "x".join(map(str, tensors[0].getShape()[1:]))
         return True
 
@@ -63,8 +71,8 @@ def _dw_shapes(session, x) -> dict[str, str]:
 
 
 def measure(model: Path, threads: int, rounds: int, runs: int, seed: int = 0,
-            isas: tuple[str, ...] = ("avx512", "avx2")) -> dict:
-    """isas: the kernels' ISAs to time against MNN (each must run on this CPU)."""
+            isas: tuple[str, ...] = ("avx512", "avx2"), kind: str = "depthwise") -> dict:
+    """isas: the kernels' ISAs to time against MNN (each must run on this CPU); kind: KINDS."""
     from .. import plugin
     from ..session import Session
     from .machine import describe, load_average
@@ -74,18 +82,20 @@ def measure(model: Path, threads: int, rounds: int, runs: int, seed: int = 0,
     machine = describe()
     x = np.random.default_rng(seed).standard_normal((1, 3, 224, 224)).astype(np.float32)
     sessions = {}
-    for name, env in CONFIGS.items():
+    var, op_type = KINDS[kind]
+    for name, env in configs(kind).items():
         if name != "mnn" and name not in isas:
             continue
         with _env(env):
             s = Session(model, plugin=True, threads=threads)
         s.run(x)
-        want = 0 if name == "mnn" else None
-        taken = s.stats()["plugin_ops"]["depthwise"]
-        if want == 0 and taken:
-            raise SystemExit("SPARSEBYTENN_DWCONV=off did not leave the depthwise ops to MNN")
+        if name == "mnn" and s.stats()["plugin_ops"][kind]:
+            raise SystemExit(f"{var}=off did not leave the {kind} ops to MNN")
         sessions[name] = s
-    shapes = _dw_shapes(sessions["mnn"], x)
+    taken = sessions[isas[0]].op_table(x)   # the ops of the kind our kernels ran
+    shapes = _op_shapes(sessions["mnn"], x, {n for n, r in taken.items() if r["type"] == op_type and r["plugin"]})
+    if not shapes:
+        raise SystemExit(f"{model}: the bridge ran no {kind} op of it")
     ref = sessions["mnn"].run(x)
     for name, s in sessions.items():   # the bridge's outputs are MNN's (checked, not assumed)
         out = s.run(x)
@@ -119,7 +129,7 @@ def measure(model: Path, threads: int, rounds: int, runs: int, seed: int = 0,
             sum(m[op] for op in shapes) / sum(o[op] for op in shapes)
             for m, o in zip(per_round["mnn"], per_round[name])), 3)
     machine["load_average_after"] = load_average()
-    return {"model": str(model), "threads": threads, "rounds": rounds, "runs_per_round": runs,
+    return {"model": str(model), "kind": kind, "threads": threads, "rounds": rounds, "runs_per_round": runs,
             "machine": machine, "layers": layers, "total": totals,
             "command": " ".join(["python -m sparsebytenn.bench.dwconv_layers"] + sys.argv[1:])}
 
@@ -166,7 +176,8 @@ def kernel_rows(rounds: int, runs: int, seed: int = 0) -> list[dict]:
 
 def markdown(r: dict) -> str:
     m = r["machine"]
-    lines = [f"# Depthwise convs, MNN's execution vs the bridge's kernels ({Path(r['model']).name}, "
+    what = {"depthwise": "Depthwise convs", "direct_conv": "Direct convs (few input channels)"}[r.get("kind", "depthwise")]
+    lines = [f"# {what}, MNN's execution vs the bridge's kernels ({Path(r['model']).name}, "
              f"{r['threads']} thread(s))", "",
              f"CPU: {m['cpu_model']} ({', '.join(m['cpu_flags'])}); load average before "
              f"{m['load_average_before']}, after {m['load_average_after']}; {r['rounds']} interleaved rounds x "
@@ -197,6 +208,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--runs", type=int, default=5, help="inferences profiled per session per round")
+    ap.add_argument("--kind", choices=sorted(KINDS), default="depthwise", help="which ops (default depthwise)")
     ap.add_argument("--kernels", action="store_true",
                     help="also time the kernels alone on MobileNet-V1's depthwise shapes")
     ap.add_argument("--json", type=Path)
@@ -207,8 +219,8 @@ def main(argv=None) -> int:
         from .. import zoo
 
         model = zoo.get(a.model)
-    r = measure(model, a.threads, a.rounds, a.runs)
-    if a.kernels:
+    r = measure(model, a.threads, a.rounds, a.runs, kind=a.kind)
+    if a.kernels and a.kind == "depthwise":
         r["kernels"] = kernel_rows(a.rounds, a.runs * 4)
     text = markdown(r)
     print(text)

@@ -10,8 +10,9 @@ where the speed per G differs; stock MNN's conv op, timed by MNN's per-op callba
 as the converter's whole-model profile times it, interleaved with the plugin in every
 run, so the two are measured under the same conditions) and writes it as JSON;
 `convert --speed-table FILE` uses it, and the tables shipped in speed_tables/ were
-made this way. On x86 the table also holds stock MNN's time for MobileNet-V1's depthwise
-convs over the plugin's (the bridge runs them too), measured in whole sessions.
+made this way. On x86 the table also holds stock MNN's time over the plugin's for the
+dense ops the bridge takes over too, MobileNet-V1's depthwise convs and its first conv
+(the direct conv kernels), measured in whole sessions.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from sparsebytenn_converter.output_paths import check_outputs, write_all_atomic
-    from sparsebytenn_converter.speed_model import DEPTHWISE_ISAS, host_isa
+    from sparsebytenn_converter.speed_model import DENSE_ISAS, DENSE_KINDS, host_isa
 
     from ..errors import SparseByteNNError
     from . import kernel_bench
@@ -74,8 +75,8 @@ def main(argv=None) -> int:
                 rows.append({"engine": r["engine"], "layer": r["layer"], "hw": hw, "cin": cin, "cout": cout,
                              "G": G, "sparsity": r["sparsity"], "gflops": round(2 * macs / (r["median_ms"] * 1e6), 2),
                              "median_ms": r["median_ms"], "iqr_ms": r["iqr_ms"], "variant": r.get("variant")})
-    if isa in DEPTHWISE_ISAS:
-        rows.append(depthwise_row(isa, args.rounds))
+    if isa in DENSE_ISAS:
+        rows += [dense_row(kind, isa, args.rounds) for kind in DENSE_KINDS]
     import os
 
     table = {"kind": "sparsebytenn kernel speed table", "version": 1, "cpu_model": cpu, "isa": isa,
@@ -87,16 +88,17 @@ def main(argv=None) -> int:
     return 0
 
 
-def depthwise_row(isa: str, rounds: int) -> dict:
-    """Stock MNN's time for MobileNet-V1's 13 depthwise convs over the plugin's, in one
+def dense_row(kind: str, isa: str, rounds: int) -> dict:
+    """Stock MNN's time for MobileNet-V1's ops of a dense kind the bridge takes over (its
+    13 depthwise convs; its first conv for "direct_conv") over the plugin's, in one
     session each, profiled in interleaved rounds (dwconv_layers): the converter divides
-    a model's stock depthwise time by it when the bridge runs them (x86)."""
+    a model's stock time for those ops by it when the bridge runs them (x86)."""
     from .. import zoo
     from . import dwconv_layers
 
-    print(f"== depthwise ({isa})", file=sys.stderr, flush=True)
+    print(f"== {kind} ({isa})", file=sys.stderr, flush=True)
     r = dwconv_layers.measure(zoo.get("mobilenet-v1", progress=False), threads=1, rounds=max(rounds, 5) * 2,
-                              runs=5, isas=(isa,))
+                              runs=5, isas=(isa,), kind=kind)
     t = r["total"]
-    return {"engine": "depthwise", "model": "mobilenet-v1", "layers": len(r["layers"]), "isa": isa,
+    return {"engine": kind, "model": "mobilenet-v1", "layers": len(r["layers"]), "isa": isa,
             "mnn_ms": t["mnn_ms"], "plugin_ms": t[f"{isa}_ms"], "mnn_over_plugin": t[f"mnn_over_{isa}"]}

@@ -23,7 +23,8 @@ examples:
 output: one line per model output (name and shape), the number of convolutions the
 plugin ran, the backend and the median time of --repeats runs; --json prints
 {"outputs": {name: shape}, "plugin_convs": N (tagged convs), "plugin_depthwise": M,
-"backend": ..., "median_ms": ...}.
+"plugin_direct_convs": K (dense convs with few input channels, e.g. the first), "backend": ...,
+"median_ms": ...}.
 """
 
 
@@ -86,6 +87,7 @@ def main(args) -> int:
     summary = {"model": str(args.model),
                "outputs": {k: list(v.shape) for k, v in outputs.items()},
                "plugin_convs": stats["plugin_convs"], "plugin_depthwise": stats["plugin_ops"]["depthwise"],
+               "plugin_direct_convs": stats["plugin_ops"]["direct_conv"],
                "backend": stats["backend"], "threads": args.threads,
                "median_ms": round(statistics.median(times), 4), "fallbacks": stats["fallbacks"]}
     if args.save_output is not None:
@@ -97,7 +99,8 @@ def main(args) -> int:
     else:
         for name, shape in summary["outputs"].items():
             print(f"output {name}: {tuple(shape)}")
-        print(f"plugin convs: {summary['plugin_convs']} (+ {summary['plugin_depthwise']} depthwise)   "
+        print(f"plugin convs: {summary['plugin_convs']} (+ {summary['plugin_depthwise']} depthwise, "
+              f"{summary['plugin_direct_convs']} direct)   "
               f"backend: {summary['backend']}   "
               f"threads: {args.threads}   median: {summary['median_ms']:.3f} ms")
         for note in summary["fallbacks"]:
