@@ -87,6 +87,11 @@ class Session(MNNSession):
             self._last_plugin_threads = _plugin.thread_conv_threads() - before_threads
             return self.outputs()
 
+    def run_timed(self, inputs, repeats: int = 10, warmup: int = 2) -> list[float]:
+        """Milliseconds per inference; a plugin session's warm-up covers the bridge's
+        trial runs (plugin.TRIAL_RUNS, where it runs an op twice), whatever `warmup` asks."""
+        return super().run_timed(inputs, repeats, max(warmup, _plugin.TRIAL_RUNS) if self.plugin else warmup)
+
     def profile(self, inputs, runs: int = 5) -> dict[str, float]:
         """MNN's per-op timing of this session: op name -> median ms over `runs`
         inferences (the tagged convolutions are timed inside the bridge like any op)."""

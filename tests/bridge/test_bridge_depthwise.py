@@ -104,7 +104,7 @@ def test_forced_off_gives_stock_mnn_outputs(bridge, dw_model, monkeypatch):
     np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
 
 
-TRIALS = 6   # runs after a resize that time ours against MNN's own execution (depthwise_execution.h)
+TRIALS = 6   # runs after a resize that time ours against MNN's own execution (measured_execution.h)
 
 
 def _ours_per_run(bridge, sess, x, runs, reference):
@@ -153,6 +153,22 @@ def test_auto_keeps_what_measures_faster_per_op(bridge, dw_model, monkeypatch, t
         taken, notes = _auto_runs(bridge, path, x, stock, threads)
         assert taken[:TRIALS] == [len(DWS)] * TRIALS and taken[-1] == taken[-2], taken
         assert taken[-1] + len(notes) == len(DWS) and all("measured faster" in n for n in notes), (taken, notes)
+
+
+def test_timed_runs_never_include_the_trials(bridge, dw_model, monkeypatch):
+    """Session.run_timed (what `sparsebytenn run` reports) warms up past the trials,
+    whatever warm-up it is asked for: with every op left to MNN after its trials, the
+    bridge ran ours exactly in the trials, all of them before the first timed run."""
+    from sparsebytenn import Session
+
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "auto")
+    monkeypatch.setenv("SPARSEBYTENN_DWCONV_MARGIN", "1e9")
+    path, _ = dw_model
+    sess = Session(path, plugin=True)
+    before = bridge.thread_dense_runs("depthwise")
+    times = sess.run_timed(_x(), repeats=3, warmup=0)
+    assert len(times) == 3
+    assert bridge.thread_dense_runs("depthwise") - before == TRIALS * len(DWS)
 
 
 def test_auto_measures_again_after_a_resize(bridge, dw_model, monkeypatch):

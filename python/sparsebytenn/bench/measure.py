@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..plugin import TRIAL_RUNS
 from .schedule import round_orders
 from .worker import Worker, WorkerError
 
 LOAD_TIMEOUT_S = 600.0
 CALL_TIMEOUT_S = 300.0
-# The bridge times each depthwise op against MNN's own execution in its first 6 runs
-# after a resize and keeps the faster (plugin/mnn_bridge/depthwise_execution.h,
-# kTrials): a plugin engine's warm-up covers them, whatever `warmup` asks, so no
-# timed run pays for both executions.
-PLUGIN_WARMUP = 6
+# A plugin engine's warm-up covers the bridge's trial runs (plugin.TRIAL_RUNS), whatever
+# `warmup` asks, so no timed run pays for both executions of an op.
+PLUGIN_WARMUP = TRIAL_RUNS
 
 
 @dataclass
