@@ -39,10 +39,11 @@ def main() -> int:
     out = sess.run(x)
     ran = sess.stats()["plugin_convs"]
     dw = sess.stats()["plugin_ops"]["depthwise"]   # AVX2/AVX-512: those measured faster than MNN's (auto)
+    direct = sess.stats()["plugin_ops"]["direct_conv"]   # the first conv, likewise
     ref = Session(model, plugin=False).run(x)
     err = max(float(np.abs(out[k] - ref[k]).max() / max(1.0, np.abs(ref[k]).max())) for k in ref)
-    print(f"bridge smoke: {ran} convs and {dw} depthwise convs ran in the sanitized bridge, "
-          f"max relative error {err:.2e}")
+    print(f"bridge smoke: {ran} convs, {dw} depthwise convs and {direct} direct convs ran in the sanitized "
+          f"bridge, max relative error {err:.2e}")
     if ran < 1 or err > 1e-3:
         print("bridge smoke: FAILED", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "sparsebytenn/dconv.h"
 #include "sparsebytenn/dwconv.h"
 #include "sparsebytenn/gsparse.h"
 
@@ -172,6 +173,27 @@ const Shape kDwShapes[] = {
     {1, 24, 24, 2, 3, 2, 2, 1, 1, 1, 1, 3, 0, 2, 1, 0.f},
 };
 
+// out (channels C in layout P) against ref (NCHW): within 1e-4 of the largest value,
+// the padded lanes of the last block written with 0.
+void check_output(const std::vector<float>& out, const std::vector<float>& ref, int N, int C, int hw, int layout_p,
+                  const std::string& tag) {
+  const int blocks = (C + layout_p - 1) / layout_p;
+  double worst = 0, scale = 1;
+  for (float r : ref) scale = std::max(scale, double(std::fabs(r)));
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < blocks * layout_p; ++c)
+      for (int i = 0; i < hw; ++i) {
+        const float got = layout_p == 1 ? out[(size_t(n) * C + c) * hw + i]
+                                        : out[((size_t(c / layout_p) * N + n) * hw + i) * layout_p + c % layout_p];
+        if (c >= C) {
+          if (layout_p != 1 && got != 0.f) worst = INFINITY;  // padded lanes are written with 0
+          continue;
+        }
+        worst = std::max(worst, double(std::fabs(got - ref[(size_t(n) * C + c) * hw + i])));
+      }
+  check(worst <= 1e-4 * scale, tag + ": max error " + std::to_string(worst));
+}
+
 void run_dw_case(const sbnn_dwconv_variant_desc& v, const Shape& s, int layout_p, int threads, bool clamp,
                  std::mt19937& rng) {
   std::normal_distribution<float> nd;
@@ -202,24 +224,46 @@ void run_dw_case(const sbnn_dwconv_variant_desc& v, const Shape& s, int layout_p
   st = sbnn_dwconv_run(packed, &geo, in.data(), &lay, out.data(), &lay, &ex, ws.empty() ? nullptr : ws.data(),
                        ws.size());
   check(st == SBNN_OK, tag + ": run " + sbnn_status_string(st));
-  if (st == SBNN_OK) {
-    std::vector<float> ref = naive_conv(s, x, wfull, bias, lo, hi, oh, ow);
-    double worst = 0, scale = 1;
-    for (float r : ref) scale = std::max(scale, double(std::fabs(r)));
-    for (int n = 0; n < s.n; ++n)
-      for (int c = 0; c < blocks * layout_p; ++c)
-        for (int i = 0; i < oh * ow; ++i) {
-          const float got = layout_p == 1 ? out[(size_t(n) * s.c + c) * oh * ow + i]
-                                          : out[((size_t(c / layout_p) * s.n + n) * oh * ow + i) * layout_p + c % layout_p];
-          if (c >= s.c) {
-            if (layout_p != 1 && got != 0.f) worst = INFINITY;  // padded lanes are written with 0
-            continue;
-          }
-          worst = std::max(worst, double(std::fabs(got - ref[(size_t(n) * s.c + c) * oh * ow + i])));
-        }
-    check(worst <= 1e-4 * scale, tag + ": max error " + std::to_string(worst));
-  }
+  if (st == SBNN_OK) check_output(out, naive_conv(s, x, wfull, bias, lo, hi, oh, ow), s.n, s.c, oh * ow, layout_p, tag);
   sbnn_dwconv_free(packed);
+}
+
+// Direct convs (few input channels): O x I weights, I <= 16; the same reference.
+const Shape kDirectShapes[] = {
+    {1, 3, 32, 23, 21, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 0.f},   // a MobileNet stem (TF pads)
+    {2, 3, 13, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0.f},    // O not a multiple of 8, batch 2
+    {1, 16, 40, 8, 7, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0.f},    // two input blocks, a half tile of units
+    {1, 5, 24, 6, 30, 3, 3, 1, 2, 2, 1, 2, 1, 2, 0, 0.f},    // dilation, anisotropic stride, asymmetric pads
+    {1, 1, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0.f},      // one pixel, all-pad taps
+    {1, 3, 17, 3, 3, 4, 4, 1, 1, 1, 1, 2, 2, 1, 1, 0.f},     // kernel larger than the image
+};
+
+void run_direct_case(const sbnn_dconv_variant_desc& v, const Shape& s, int layout_p, int threads, bool clamp,
+                     std::mt19937& rng) {
+  std::normal_distribution<float> nd;
+  std::vector<float> w(size_t(s.o) * s.c * s.kh * s.kw), bias(s.o), x(size_t(s.n) * s.c * s.h * s.w);
+  for (auto& a : w) a = nd(rng);
+  for (auto& a : bias) a = nd(rng);
+  for (auto& a : x) a = nd(rng);
+  const float lo = clamp ? 0.f : -INFINITY, hi = clamp ? 6.f : INFINITY;
+  const std::string tag = std::string(v.name) + " direct shape#" + std::to_string(&s - kDirectShapes) + " P=" +
+                          std::to_string(layout_p) + " threads=" + std::to_string(threads);
+  sbnn_dconv_params pp{s.o, s.c, s.kh, s.kw, lo, hi, v.isa};
+  sbnn_dconv_weights* packed = nullptr;
+  sbnn_status st = sbnn_dconv_pack(&pp, w.data(), bias.data(), &packed);
+  check(st == SBNN_OK, tag + ": pack " + sbnn_status_string(st));
+  if (st != SBNN_OK) return;
+  const int oh = out_size(s.h, s.kh, s.sh, s.dh, s.pt, s.pb), ow = out_size(s.w, s.kw, s.sw, s.dw, s.pl, s.pr);
+  sbnn_conv_geometry geo{s.n, s.h, s.w, oh, ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, s.pb, s.pr};
+  std::vector<float> in = layout_p == 1 ? x : to_packed(x, s.n, s.c, s.h * s.w, layout_p, NAN);
+  const int blocks = (s.o + layout_p - 1) / layout_p;
+  std::vector<float> out(size_t(blocks) * layout_p * s.n * oh * ow, 12345.f);  // exactly the output: ASan sees overruns
+  sbnn_tensor_layout lay{layout_p, 0, 0};
+  sbnn_executor ex{threads > 1 ? threaded_for : serial_for, nullptr, threads};
+  st = sbnn_dconv_run(packed, &geo, in.data(), &lay, out.data(), &lay, &ex);
+  check(st == SBNN_OK, tag + ": run " + sbnn_status_string(st));
+  if (st == SBNN_OK) check_output(out, naive_conv(s, x, w, bias, lo, hi, oh, ow), s.n, s.o, oh * ow, layout_p, tag);
+  sbnn_dconv_free(packed);
 }
 
 // Bad arguments return an error and touch nothing (ASan would see a stray access).
@@ -286,6 +330,22 @@ int main() {
       for (int p : {1, 4, 8, 16})
         for (int threads : {1, 3})
           if (!simd || p == 8) run_dw_case(v, s, p, threads, (s.c + threads) % 2 == 0, rng);
+  }
+  // Direct convs: each ISA once, like the depthwise ones.
+  for (int32_t i = 0; i < sbnn_dconv_variant_count(); ++i) {
+    sbnn_dconv_variant_desc v{};
+    sbnn_dconv_variant_get(i, &v);
+    if (v.kernel_h != 0) continue;
+    if (!v.available) {
+      std::printf("skip %s (not runnable on this CPU)\n", v.name);
+      continue;
+    }
+    ++tested;
+    const bool simd = std::strcmp(v.isa, "ref") != 0;
+    for (const Shape& s : kDirectShapes)
+      for (int p : {1, 4, 8, 16})
+        for (int threads : {1, 3})
+          if (!simd || p == 8) run_direct_case(v, s, p, threads, (s.o + threads) % 2 == 0, rng);
   }
   run_errors();
   std::printf("gsparse_tester: %d variants, %d checks, %d failures\n", tested, cases, failures);
