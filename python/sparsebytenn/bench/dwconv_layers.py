@@ -140,21 +140,42 @@ MOBILENET_V1_DW = [(32, 112, 1), (64, 112, 2), (128, 56, 1), (128, 56, 2), (256,
                    (512, 14, 1), (512, 14, 2), (1024, 7, 1)]
 
 
-def kernel_rows(rounds: int, runs: int, seed: int = 0) -> list[dict]:
-    """The depthwise variant table's ISAs on MobileNet-V1's shapes, kernels alone
-    (sparsebytenn._kernels.DwConv, NC8HW8, 1 thread): ms and GFLOP/s, interleaved."""
+# The direct conv kernels' shapes: (O, I, H = W, k, stride): MobileNet-V1's and
+# EfficientNet-Lite0's stem, EfficientNet-Lite0's 16-input 1x1 expand conv.
+STEMS = [(32, 3, 224, 3, 2), (96, 16, 112, 1, 1)]
+
+
+def _kernel_cases(kind: str, rng):
+    """(label, weights, NC8HW8 input, stride, pads, FLOPs) per shape of `kind`."""
+    if kind == "depthwise":
+        for c, h, stride in MOBILENET_V1_DW:
+            oh = (h + 2 - 3) // stride + 1
+            yield (f"{c}x{h}x{h} s{stride}", rng.standard_normal((c, 1, 3, 3)).astype(np.float32),
+                   rng.standard_normal((c // 8, 1, h, h, 8)).astype(np.float32), stride, [1, 1, 1, 1], 2 * 9 * c * oh * oh)
+    else:
+        for o, i, h, k, stride in STEMS:
+            p = (k - 1) // 2
+            oh = (h + 2 * p - k) // stride + 1
+            yield (f"{i}->{o} {k}x{k} {h}x{h} s{stride}", rng.standard_normal((o, i, k, k)).astype(np.float32),
+                   rng.standard_normal((-(-i // 8), 1, h, h, 8)).astype(np.float32), stride, [p] * 4,
+                   2 * o * i * k * k * oh * oh)
+
+
+def kernel_rows(rounds: int, runs: int, seed: int = 0, kind: str = "depthwise") -> list[dict]:
+    """The variant table's ISAs of `kind` (depthwise: MobileNet-V1's shapes; direct_conv:
+    STEMS), kernels alone (sparsebytenn._kernels.DwConv / Dconv, NC8HW8, ReLU6, 1
+    thread): ms and GFLOP/s, interleaved."""
     import time
 
     from .. import _kernels as K
 
-    isas = [i for i in dict.fromkeys(v["isa"] for v in K.dw_variants()) if K.isa_available(i) and i != "ref"]
+    table, make = (K.dw_variants(), K.DwConv) if kind == "depthwise" else (K.dconv_variants(), K.Dconv)
+    isas = [i for i in dict.fromkeys(v["isa"] for v in table) if K.isa_available(i) and i != "ref"]
     rng = np.random.default_rng(seed)
     rows = []
-    for c, h, stride in MOBILENET_V1_DW:
-        w = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
-        x = rng.standard_normal((c // 8, 1, h, h, 8)).astype(np.float32)
-        convs = {isa: K.DwConv(w, None, 0.0, 6.0, isa) for isa in isas}
-        outs = {isa: dw.run(x, stride=(stride, stride), padding=[1, 1, 1, 1]) for isa, dw in convs.items()}
+    for label, w, x, stride, pads, flops in _kernel_cases(kind, rng):
+        convs = {isa: make(w, None, 0.0, 6.0, isa) for isa in isas}
+        outs = {isa: cv.run(x, stride=(stride, stride), padding=pads) for isa, cv in convs.items()}
         times = {isa: [] for isa in isas}
         order = list(isas)
         for _ in range(rounds):
@@ -162,11 +183,9 @@ def kernel_rows(rounds: int, runs: int, seed: int = 0) -> list[dict]:
             for isa in order:
                 t = time.perf_counter()
                 for _ in range(runs):
-                    convs[isa].run(x, stride=(stride, stride), padding=[1, 1, 1, 1], out=outs[isa])
+                    convs[isa].run(x, stride=(stride, stride), padding=pads, out=outs[isa])
                 times[isa].append((time.perf_counter() - t) / runs * 1e3)
-        oh = outs[isas[0]].shape[2]
-        flops = 2 * 9 * c * oh * oh
-        row = {"shape": f"{c}x{h}x{h} s{stride}", "variant": {i: convs[i].variant_for(stride, stride) for i in isas}}
+        row = {"shape": label, "variant": {i: convs[i].variant_for(stride, stride) for i in isas}}
         for isa in isas:
             ms = statistics.median(times[isa])
             row[f"{isa}_ms"], row[f"{isa}_gflops"] = round(ms, 4), round(flops / ms / 1e6, 1)
@@ -193,7 +212,8 @@ def markdown(r: dict) -> str:
                  f"{t['mnn_over_avx512']:.2f} | {t['mnn_over_avx2']:.2f} |")
     if r.get("kernels"):
         isas = [k[:-3] for k in r["kernels"][0] if k.endswith("_ms")]
-        lines += ["", "Kernels alone (sparsebytenn._kernels.DwConv, NC8HW8, ReLU6, 1 thread; ms, GFLOP/s):", "",
+        cls = "DwConv" if r.get("kind", "depthwise") == "depthwise" else "Dconv"
+        lines += ["", f"Kernels alone (sparsebytenn._kernels.{cls}, NC8HW8, ReLU6, 1 thread; ms, GFLOP/s):", "",
                   "| shape | " + " | ".join(f"{i} variant | {i} ms | {i} GFLOP/s" for i in isas) + " |",
                   "|---|" + "---|---|---|" * len(isas)]
         for k in r["kernels"]:
@@ -210,7 +230,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="inferences profiled per session per round")
     ap.add_argument("--kind", choices=sorted(KINDS), default="depthwise", help="which ops (default depthwise)")
     ap.add_argument("--kernels", action="store_true",
-                    help="also time the kernels alone on MobileNet-V1's depthwise shapes")
+                    help="also time the kernels alone (depthwise: MobileNet-V1's shapes; direct_conv: the stems)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     a = ap.parse_args(argv)
@@ -220,8 +240,8 @@ def main(argv=None) -> int:
 
         model = zoo.get(a.model)
     r = measure(model, a.threads, a.rounds, a.runs, kind=a.kind)
-    if a.kernels and a.kind == "depthwise":
-        r["kernels"] = kernel_rows(a.rounds, a.runs * 4)
+    if a.kernels:
+        r["kernels"] = kernel_rows(a.rounds, a.runs * 4, kind=a.kind)
     text = markdown(r)
     print(text)
     if a.json:
