@@ -90,7 +90,11 @@ class Session(MNNSession):
     def run_timed(self, inputs, repeats: int = 10, warmup: int = 2) -> list[float]:
         """Milliseconds per inference; a plugin session's warm-up covers the bridge's
         trial runs (plugin.TRIAL_RUNS, where it runs an op twice), whatever `warmup` asks."""
-        return super().run_timed(inputs, repeats, max(warmup, _plugin.TRIAL_RUNS) if self.plugin else warmup)
+        notes_before = _plugin.thread_note_count()
+        try:
+            return super().run_timed(inputs, repeats, max(warmup, _plugin.TRIAL_RUNS) if self.plugin else warmup)
+        finally:   # e.g. the dense ops the bridge left to MNN after its trials
+            self._fallbacks += _plugin.thread_notes(notes_before)
 
     def profile(self, inputs, runs: int = 5) -> dict[str, float]:
         """MNN's per-op timing of this session: op name -> median ms over `runs`

@@ -169,6 +169,24 @@ def test_timed_runs_never_include_the_trials(bridge, dw_model, monkeypatch):
     times = sess.run_timed(_x(), repeats=3, warmup=0)
     assert len(times) == 3
     assert bridge.thread_dense_runs("depthwise") - before == TRIALS * len(DWS)
+    assert len(sess.depthwise_fallbacks) == len(DWS)      # the notes of those decisions are kept
+
+
+def test_run_command_reports_what_runs_after_the_trials(bridge, dw_model, monkeypatch):
+    """`sparsebytenn run --json` counts the dense ops the plugin runs once its trials are
+    over (here none: every op left to MNN), and says why, not what the first run tried."""
+    import json
+    import subprocess
+    import sys
+
+    path, _ = dw_model
+    env = {**__import__("os").environ, "SPARSEBYTENN_DWCONV": "auto", "SPARSEBYTENN_DWCONV_MARGIN": "1e9",
+           "SPARSEBYTENN_ISA": "avx2"}
+    out = subprocess.run([sys.executable, "-m", "sparsebytenn", "run", str(path), "--plugin", "--repeats", "2",
+                          "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout)
+    assert summary["plugin_depthwise"] == 0, summary
 
 
 def test_auto_measures_again_after_a_resize(bridge, dw_model, monkeypatch):
