@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "dense_run.h"
 #include "sparsebytenn/dconv.h"
 
 struct sbnn_dconv_weights {
@@ -64,11 +65,6 @@ extern const DconvVariant kDconvAvx2Variants[2];
 extern const DconvVariant kDconvAvx512Variants[2];
 #endif
 
-inline void dconv_task_range(int64_t items, int32_t tasks, int32_t task, int64_t* begin, int64_t* end) {
-  *begin = items * task / tasks;
-  *end = items * (task + 1) / tasks;
-}
-
 // V: W, reg, load/bcast/fma/min/max/set1 and store_unit(o0, o1, pix, reg, valid)
 // (nc8_vec_*.h); V::kTile pixels per full tile.
 template <class V, int KH, int KW, int S>
@@ -84,7 +80,7 @@ void dconv_task(const DconvContext& c, int32_t task) {
   const reg lo = V::set1(w->output_min), hi = V::set1(w->output_max);
   const float* chan[SBNN_DCONV_MAX_IN_CHANNELS];  // channel ci of image n, at pixel 0
   int64_t begin, end;
-  dconv_task_range(c.items, c.num_tasks, task, &begin, &end);
+  task_range(c.items, c.num_tasks, task, &begin, &end);
   for (int64_t item = begin; item < end; ++item) {
     const int64_t nc = item / c.out_h;
     const int oy = static_cast<int>(item - nc * c.out_h);

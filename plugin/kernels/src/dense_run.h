@@ -1,6 +1,7 @@
 // What the run() of both dense families (depthwise, direct conv) shares: the
 // geometry and layout fields of their contexts, the zeroed tail lanes of the
-// scalar variants, and handing the tasks to the executor.
+// scalar variants, the even split of their items, and handing the tasks to the
+// executor (which the group-sparse run uses too).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -48,6 +49,12 @@ void zero_tail_lanes(const Context& c, int32_t channels) {
     float* base = c.out + last * c.out_block_stride + n * c.out_batch_stride;
     for (int64_t p = 0; p < out_hw; ++p) std::memset(base + p * P + first, 0, sizeof(float) * (P - first));
   }
+}
+
+// Task `task` of `tasks` takes items [begin, end) of an even split.
+inline void task_range(int64_t items, int32_t tasks, int32_t task, int64_t* begin, int64_t* end) {
+  *begin = items * task / tasks;
+  *end = items * (task + 1) / tasks;
 }
 
 // Runs task(ctx, i) for i in [0, tasks): inline for one, else on the host's

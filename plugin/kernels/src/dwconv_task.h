@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "dense_run.h"
 #include "sparsebytenn/dwconv.h"
 
 namespace sbnn {
@@ -69,11 +70,6 @@ extern const DwVariant kDwAvx2Variants[5];
 #if defined(SBNN_HAVE_AVX512)
 extern const DwVariant kDwAvx512Variants[5];
 #endif
-
-inline void task_range(int64_t items, int32_t tasks, int32_t task, int64_t* begin, int64_t* end) {
-  *begin = items * task / tasks;
-  *end = items * (task + 1) / tasks;
-}
 
 // V: lanes W, reg, load/store/fma/min/max/set1/zero, and the unit I/O:
 //   load_unit(b0, b1, pix, valid), store_unit(o0, o1, pix, reg, valid)

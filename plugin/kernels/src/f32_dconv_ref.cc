@@ -14,7 +14,7 @@ void ref_task(const DconvContext& c, int32_t task) {
   const sbnn_dconv_weights* w = c.w;
   const int O = w->out_channels, I = w->in_channels, kh = w->kernel_h, kw = w->kernel_w;
   int64_t begin, end;
-  dconv_task_range(c.items, c.num_tasks, task, &begin, &end);
+  task_range(c.items, c.num_tasks, task, &begin, &end);
   for (int64_t item = begin; item < end; ++item) {
     const int oy = static_cast<int>(item % c.out_h);
     const int o = static_cast<int>((item / c.out_h) % O);

@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "aligned_alloc.h"
+#include "dense_run.h"
 #include "packed_weights.h"
 #include "run_context.h"
 #include "sparsebytenn/gsparse.h"
-#include "thread_pool.h"
 #include "tensor_layout.h"
 #include "variants.h"
 
@@ -163,15 +163,7 @@ sbnn_status run(const sbnn_gsparse_weights* w, const sbnn_conv_geometry* g, cons
   c.num_tasks = tasks;
   c.task_items = task_items.data();
   Job job{c, w->variant->run_task};
-  if (tasks == 1 || executor == nullptr || executor->parallel_for == nullptr) {
-    if (tasks == 1) {
-      run_one_task(&job, 0);
-    } else {
-      default_parallel_for(nullptr, tasks, &run_one_task, &job);
-    }
-  } else {
-    executor->parallel_for(executor->executor_ctx, tasks, &run_one_task, &job);
-  }
+  run_tasks(executor, tasks, &run_one_task, &job);
   free_aligned(owned);
   return SBNN_OK;
 }
