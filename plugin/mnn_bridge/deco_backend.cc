@@ -42,7 +42,7 @@ mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const
       Note("conv '" + spec.name + "' falls back to MNN's own execution: " + why);
     } else if (op != nullptr && !fp16_) {
       // fp32 sessions only: the dense kernels have no fp16 variants.
-      if (mnnabi::Execution* execution = CreateDenseTakeover(op)) return execution;
+      if (mnnabi::Execution* execution = CreateDenseTakeover(op, &spec.name)) return execution;
     }
   } catch (const std::exception& e) {
     Note("conv '" + spec.name + "' falls back to MNN's own execution: " + e.what());
@@ -54,11 +54,12 @@ mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const
 
 // A dense op the bridge may take over (depthwise conv, direct conv with few input
 // channels), or null: MNN's own execution runs it (a Note says why when the bridge
-// wanted it but cannot).
-mnnabi::Execution* DecoBackend::CreateDenseTakeover(const mnnabi::Op* op) {
+// wanted it but cannot). *name: the op's name once read (for the caller's notes).
+mnnabi::Execution* DecoBackend::CreateDenseTakeover(const mnnabi::Op* op, std::string* name) {
   std::string why;
   DepthwiseSpec dw;
   if (TakeoverModeFromEnv(kDepthwiseEnv) != TakeoverMode::kOff && ReadDepthwiseConv(op, &dw, &why)) {
+    *name = dw.conv.name;
     if (why.empty())
       if (mnnabi::Execution* execution = DepthwiseExecution::Create(inner_, op, dw, threads_, &why)) return execution;
     Note("depthwise conv '" + dw.conv.name + "' falls back to MNN's own execution: " + why);
@@ -66,6 +67,7 @@ mnnabi::Execution* DecoBackend::CreateDenseTakeover(const mnnabi::Op* op) {
   }
   DirectConvSpec direct;
   if (TakeoverModeFromEnv(kDirectConvEnv) != TakeoverMode::kOff && ReadDirectConv(op, &direct, &why)) {
+    *name = direct.conv.name;
     if (why.empty())
       if (mnnabi::Execution* execution = DirectConvExecution::Create(inner_, op, direct, threads_, &why))
         return execution;

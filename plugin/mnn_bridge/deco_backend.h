@@ -52,7 +52,7 @@ class DecoBackend : public mnnabi::Backend {
   }
 
  private:
-  mnnabi::Execution* CreateDenseTakeover(const mnnabi::Op* op);
+  mnnabi::Execution* CreateDenseTakeover(const mnnabi::Op* op, std::string* name);
 
   DecoRuntime* runtime_;
   mnnabi::Backend* inner_;  // owned

@@ -202,6 +202,10 @@ bool ReadDirectConv(const void* op_ptr, DirectConvSpec* spec, std::string* why) 
                   std::to_string(s.in_channels) + " x " + std::to_string(s.kernel_h) + "x" +
                   std::to_string(s.kernel_w));
   s.in_channels = static_cast<int32_t>(inputs);
+  for (uint32_t i = 0; i < d.weight.size; ++i)
+    if (!std::isfinite(d.weight.data[i]))
+      return refuse("non-finite weights (the direct conv kernels skip zero-padding taps, where MNN's 0 x inf "
+                    "is NaN)");
   if (s.stride_h < 1 || s.stride_w < 1 || s.dilation_h < 1 || s.dilation_w < 1)
     return refuse("stride or dilation below 1");
   if (std::string reason = CheckBiasAndPadMode(s); !reason.empty()) return refuse(reason);

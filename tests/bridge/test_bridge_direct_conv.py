@@ -149,3 +149,24 @@ def test_auto_leaves_the_convs_to_mnn_without_simd_kernels(bridge, direct_model,
     sess = Session(path, plugin=True)
     sess.run(_x())
     assert sess.stats()["plugin_ops"]["direct_conv"] == 0 and sess.stats()["plugin_ops_created"]["direct_conv"] == 0
+
+
+def test_non_finite_weights_stay_with_mnn_and_say_why(bridge, tmp_path, monkeypatch):
+    """A NaN weight: the kernels skip zero-padding taps, where MNN computes 0 x NaN = NaN,
+    so the conv stays MNN's (outputs bit for bit) and the note names the reason."""
+    from sparsebytenn import Session
+
+    require(has_module("onnx"), "the onnx package (pip install onnx)")
+    monkeypatch.setenv("SPARSEBYTENN_DCONV", "on")
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    w[2, 1, 0, 0] = np.nan
+    b = np.zeros(8, np.float32)
+    path, _ = conv_chain(tmp_path, "nan", [("nan", w, b, (2, 2), (1, 1), (1, 1, 1, 1), None)], (1, 3, 9, 9))
+    x = _x((1, 3, 9, 9))
+    sess = Session(path, plugin=True)
+    out = sess.run(x)["output"]
+    assert sess.stats()["plugin_ops"]["direct_conv"] == 0
+    notes = sess.dense_fallbacks("direct_conv")
+    assert len(notes) == 1 and "non-finite weights" in notes[0], notes
+    np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
