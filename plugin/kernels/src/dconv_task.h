@@ -42,7 +42,7 @@ struct DconvContext {
   int64_t in_block_stride, in_batch_stride;
   float* out;
   int64_t out_block_stride, out_batch_stride;
-  int64_t items;              // SIMD rows (n, chunk, oy); ref rows (n, o, oy); split evenly
+  int64_t items;              // SIMD rows (n, chunk, oy); ref rows (n, o, oy); split by TaskRows
   int32_t num_tasks;
 };
 
@@ -79,11 +79,11 @@ void dconv_task(const DconvContext& c, int32_t task) {
   const int blocks_out = (w->out_channels + 7) / 8;
   const reg lo = V::set1(w->output_min), hi = V::set1(w->output_max);
   const float* chan[SBNN_DCONV_MAX_IN_CHANNELS];  // channel ci of image n, at pixel 0
-  int64_t begin, end;
-  task_range(c.items, c.num_tasks, task, &begin, &end);
-  for (int64_t item = begin; item < end; ++item) {
-    const int64_t nc = item / c.out_h;
-    const int oy = static_cast<int>(item - nc * c.out_h);
+  const TaskRows task_rows(c.items, c.out_h, c.num_tasks, task);
+  for (int64_t k = 0; k < task_rows.count(); ++k) {
+    int64_t nc;
+    int oy;
+    task_rows.at(k, &nc, &oy);
     const int n = static_cast<int>(nc / w->chunks), ch = static_cast<int>(nc % w->chunks);
     for (int ci = 0; ci < I; ++ci)
       chan[ci] = c.in + (ci / 8) * c.in_block_stride + n * c.in_batch_stride + ci % 8;

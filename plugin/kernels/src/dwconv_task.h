@@ -43,7 +43,7 @@ struct DwContext {
   int64_t in_block_stride, in_batch_stride;
   float* out;
   int64_t out_block_stride, out_batch_stride;
-  int64_t items;              // rows (n, unit, oy), split evenly over tasks
+  int64_t items;              // rows (n, unit, oy), split over tasks by TaskRows
   int32_t num_tasks;
   int32_t ring_rows;          // (kh - 1) * dh + 1
   int32_t row_width;          // padded input row width (pixels)
@@ -91,8 +91,7 @@ void dw_task(const DwContext& c, int32_t task) {
   int32_t* tags = reinterpret_cast<int32_t*>(ring + rowf * c.ring_rows);
   for (int64_t i = 0; i < rowf; ++i) zero_row[i] = 0.0f;
 
-  int64_t begin, end;
-  task_range(c.items, c.num_tasks, task, &begin, &end);
+  const TaskRows task_rows(c.items, c.out_h, c.num_tasks, task);
   const int ow = c.out_w;
   int64_t cur_nu = -1;
   const float* b0 = nullptr;
@@ -108,9 +107,10 @@ void dw_task(const DwContext& c, int32_t task) {
   const float* wp = nullptr;
   const float* rows[64];
 
-  for (int64_t item = begin; item < end; ++item) {
-    const int64_t nu = item / c.out_h;
-    const int oy = static_cast<int>(item - nu * c.out_h);
+  for (int64_t k = 0; k < task_rows.count(); ++k) {
+    int64_t nu;
+    int oy;
+    task_rows.at(k, &nu, &oy);
     if (nu != cur_nu) {
       cur_nu = nu;
       const int n = static_cast<int>(nu / w->units), u = static_cast<int>(nu % w->units);

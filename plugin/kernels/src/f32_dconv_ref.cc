@@ -13,12 +13,13 @@ inline int64_t at(int32_t pack, int64_t block, int64_t batch, int n, int ch, int
 void ref_task(const DconvContext& c, int32_t task) {
   const sbnn_dconv_weights* w = c.w;
   const int O = w->out_channels, I = w->in_channels, kh = w->kernel_h, kw = w->kernel_w;
-  int64_t begin, end;
-  task_range(c.items, c.num_tasks, task, &begin, &end);
-  for (int64_t item = begin; item < end; ++item) {
-    const int oy = static_cast<int>(item % c.out_h);
-    const int o = static_cast<int>((item / c.out_h) % O);
-    const int n = static_cast<int>(item / (static_cast<int64_t>(c.out_h) * O));
+  const TaskRows task_rows(c.items, c.out_h, c.num_tasks, task);
+  for (int64_t k = 0; k < task_rows.count(); ++k) {
+    int64_t row_unit;
+    int oy;
+    task_rows.at(k, &row_unit, &oy);
+    const int o = static_cast<int>(row_unit % O);
+    const int n = static_cast<int>(row_unit / O);
     for (int ox = 0; ox < c.out_w; ++ox) {
       float acc = w->bias[o];
       for (int ci = 0; ci < I; ++ci) {

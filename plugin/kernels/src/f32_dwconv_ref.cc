@@ -15,12 +15,13 @@ inline int64_t at(const DwContext& c, bool out, int n, int ch, int64_t pix) {
 void ref_task(const DwContext& c, int32_t task) {
   const sbnn_dwconv_weights* w = c.w;
   const int C = w->channels, kh = w->kernel_h, kw = w->kernel_w;
-  int64_t begin, end;
-  task_range(c.items, c.num_tasks, task, &begin, &end);
-  for (int64_t item = begin; item < end; ++item) {
-    const int oy = static_cast<int>(item % c.out_h);
-    const int ch = static_cast<int>((item / c.out_h) % C);
-    const int n = static_cast<int>(item / (static_cast<int64_t>(c.out_h) * C));
+  const TaskRows task_rows(c.items, c.out_h, c.num_tasks, task);
+  for (int64_t k = 0; k < task_rows.count(); ++k) {
+    int64_t row_unit;
+    int oy;
+    task_rows.at(k, &row_unit, &oy);
+    const int ch = static_cast<int>(row_unit % C);
+    const int n = static_cast<int>(row_unit / C);
     const float* wt = w->weights + static_cast<int64_t>(ch) * kh * kw;
     for (int ox = 0; ox < c.out_w; ++ox) {
       float acc = w->bias[ch];
