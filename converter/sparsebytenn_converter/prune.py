@@ -102,7 +102,7 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
 
 def time_model(work: Work, opts: ConvertOptions, calib, pool):
     from .fidelity import model_input_shape
-    from .speed_model import (DENSE_KINDS, SpeedTable, TimeModel, default_table, dense_ops, host_isa,
+    from .speed_model import (TAKEOVER_KINDS, SpeedTable, TimeModel, default_table, dense_ops, host_isa,
                               plugin_takes, stock_profile)
 
     isa, cpu = host_isa()
@@ -122,7 +122,7 @@ def time_model(work: Work, opts: ConvertOptions, calib, pool):
         O, I, kh, kw = work.W[c.name].shape
         macs[c.name] = O * I * kh * kw * oh * ow
         hw[c.name] = int(round((oh * ow) ** 0.5))
-    dense = {kind: dense_ops(work.model, kind, stock) for kind in DENSE_KINDS
+    dense = {kind: dense_ops(work.model, kind, stock) for kind in TAKEOVER_KINDS
              if opts.resolved_target == "x86" and plugin_takes(kind, isa)}
     return TimeModel(table, stock, macs, hw, source, dense)
 

@@ -18,7 +18,9 @@ x the ratio), and the modelled end-to-end speed-up is T_stock / that. Where the 
 also runs the depthwise convs and the convs with few input channels (x86,
 SPARSEBYTENN_DWCONV / SPARSEBYTENN_DCONV), their stock time is divided by the table's
 measured speed-up for that kind (stock MNN / plugin over MobileNet-V1's depthwise
-layers, and over its first conv, same machine as the table). Pricing the
+layers, and over its first conv, same machine as the table); a candidate 1x1 layer left
+dense is priced at the table's 0 % ratio where the plugin's dense 1x1 convs are the
+faster (SPARSEBYTENN_PWCONV). Pricing the
 plugin as a ratio to a stock time measured in the same run as the plugin's keeps
 the model independent of how fast this machine happens to be today: an absolute
 kernel time from the table against a live profile moved the modelled speed-up by
@@ -132,7 +134,12 @@ def host_isa() -> tuple[str, str]:
 # The dense ops the bridge may take over from MNN on x86 (plugin/mnn_bridge/
 # measured_execution.h), with their variables: under auto (the default) it offers them
 # to its kernels on these ISAs and keeps each op only where ours measures faster.
+# The depthwise and direct convs are priced by one measured ratio per kind (the speed
+# tables' rows of that engine); the dense 1x1 convs ("pointwise") per layer, from the
+# tables' own s = 0 rows at POINTWISE_GROUP, as the bridge packs them.
 DENSE_KINDS = {"depthwise": "SPARSEBYTENN_DWCONV", "direct_conv": "SPARSEBYTENN_DCONV"}
+TAKEOVER_KINDS = {**DENSE_KINDS, "pointwise": "SPARSEBYTENN_PWCONV"}
+POINTWISE_GROUP = 8         # plugin/mnn_bridge/pointwise_execution.cc, kDenseGroup
 DENSE_ISAS = ("avx512", "avx2")
 # Convs with at most this many input channels are the direct conv kernels'
 # (SBNN_DCONV_MAX_IN_CHANNELS, plugin/kernels/include/sparsebytenn/dconv.h).
@@ -144,19 +151,23 @@ def plugin_takes(kind: str, isa: str) -> bool:
     on|off, else auto: the avx512 and avx2 kernels). The time model takes the table's
     measured ratio for all of them (a machine where MNN wins some under auto would be
     priced a little optimistically)."""
-    mode = os.environ.get(DENSE_KINDS[kind], "auto")
+    mode = os.environ.get(TAKEOVER_KINDS[kind], "auto")
     return mode == "on" or (mode != "off" and isa in DENSE_ISAS)
 
 
 def dense_ops(model, kind: str, stock: dict[str, float]) -> tuple[str, ...]:
     """The ops of `model` (a read_model Model) the bridge would take as `kind` and the
-    stock profile names: every depthwise conv, or every plain dense conv with few input
-    channels (a first conv; a pruned one is priced as a pruned layer instead)."""
+    stock profile names: every depthwise conv, every plain dense conv with few input
+    channels (a first conv), or every plain dense 1x1 conv with more (pointwise); a pruned
+    one is priced as a pruned layer instead."""
     def takes(c) -> bool:
         if kind == "depthwise":
             return c.is_depthwise
-        return (c.type == "Convolution" and c.conv_groups == 1 and c.storage == "dense"
-                and c.in_channels <= DIRECT_CONV_MAX_IN_CHANNELS)
+        if not (c.type == "Convolution" and c.conv_groups == 1 and c.storage == "dense"):
+            return False
+        if kind == "direct_conv":
+            return c.in_channels <= DIRECT_CONV_MAX_IN_CHANNELS
+        return c.in_channels > DIRECT_CONV_MAX_IN_CHANNELS and tuple(c.kernel) == (1, 1)
     return tuple(c.name for c in model.convs if takes(c) and c.name in stock)
 
 
@@ -226,8 +237,12 @@ class TimeModel:
         return 2.0 * self.macs[name] / (self.table.stock_gflops(self.hw[name]) * 1e6)
 
     def layer_ms(self, name: str, G: int, s: float) -> float:
-        """Below MIN_TAG_SPARSITY a layer is not tagged (prune.py) and stays in stock MNN."""
+        """Below MIN_TAG_SPARSITY a layer is not tagged (prune.py): stock MNN runs it, or the
+        plugin as a dense 1x1 conv where its kernels at 0 % are the faster (the bridge
+        measures each op and keeps the faster)."""
         if s < MIN_TAG_SPARSITY:
+            if name in self.dense.get("pointwise", ()):
+                return self.stock_ms(name) * min(1.0, self.table.ratio(POINTWISE_GROUP, self.hw[name], 0.0))
             return self.stock_ms(name)
         return self.stock_ms(name) * self.table.ratio(G, self.hw[name], s)
 

@@ -34,8 +34,8 @@ int64_t TotalConvRuns();
 // The dense ops the plugin took over (measured_execution.h), counted apart by kind:
 // the conv counters above stay "tagged sparse convs", which the host checks against
 // the model's tagged layers. The values are the C API's op kinds (bridge_api.h).
-enum class DenseOp : int { kDepthwise = 0, kDirectConv = 1 };
-constexpr int kDenseOpKinds = 2;
+enum class DenseOp : int { kDepthwise = 0, kDirectConv = 1, kPointwise = 2 };
+constexpr int kDenseOpKinds = 3;
 void CountDenseCreated(DenseOp op);
 void CountDenseRun(DenseOp op);
 int64_t ThreadDenseCreated(DenseOp op);

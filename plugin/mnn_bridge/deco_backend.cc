@@ -7,6 +7,7 @@
 #include "deco_runtime.h"
 #include "depthwise_execution.h"
 #include "direct_conv_execution.h"
+#include "pointwise_execution.h"
 
 namespace sbnn {
 namespace mnnbridge {
@@ -53,7 +54,7 @@ mnnabi::Execution* DecoBackend::OnCreate(const mnnabi::TensorList& inputs, const
 }
 
 // A dense op the bridge may take over (depthwise conv, direct conv with few input
-// channels), or null: MNN's own execution runs it (a Note says why when the bridge
+// channels, dense 1x1 conv), or null: MNN's own execution runs it (a Note says why when the bridge
 // wanted it but cannot). *name: the op's name once read (for the caller's notes).
 mnnabi::Execution* DecoBackend::CreateDenseTakeover(const mnnabi::Op* op, std::string* name) {
   std::string why;
@@ -65,13 +66,23 @@ mnnabi::Execution* DecoBackend::CreateDenseTakeover(const mnnabi::Op* op, std::s
     Note("depthwise conv '" + dw.conv.name + "' falls back to MNN's own execution: " + why);
     return nullptr;
   }
-  DirectConvSpec direct;
-  if (TakeoverModeFromEnv(kDirectConvEnv) != TakeoverMode::kOff && ReadDirectConv(op, &direct, &why)) {
-    *name = direct.conv.name;
+  DenseConvSpec dense;
+  if (TakeoverModeFromEnv(kDirectConvEnv) != TakeoverMode::kOff &&
+      ReadDenseConv(op, DenseConvKind::kDirect, &dense, &why)) {
+    *name = dense.conv.name;
     if (why.empty())
-      if (mnnabi::Execution* execution = DirectConvExecution::Create(inner_, op, direct, threads_, &why))
+      if (mnnabi::Execution* execution = DirectConvExecution::Create(inner_, op, dense, threads_, &why))
         return execution;
-    Note("direct conv '" + direct.conv.name + "' falls back to MNN's own execution: " + why);
+    Note("direct conv '" + dense.conv.name + "' falls back to MNN's own execution: " + why);
+    return nullptr;
+  }
+  if (TakeoverModeFromEnv(kPointwiseEnv) != TakeoverMode::kOff &&
+      ReadDenseConv(op, DenseConvKind::kPointwise, &dense, &why)) {
+    *name = dense.conv.name;
+    if (why.empty())
+      if (mnnabi::Execution* execution = PointwiseExecution::Create(inner_, op, dense, threads_, &why))
+        return execution;
+    Note("pointwise conv '" + dense.conv.name + "' falls back to MNN's own execution: " + why);
   }
   return nullptr;
 }

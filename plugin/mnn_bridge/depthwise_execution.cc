@@ -40,15 +40,8 @@ DepthwiseExecution::~DepthwiseExecution() { sbnn_dwconv_free(packed_); }
 
 std::string DepthwiseExecution::Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) {
   pack_ = settings().pack.load();
-  if (std::string why = CheckConvTensors(input, output); !why.empty()) return why;
-  const int c = input->extent(1);
-  if (c != geometry_spec_.out_channels || output->extent(1) != c)
-    return "input / output channels differ from the op's " + std::to_string(geometry_spec_.out_channels);
-  geometry_ = sbnn_conv_geometry{};
-  geometry_.batch = input->extent(0);
-  if (std::string why = PlanConvPads(geometry_spec_, pads_, input->extent(2), input->extent(3), output->extent(2),
-                                     output->extent(3), &geometry_);
-      !why.empty())
+  const int c = geometry_spec_.out_channels;
+  if (std::string why = PlanDenseGeometry(geometry_spec_, pads_, c, c, input, output, &geometry_); !why.empty())
     return why;
   const size_t bytes = sbnn_dwconv_workspace_size(packed_, &geometry_, pack_, threads_.threads);
   if (bytes == 0) return "the kernels reject this geometry, channel pack or thread count";

@@ -8,7 +8,7 @@ namespace sbnn {
 namespace mnnbridge {
 
 DirectConvExecution* DirectConvExecution::Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
-                                                 const DirectConvSpec& spec, SessionThreads threads,
+                                                 const DenseConvSpec& spec, SessionThreads threads,
                                                  std::string* why) {
   const SparseConvSpec& s = spec.conv;
   sbnn_dconv_params params{};
@@ -28,7 +28,7 @@ DirectConvExecution* DirectConvExecution::Create(mnnabi::Backend* cpu_backend, c
 }
 
 DirectConvExecution::DirectConvExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
-                                         const DirectConvSpec& spec, SessionThreads threads,
+                                         const DenseConvSpec& spec, SessionThreads threads,
                                          sbnn_dconv_weights* packed)
     : MeasuredExecution(cpu_backend, op, "direct conv '" + spec.conv.name + "'", kDirectConvEnv),
       geometry_spec_(GeometryOnly(spec.conv)),
@@ -42,15 +42,8 @@ DirectConvExecution::~DirectConvExecution() { sbnn_dconv_free(packed_); }
 
 std::string DirectConvExecution::Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) {
   pack_ = settings().pack.load();
-  if (std::string why = CheckConvTensors(input, output); !why.empty()) return why;
-  if (input->extent(1) != geometry_spec_.in_channels)
-    return "input channels differ from the weights' " + std::to_string(geometry_spec_.in_channels);
-  if (output->extent(1) != geometry_spec_.out_channels)
-    return "output channels differ from outputCount " + std::to_string(geometry_spec_.out_channels);
-  geometry_ = sbnn_conv_geometry{};
-  geometry_.batch = input->extent(0);
-  if (std::string why = PlanConvPads(geometry_spec_, pads_, input->extent(2), input->extent(3), output->extent(2),
-                                     output->extent(3), &geometry_);
+  if (std::string why = PlanDenseGeometry(geometry_spec_, pads_, geometry_spec_.in_channels,
+                                          geometry_spec_.out_channels, input, output, &geometry_);
       !why.empty())
     return why;
   // The SIMD variants run NC8HW8 only; any other pack would fail every run.

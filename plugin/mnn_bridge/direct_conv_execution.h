@@ -18,12 +18,12 @@ namespace mnnbridge {
 class DirectConvExecution : public MeasuredExecution {
  public:
   // Null with *why set when the kernels refuse the weights.
-  static DirectConvExecution* Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DirectConvSpec& spec,
+  static DirectConvExecution* Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DenseConvSpec& spec,
                                      SessionThreads threads, std::string* why);
   ~DirectConvExecution() override;
 
  private:
-  DirectConvExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DirectConvSpec& spec,
+  DirectConvExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DenseConvSpec& spec,
                       SessionThreads threads, sbnn_dconv_weights* packed);
   std::string Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) override;
   mnnabi::ErrorCode RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) override;

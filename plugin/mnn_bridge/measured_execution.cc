@@ -67,6 +67,18 @@ mnnabi::ErrorCode RunOnHostTensors(const std::string& what, DenseOp op, const Se
   return mnnabi::kNoError;
 }
 
+std::string PlanDenseGeometry(const SparseConvSpec& spec, const std::vector<int32_t>& pads, int in_channels,
+                              int out_channels, const mnnabi::Tensor* input, const mnnabi::Tensor* output,
+                              sbnn_conv_geometry* g) {
+  if (std::string why = CheckConvTensors(input, output); !why.empty()) return why;
+  if (input->extent(1) != in_channels) return "input channels differ from the op's " + std::to_string(in_channels);
+  if (output->extent(1) != out_channels)
+    return "output channels differ from the op's " + std::to_string(out_channels);
+  *g = sbnn_conv_geometry{};
+  g->batch = input->extent(0);
+  return PlanConvPads(spec, pads, input->extent(2), input->extent(3), output->extent(2), output->extent(3), g);
+}
+
 MeasuredExecution::MeasuredExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, std::string what,
                                      const char* env)
     : Execution(cpu_backend),

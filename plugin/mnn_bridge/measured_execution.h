@@ -1,5 +1,5 @@
 // The bridge's dense takeovers (depthwise convs, direct convs with few input
-// channels): ops MNN runs well, which the bridge takes where its kernels are the
+// channels, dense 1x1 convs): ops MNN runs well, which the bridge takes where its kernels are the
 // faster on this machine. One per family environment variable says how:
 //   <VAR>=on      ours whenever the kernels can run the op
 //   <VAR>=off     MNN keeps every such op
@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bridge_state.h"
 #include "mnn_abi/backend.h"
@@ -31,6 +32,7 @@ double TakeoverMargin(const char* var);  // <var>_MARGIN
 
 constexpr const char* kDepthwiseEnv = "SPARSEBYTENN_DWCONV";
 constexpr const char* kDirectConvEnv = "SPARSEBYTENN_DCONV";
+constexpr const char* kPointwiseEnv = "SPARSEBYTENN_PWCONV";
 
 // RunOurs of the dense takeovers: MNN's tensors' host memory in layout NC{pack}HW{pack},
 // the session's threads, the kernel's status checked (a Note names `what` on failure),
@@ -40,6 +42,13 @@ using DenseKernelRun =
 mnnabi::ErrorCode RunOnHostTensors(const std::string& what, DenseOp op, const SessionThreads& threads, int pack,
                                    const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs,
                                    const DenseKernelRun& run);
+
+// The shape half of a dense takeover's Plan: MNN's tensors as the kernels read them
+// (CheckConvTensors), `in_channels` / `out_channels` as the op's, and *g filled for their
+// sizes (PlanConvPads). Empty, or why the kernels cannot run them.
+std::string PlanDenseGeometry(const SparseConvSpec& spec, const std::vector<int32_t>& pads, int in_channels,
+                              int out_channels, const mnnabi::Tensor* input, const mnnabi::Tensor* output,
+                              sbnn_conv_geometry* g);
 
 class MeasuredExecution : public mnnabi::Execution {
  public:

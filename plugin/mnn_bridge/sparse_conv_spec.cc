@@ -173,14 +173,14 @@ bool ReadDepthwiseConv(const void* op_ptr, DepthwiseSpec* spec, std::string* why
   return true;
 }
 
-bool ReadDirectConv(const void* op_ptr, DirectConvSpec* spec, std::string* why) {
+bool ReadDenseConv(const void* op_ptr, DenseConvKind kind, DenseConvSpec* spec, std::string* why) {
   TableView op(op_ptr);
   if (!op.valid() || op.Scalar<int32_t>(kOpType, 0) != kOpTypeConvolution) return false;
   if (op.Scalar<uint8_t>(kOpMainType, 0) != kOpParameterConvolution2D) return false;
   TableView conv = op.Table(kOpMain);
   TableView common = conv.Table(kConvCommon);
   if (!conv.valid() || !common.valid() || conv.Has(kConvQuan)) return false;  // sparse-coded or quantized
-  DirectConvSpec d;
+  DenseConvSpec d;
   ReadCommon(op, common, &d.conv);
   d.weight = conv.Vector<float>(kConvWeight);
   d.conv.bias = conv.Vector<float>(kConvBias);
@@ -188,7 +188,9 @@ bool ReadDirectConv(const void* op_ptr, DirectConvSpec* spec, std::string* why) 
   if (s.conv_groups != 1 || s.out_channels <= 0 || s.kernel_h < 1 || s.kernel_w < 1) return false;
   const uint64_t per_input = static_cast<uint64_t>(s.out_channels) * s.kernel_h * s.kernel_w;
   const uint64_t inputs = d.weight.size / per_input;
-  if (s.in_channels > SBNN_DCONV_MAX_IN_CHANNELS || inputs > SBNN_DCONV_MAX_IN_CHANNELS) return false;
+  const bool few_inputs = s.in_channels <= SBNN_DCONV_MAX_IN_CHANNELS && inputs <= SBNN_DCONV_MAX_IN_CHANNELS;
+  if (kind == DenseConvKind::kDirect && !few_inputs) return false;
+  if (kind == DenseConvKind::kPointwise && (few_inputs || s.kernel_h != 1 || s.kernel_w != 1)) return false;
   auto refuse = [&](const std::string& reason) {
     *spec = d;
     *why = reason;
@@ -202,10 +204,11 @@ bool ReadDirectConv(const void* op_ptr, DirectConvSpec* spec, std::string* why) 
                   std::to_string(s.in_channels) + " x " + std::to_string(s.kernel_h) + "x" +
                   std::to_string(s.kernel_w));
   s.in_channels = static_cast<int32_t>(inputs);
-  for (uint32_t i = 0; i < d.weight.size; ++i)
-    if (!std::isfinite(d.weight.data[i]))
-      return refuse("non-finite weights (the direct conv kernels skip zero-padding taps, where MNN's 0 x inf "
-                    "is NaN)");
+  if (kind == DenseConvKind::kDirect)
+    for (uint32_t i = 0; i < d.weight.size; ++i)
+      if (!std::isfinite(d.weight.data[i]))
+        return refuse("non-finite weights (the direct conv kernels skip zero-padding taps, where MNN's 0 x inf "
+                      "is NaN)");
   if (s.stride_h < 1 || s.stride_w < 1 || s.dilation_h < 1 || s.dilation_w < 1)
     return refuse("stride or dilation below 1");
   if (std::string reason = CheckBiasAndPadMode(s); !reason.empty()) return refuse(reason);

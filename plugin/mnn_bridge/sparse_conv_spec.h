@@ -56,17 +56,21 @@ struct DepthwiseSpec {
 // reason it cannot when not (only spec->conv.name is then meaningful).
 bool ReadDepthwiseConv(const void* op, DepthwiseSpec* spec, std::string* why);
 
-// A dense Convolution op with few input channels (at most SBNN_DCONV_MAX_IN_CHANNELS,
-// a network's first conv), which the direct conv kernels run: O x I x kh x kw floats.
-struct DirectConvSpec {
+// A dense fp32 Convolution op (not grouped, not sparse-coded or quantized): O x I x kh x kw
+// floats. The bridge's dense takeovers run two kinds of them: those with few input
+// channels (at most SBNN_DCONV_MAX_IN_CHANNELS, a network's first conv) on the direct
+// conv kernels, and the 1x1 ones with more on the group-sparse kernels, every unit kept.
+struct DenseConvSpec {
   SparseConvSpec conv;          // geometry, relu/relu6, bias, in_channels (derived); no sparse fields
   VectorView<float> weight;     // O * I * kh * kw, OIHW
 };
+enum class DenseConvKind { kDirect, kPointwise };
 
-// False when `op` is not such a conv (another op, sparse-coded or quantized weights,
-// grouped, more input channels). True otherwise, with *why empty when the plugin can
-// run it and the reason it cannot when not (only spec->conv.name is then meaningful).
-bool ReadDirectConv(const void* op, DirectConvSpec* spec, std::string* why);
+// False when `op` is not a dense conv of `kind` (another op, sparse-coded or quantized
+// weights, grouped; for kDirect more input channels; for kPointwise not 1x1 or few
+// input channels). True otherwise, with *why empty when the plugin can run it and the
+// reason it cannot when not (only spec->conv.name is then meaningful).
+bool ReadDenseConv(const void* op, DenseConvKind kind, DenseConvSpec* spec, std::string* why);
 
 // The fused activation as the kernels' clamp: [0, 6] for ReLU6, [0, inf) for ReLU,
 // else unbounded.

@@ -135,7 +135,7 @@ def thread_convs_created() -> int:
 
 
 # The dense ops the bridge may take over from MNN, by the C API's kind number.
-DENSE_OPS = {"depthwise": 0, "direct_conv": 1}
+DENSE_OPS = {"depthwise": 0, "direct_conv": 1, "pointwise": 2}
 # Under auto the bridge runs both its kernels and MNN's own execution of each such op
 # in the first TRIAL_RUNS runs after a resize and keeps the faster
 # (plugin/mnn_bridge/measured_execution.h, kTrials): a run among those is no timing.

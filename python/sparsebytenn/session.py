@@ -19,7 +19,7 @@ from .errors import SparseByteNNError
 from sparsebytenn_converter.mnn_wheel import MNNSession
 
 # How the bridge's notes on the dense ops it may take over begin, by kind.
-_DENSE_NOTES = {"depthwise": "depthwise conv ", "direct_conv": "direct conv "}
+_DENSE_NOTES = {"depthwise": "depthwise conv ", "direct_conv": "direct conv ", "pointwise": "pointwise conv "}
 
 
 class Session(MNNSession):
@@ -117,7 +117,7 @@ class Session(MNNSession):
         return [n for n in dict.fromkeys(self._fallbacks) if not n.startswith(tuple(_DENSE_NOTES.values()))]
 
     def dense_fallbacks(self, kind: str) -> list[str]:
-        """The same for the dense ops of `kind` ("depthwise", "direct_conv") the bridge
+        """The same for the dense ops of `kind` ("depthwise", "direct_conv", "pointwise") the bridge
         wanted but left to MNN (kept apart: `fallbacks` answers "did every tagged conv
         run in the plugin")."""
         return [n for n in dict.fromkeys(self._fallbacks) if n.startswith(_DENSE_NOTES[kind])]
@@ -129,7 +129,7 @@ class Session(MNNSession):
     def stats(self) -> dict:
         """plugin_convs: tagged (sparse) convs the bridge ran in the last run();
         plugin_ops: every op it ran in that run, by type ({"sparse_conv": n, "depthwise": m,
-        "direct_conv": k}); plugin_ops_created: the dense executions it created, by type;
+        "direct_conv": k, "pointwise": p}); plugin_ops_created: the dense executions it created, by type;
         plugin_threads: the thread count the kernels were given in that run (per sparse
         conv, from numThread);
         ops: op type -> count executed per inference; fallbacks: the bridge's notes."""
@@ -153,6 +153,7 @@ class Session(MNNSession):
                     "plugin_ops_created": dict(self.plugin_dense_created),
                     "depthwise_fallbacks": self.depthwise_fallbacks,
                     "direct_conv_fallbacks": self.dense_fallbacks("direct_conv"),
+                    "pointwise_fallbacks": self.dense_fallbacks("pointwise"),
                     "ops": self._ops, "backend": "sparsebytenn" if self.plugin else "mnn-cpu",
                     "backend_type": self.interp.getSessionInfo(self.session, 2),
                     "threads": self.threads, "fallbacks": self.fallbacks}

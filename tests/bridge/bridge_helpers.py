@@ -114,3 +114,32 @@ def run_python(code: str, env_extra: dict | None = None, timeout: int = 300) -> 
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+TRIALS = 6   # runs after a resize that time ours against MNN's own execution (measured_execution.h)
+
+
+def check_auto_margins(bridge, monkeypatch, path, x, forward, kind: str, var: str, count: int, threads: int):
+    """Under auto each op of `kind` runs ours and MNN's own execution in its first TRIALS
+    runs and keeps the faster; the margin (`var`_MARGIN) forces each branch (a huge one
+    leaves all `count` ops to MNN with a note each, a tiny one keeps them all), with AVX2
+    and AVX-512, and the outputs stay stock MNN's (within TOL plus MNN's own error vs
+    `forward`) throughout."""
+    from sparsebytenn import Session
+
+    monkeypatch.setenv(var, "auto")
+    stock = Session(path, plugin=False, threads=threads).run(x)["output"]
+    stock_err = rel_err(stock, forward(x))     # MNN's Winograd convs are ~1e-4 off float64
+    for isa in ("avx2", "avx512"):
+        monkeypatch.setenv("SPARSEBYTENN_ISA", isa)
+        for margin, after in (("1e9", 0), ("1e-9", count)):
+            monkeypatch.setenv(f"{var}_MARGIN", margin)
+            sess = Session(path, plugin=True, threads=threads)
+            taken = []
+            for _ in range(TRIALS + 2):
+                before = bridge.thread_dense_runs(kind)
+                assert rel_err(sess.run(x)["output"], stock) <= TOL + stock_err
+                taken.append(bridge.thread_dense_runs(kind) - before)
+            assert taken == [count] * TRIALS + [after] * 2, (isa, margin, taken)
+            notes = sess.dense_fallbacks(kind)
+            assert len(notes) == count - after and all(f"{var}_MARGIN=1e+09" in n for n in notes), notes

@@ -2,7 +2,7 @@
 direct conv kernels inside real MNN sessions: against a float64 numpy forward and
 against stock MNN on the same file (1e-4 relative), with the AVX2 and AVX-512
 kernels (SPARSEBYTENN_ISA), 1 and 2 threads, Interpreter and Module API, inputs from
-2x2 up (the later convs then see 1x1 images); a conv with more input channels stays MNN's; SPARSEBYTENN_DCONV=off gives
+2x2 up (the later convs then see 1x1 images); a conv with more input channels is not a direct conv; SPARSEBYTENN_DCONV=off gives
 stock MNN's outputs; under auto each conv keeps what measured faster.
 
 The model is an ONNX graph (onnx.helper) converted by MNN's own converter, as in
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge_helpers import TOL, conv_chain, has_module, models, module_forward, rel_err, require
+from bridge_helpers import TOL, check_auto_margins, conv_chain, has_module, models, module_forward, rel_err, require
 
 INPUT = (1, 3, 23, 19)
 # (name, out channels, (kh, kw), (sh, sw), (dh, dw), pads (top, left, bottom, right) or "SAME_UPPER", activation)
@@ -50,6 +50,12 @@ def direct_model(tmp_path_factory, mnn):
     return path, forward
 
 
+@pytest.fixture(autouse=True)
+def _only_direct_convs(monkeypatch):
+    """"wide" is a dense 1x1 conv, the pointwise takeover's (test_bridge_pointwise.py)."""
+    monkeypatch.setenv("SPARSEBYTENN_PWCONV", "off")
+
+
 def _x(shape=INPUT, seed=1):
     return (np.random.default_rng(seed).standard_normal(shape) * 2).astype(np.float32)
 
@@ -80,7 +86,7 @@ def test_direct_convs_match_numpy_and_stock(bridge, direct_model, monkeypatch, i
         assert rel_err(out, ref) <= TOL + rel_err(ref, exact), shape
     table = sess.op_table(_x())
     ran = {name: row["plugin"] for name, row in table.items() if row["type"] == "Convolution"}
-    assert sorted(ran.values()) == [False] + [True] * DIRECT, ran    # "wide" stays MNN's
+    assert sorted(ran.values()) == [False] + [True] * DIRECT, ran    # "wide" is not a direct conv
 
 
 def test_module_api_runs_direct_convs_in_the_plugin(bridge, mnn, direct_model, monkeypatch):
@@ -110,34 +116,12 @@ def test_forced_off_gives_stock_mnn_outputs(bridge, direct_model, monkeypatch):
     np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
 
 
-TRIALS = 6   # runs after a resize that time ours against MNN's own execution (measured_execution.h)
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 def test_auto_keeps_what_measures_faster_per_op(bridge, direct_model, monkeypatch, threads):
-    """auto: each direct conv runs ours and MNN's own execution in its first runs and keeps
-    the faster; the margin forces each branch (a huge one leaves every conv to MNN with a
-    note, a tiny one keeps every conv) and the outputs are stock MNN's throughout."""
-    from sparsebytenn import Session
-
-    monkeypatch.setenv("SPARSEBYTENN_DCONV", "auto")
+    """auto: each direct conv keeps whichever of ours and MNN's own execution measured faster
+    in its first runs (bridge_helpers.check_auto_margins)."""
     path, forward = direct_model
-    x = _x(seed=5)
-    stock = Session(path, plugin=False, threads=threads).run(x)["output"]
-    stock_err = rel_err(stock, forward(x))     # MNN's Winograd 5x5 (see above)
-    for isa in ("avx2", "avx512"):
-        monkeypatch.setenv("SPARSEBYTENN_ISA", isa)
-        for margin, after in (("1e9", 0), ("1e-9", DIRECT)):
-            monkeypatch.setenv("SPARSEBYTENN_DCONV_MARGIN", margin)
-            sess = Session(path, plugin=True, threads=threads)
-            taken = []
-            for _ in range(TRIALS + 2):
-                before = bridge.thread_dense_runs("direct_conv")
-                assert rel_err(sess.run(x)["output"], stock) <= TOL + stock_err
-                taken.append(bridge.thread_dense_runs("direct_conv") - before)
-            assert taken == [DIRECT] * TRIALS + [after] * 2, (isa, margin, taken)
-            notes = sess.dense_fallbacks("direct_conv")
-            assert len(notes) == DIRECT - after and all("SPARSEBYTENN_DCONV_MARGIN=1e+09" in n for n in notes), notes
+    check_auto_margins(bridge, monkeypatch, path, _x(seed=5), forward, "direct_conv", "SPARSEBYTENN_DCONV", DIRECT, threads)
 
 
 def test_auto_leaves_the_convs_to_mnn_without_simd_kernels(bridge, direct_model, monkeypatch):

@@ -93,7 +93,7 @@ def test_resize_to_a_new_input_shape(bridge, small_models):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_dense_model_through_the_bridge_equals_stock(bridge, small_models, monkeypatch, threads):
     """No tagged conv: with the dense takeovers off the bridge is MNN, bit for bit; with
-    them (the defaults) the ops it takes give MNN's outputs within 1e-4 plus MNN's own error."""
+    them (the defaults) the outputs are as close to a float64 forward as stock MNN's, within 1e-4."""
     from sparsebytenn import Session
 
     dense, _, _, params = small_models
@@ -103,14 +103,16 @@ def test_dense_model_through_the_bridge_equals_stock(bridge, small_models, monke
     for takeovers in ("off", "auto"):
         monkeypatch.setenv("SPARSEBYTENN_DWCONV", takeovers)
         monkeypatch.setenv("SPARSEBYTENN_DCONV", takeovers)
+        monkeypatch.setenv("SPARSEBYTENN_PWCONV", takeovers)
         sess = Session(dense, plugin=True, threads=threads)
         out = sess.run(x)["output"]
         assert sess.stats()["plugin_convs"] == 0
         if takeovers == "off":
-            assert sess.stats()["plugin_ops_created"] == {"depthwise": 0, "direct_conv": 0}
+            assert sess.stats()["plugin_ops_created"] == {"depthwise": 0, "direct_conv": 0, "pointwise": 0}
             np.testing.assert_array_equal(out, ref)
-        else:   # stock MNN's Winograd 3x3 / 5x5 convs are ~1e-4 off float64 themselves
-            assert rel_err(out, ref) <= TOL + rel_err(ref, exact)
+        else:   # stock MNN's Winograd 3x3 / 5x5 convs are ~2e-4 off float64 themselves, and the
+            # ops the bridge takes read their outputs: as close to float64 as stock MNN, within 1e-4
+            assert rel_err(out, exact) <= TOL + rel_err(ref, exact)
 
 
 def _rss_kb() -> int:

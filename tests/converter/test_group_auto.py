@@ -145,9 +145,37 @@ def test_time_model_prices_the_dense_ops_the_plugin_runs(tmp_path, monkeypatch):
             assert plugin_takes(kind, isa) is runs, (kind, mode, isa)
 
 
+def test_time_model_prices_a_layer_left_dense_as_the_plugins_dense_1x1_conv(monkeypatch):
+    """A candidate 1x1 layer below MIN_TAG_SPARSITY is not tagged; where the bridge takes the
+    dense 1x1 convs it runs in the plugin at the table's 0 % ratio (G = 8), never slower
+    than stock (the bridge keeps MNN's where ours measures slower); tagged layers unchanged."""
+    from sparsebytenn_converter.speed_model import plugin_takes
+
+    t = _table()
+    stock = {"a": 3.0, "b": 1.0, "rest": 6.0}
+    macs, hw = {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14}
+    choice = {"a": (8, 0.5), "b": (2, 0.0)}
+    a_ms = 3.0 * 0.5 * 80.0 / 90.0
+    plain = TimeModel(t, stock, macs, hw)
+    taken = TimeModel(t, stock, macs, hw, "given", {"pointwise": ("a", "b")})
+    assert plain.layer_ms("b", 2, 0.0) == pytest.approx(1.0)
+    # b at 14 px: stock 50 GFLOP/s, the plugin's G = 8 at 0 %: 100 * 0.8 = 80 GFLOP/s
+    assert taken.layer_ms("b", 2, 0.0) == pytest.approx(1.0 * 50.0 / 80.0)
+    assert taken.layer_ms("b", 2, 0.049) == pytest.approx(1.0 * 50.0 / 80.0)
+    assert taken.layer_ms("a", 8, 0.5) == pytest.approx(a_ms)          # tagged: its own ratio
+    assert taken.total(choice) == pytest.approx(6.0 + a_ms + 50.0 / 80.0)
+    # a table where stock MNN's dense conv is the faster: stock time, not more
+    slow = SpeedTable("slow", "cpu", "avx2", [dict(r, gflops=r["gflops"] / 4) for r in t.rows], t.stock_rows)
+    assert TimeModel(slow, stock, macs, hw, "given", {"pointwise": ("b",)}).layer_ms("b", 2, 0.0) == 1.0
+    for mode, isa, runs in (("auto", "avx512", True), ("auto", "avx2", True), ("auto", "wasmsimd", False),
+                            ("off", "avx512", False), ("on", "ref", True)):
+        monkeypatch.setenv("SPARSEBYTENN_PWCONV", mode)
+        assert plugin_takes("pointwise", isa) is runs, (mode, isa)
+
+
 def test_dense_ops_are_the_ones_the_bridge_takes():
     """MobileNet-V1: 13 depthwise convs; one conv with few input channels, the first (3 x 3
-    x 3 -> 32), and not the 1x1 convs or the classifier."""
+    x 3 -> 32), and not the 1x1 convs or the classifier, which are the 14 dense 1x1 convs."""
     from sparsebytenn import zoo
     from sparsebytenn_converter import read_model
     from sparsebytenn_converter.speed_model import dense_ops
@@ -160,6 +188,9 @@ def test_dense_ops_are_the_ones_the_bridge_takes():
     c = model.conv(first)
     assert c.in_channels == 3 and c.kernel == (3, 3) and c.stride == (2, 2)
     assert dense_ops(model, "direct_conv", {}) == ()          # not in the profile: not priced
+    pointwise = dense_ops(model, "pointwise", stock)          # the 13 1x1 convs and the classifier
+    assert len(pointwise) == 14 and first not in pointwise
+    assert all(model.conv(n).kernel == (1, 1) and model.conv(n).in_channels >= 32 for n in pointwise)
 
 
 def test_time_model_is_unmoved_when_the_machine_runs_uniformly_faster():

@@ -1,13 +1,15 @@
 """Per-layer time of every depthwise conv of a model (or, with --kind direct_conv, of
-every conv the direct conv kernels take: few input channels, the first conv): MNN's
+every conv the direct conv kernels take: few input channels, the first conv; with
+--kind pointwise, of every dense 1x1 conv the group-sparse kernels take): MNN's
 own execution vs the bridge's kernels (AVX-512 and AVX2), from MNN's per-op profile.
 
     python -m sparsebytenn.bench.dwconv_layers mobilenet-v1 --rounds 15 --json r.json --markdown r.md
     python -m sparsebytenn.bench.dwconv_layers mobilenet-v1 --kind direct_conv
+    python -m sparsebytenn.bench.dwconv_layers mobilenet-v1 --kind pointwise
 
 One process, three sessions of the same model at the same thread count: the bridge
-with the kind's variable off (SPARSEBYTENN_DWCONV / SPARSEBYTENN_DCONV: MNN runs those
-ops), and with it on under SPARSEBYTENN_ISA=avx512 and =avx2 (the variables are read
+with the kind's variable off (SPARSEBYTENN_DWCONV / SPARSEBYTENN_DCONV /
+SPARSEBYTENN_PWCONV: MNN runs those ops), and with it on under SPARSEBYTENN_ISA=avx512 and =avx2 (the variables are read
 when a session is created). Each round profiles the three in a fresh random order
 (`runs` inferences each, per-op medians); per layer the result is the median over
 rounds of the time and of the per-round ratio MNN / ours. What auto does in the
@@ -28,18 +30,22 @@ import numpy as np
 
 # The dense ops the bridge may take over: their variable and MNN's op type.
 KINDS = {"depthwise": ("SPARSEBYTENN_DWCONV", "ConvolutionDepthwise"),
-         "direct_conv": ("SPARSEBYTENN_DCONV", "Convolution")}
+         "direct_conv": ("SPARSEBYTENN_DCONV", "Convolution"),
+         "pointwise": ("SPARSEBYTENN_PWCONV", "Convolution")}
 
 
 def configs(kind: str) -> dict[str, dict]:
-    var = KINDS[kind][0]
-    return {"mnn": {var: "off"}, "avx512": {var: "on", "SPARSEBYTENN_ISA": "avx512"},
-            "avx2": {var: "on", "SPARSEBYTENN_ISA": "avx2"}}
+    var, op_type = KINDS[kind]
+    # the other kinds of the same MNN op type stay MNN's: the ops a session ran in the
+    # plugin are then this kind's (direct and pointwise convs are both "Convolution")
+    others = {v: "off" for k, (v, t) in KINDS.items() if k != kind and t == op_type}
+    return {"mnn": {**others, var: "off"}, "avx512": {**others, var: "on", "SPARSEBYTENN_ISA": "avx512"},
+            "avx2": {**others, var: "on", "SPARSEBYTENN_ISA": "avx2"}}
 
 
 @contextlib.contextmanager
 def _env(values: dict):
-    old = {k: os.environ.get(k) for k in ("SPARSEBYTENN_DWCONV", "SPARSEBYTENN_DCONV", "SPARSEBYTENN_ISA")}
+    old = {k: os.environ.get(k) for k in [v for v, _ in KINDS.values()] + ["SPARSEBYTENN_ISA"]}
     os.environ.pop("SPARSEBYTENN_ISA", None)
     os.environ.update(values)
     try:
@@ -195,7 +201,8 @@ def kernel_rows(rounds: int, runs: int, seed: int = 0, kind: str = "depthwise") 
 
 def markdown(r: dict) -> str:
     m = r["machine"]
-    what = {"depthwise": "Depthwise convs", "direct_conv": "Direct convs (few input channels)"}[r.get("kind", "depthwise")]
+    what = {"depthwise": "Depthwise convs", "direct_conv": "Direct convs (few input channels)",
+            "pointwise": "Dense 1x1 convs"}[r.get("kind", "depthwise")]
     lines = [f"# {what}, MNN's execution vs the bridge's kernels ({Path(r['model']).name}, "
              f"{r['threads']} thread(s))", "",
              f"CPU: {m['cpu_model']} ({', '.join(m['cpu_flags'])}); load average before "
@@ -234,6 +241,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     a = ap.parse_args(argv)
+    if a.kernels and a.kind == "pointwise":
+        ap.error("--kernels: the 1x1 kernels alone are `sparsebytenn bench kernels --sparsity 0` (their variant table)")
     model = Path(a.model)
     if not model.is_file():
         from .. import zoo

@@ -142,7 +142,7 @@ def rows_for(model: str, threads: int, instances: list[Instance], variants) -> l
                "speedup_vs_mnn_sparse": None, "ideal_speedup": None,
                "status": inst.status, "error": inst.error or None,
                "samples": sum(len(r) for r in inst.rounds), "max_output_error": inst.max_error}
-        for k in ("plugin_convs", "plugin_depthwise", "plugin_direct_convs", "backend_type", "engine_version"):
+        for k in ("plugin_convs", "plugin_depthwise", "plugin_direct_convs", "plugin_pointwise", "backend_type", "engine_version"):
             if k in inst.info:
                 row[k] = inst.info[k]
         if inst.sparsity is not None:

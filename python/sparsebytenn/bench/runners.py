@@ -38,6 +38,7 @@ class MNNRunner:
             self.info["plugin_convs"] = int(stats["plugin_convs"])
             self.info["plugin_depthwise"] = int(stats["plugin_ops"]["depthwise"])
             self.info["plugin_direct_convs"] = int(stats["plugin_ops"]["direct_conv"])
+            self.info["plugin_pointwise"] = int(stats["plugin_ops"]["pointwise"])
 
     def profile(self, runs: int = 5) -> dict[str, float]:
         """MNN's own per-op timing: op name -> median ms."""

@@ -23,7 +23,8 @@ examples:
 output: one line per model output (name and shape), the number of convolutions the
 plugin ran, the backend and the median time of --repeats runs; --json prints
 {"outputs": {name: shape}, "plugin_convs": N (tagged convs), "plugin_depthwise": M,
-"plugin_direct_convs": K (dense convs with few input channels, e.g. the first), "backend": ...,
+"plugin_direct_convs": K (dense convs with few input channels, e.g. the first),
+"plugin_pointwise": L (dense 1x1 convs, e.g. the layers a conversion left dense), "backend": ...,
 "median_ms": ...}.
 """
 
@@ -91,6 +92,7 @@ def main(args) -> int:
                "outputs": {k: list(v.shape) for k, v in outputs.items()},
                "plugin_convs": stats["plugin_convs"], "plugin_depthwise": stats["plugin_ops"]["depthwise"],
                "plugin_direct_convs": stats["plugin_ops"]["direct_conv"],
+               "plugin_pointwise": stats["plugin_ops"]["pointwise"],
                "backend": stats["backend"], "threads": args.threads,
                "median_ms": round(statistics.median(times), 4), "fallbacks": stats["fallbacks"]}
     if args.save_output is not None:
@@ -103,7 +105,7 @@ def main(args) -> int:
         for name, shape in summary["outputs"].items():
             print(f"output {name}: {tuple(shape)}")
         print(f"plugin convs: {summary['plugin_convs']} (+ {summary['plugin_depthwise']} depthwise, "
-              f"{summary['plugin_direct_convs']} direct)   "
+              f"{summary['plugin_direct_convs']} direct, {summary['plugin_pointwise']} dense 1x1)   "
               f"backend: {summary['backend']}   "
               f"threads: {args.threads}   median: {summary['median_ms']:.3f} ms")
         for note in summary["fallbacks"]:
