@@ -3,7 +3,8 @@ SPARSEBYTENN_MNN_BRIDGE pointing at the ASan+UBSan build of the bridge.
 
 Converts mobilenet-v1 to group-sparse, runs it through MNN with the sanitized
 bridge (2 threads) and with stock MNN, and checks that the bridge really ran the
-tagged convolutions and that the outputs agree; then the regression corpus's files
+tagged convolutions and that the outputs agree; the dense model with its 1x1 convs on the
+kernels (SPARSEBYTENN_PWCONV=on); then the regression corpus's files
 with corrupted sparse metadata (the bridge must validate them and fall back). Any
 bad memory access in the bridge or the kernels aborts the process with an
 ASan/UBSan report.
@@ -45,6 +46,19 @@ def main() -> int:
     print(f"bridge smoke: {ran} convs, {dw} depthwise convs and {direct} direct convs ran in the sanitized "
           f"bridge, max relative error {err:.2e}")
     if ran < 1 or err > 1e-3:
+        print("bridge smoke: FAILED", file=sys.stderr)
+        return 1
+    # the dense model: its 1x1 convs and classifier on the group-sparse kernels, every group kept
+    os.environ["SPARSEBYTENN_PWCONV"] = "on"      # read when a session is created
+    dense = zoo.get("mobilenet-v1", progress=False)
+    sess = Session(dense, plugin=True, threads=2)
+    out = sess.run(x)
+    pw = sess.stats()["plugin_ops"]["pointwise"]
+    ref = Session(dense, plugin=False).run(x)
+    err = max(float(np.abs(out[k] - ref[k]).max() / max(1.0, np.abs(ref[k]).max())) for k in ref)
+    print(f"bridge smoke: {pw} dense 1x1 convs of the dense model ran in the sanitized bridge, "
+          f"max relative error {err:.2e}")
+    if pw < 14 or err > 1e-3:
         print("bridge smoke: FAILED", file=sys.stderr)
         return 1
     return corrupted_metadata(out_dir)
