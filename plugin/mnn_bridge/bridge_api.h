@@ -47,7 +47,8 @@ SBNN_MNN_API int64_t sbnn_mnn_total_convs_created(void);
 SBNN_MNN_API int64_t sbnn_mnn_total_conv_runs(void);
 /* Dense ops the bridge took over, by kind: 0 depthwise convs (ConvolutionDepthwise
  * ops), 1 direct convs (dense Convolution ops with few input channels, e.g. the first
- * conv), 2 pointwise convs (dense 1x1 Convolution ops with more); created / executed on the calling thread, and executed in total; not part
+ * conv), 2 pointwise convs (dense 1x1 Convolution ops with more); created / executed
+ * on the calling thread, and executed in total; not part
  * of the conv counts above. -1 for an unknown kind. */
 SBNN_MNN_API int64_t sbnn_mnn_thread_dense_created(int kind);
 SBNN_MNN_API int64_t sbnn_mnn_thread_dense_runs(int kind);

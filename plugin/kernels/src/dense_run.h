@@ -61,7 +61,7 @@ inline void task_range(int64_t items, int32_t tasks, int32_t task, int64_t* begi
 // items = batch * units * out_h. With several tasks and bands that come out even
 // (within 1/8), every task takes the same band of rows of every unit: it then reads
 // the pixels its own thread wrote in the op before (the group-sparse 1x1 convs split
-// by pixel tiles) rather than the other core's: 4-5 % less time for MobileNet-V1 at
+// by pixel tiles) rather than the other core's: 4-8 % less time for MobileNet-V1 at
 // 90 % on 2 threads (docs/results/experiments/README.md). Otherwise an even split.
 class TaskRows {
  public:
