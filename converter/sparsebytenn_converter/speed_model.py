@@ -249,7 +249,9 @@ class TimeModel:
     @property
     def rest_ms(self) -> float:
         """Everything but the pruned layers, in the plugin: stock times, those of the dense
-        ops it runs divided by the table's measured speed-up for their kind."""
+        ops it runs divided by the table's measured speed-up for their kind (none for the
+        pointwise kind: a dense 1x1 conv outside the candidates, e.g. a skipped classifier,
+        is priced at stock time)."""
         rest = self.stock_total - sum(self.stock.get(n, 0.0) for n in self.macs)
         for kind, ops in self.dense.items():
             ms = sum(self.stock.get(n, 0.0) for n in ops if n not in self.macs)

@@ -41,8 +41,7 @@ def main() -> int:
     ran = sess.stats()["plugin_convs"]
     dw = sess.stats()["plugin_ops"]["depthwise"]   # AVX2/AVX-512: those measured faster than MNN's (auto)
     direct = sess.stats()["plugin_ops"]["direct_conv"]   # the first conv, likewise
-    ref = Session(model, plugin=False).run(x)
-    err = max(float(np.abs(out[k] - ref[k]).max() / max(1.0, np.abs(ref[k]).max())) for k in ref)
+    err = _max_rel_err(out, Session(model, plugin=False).run(x))
     print(f"bridge smoke: {ran} convs, {dw} depthwise convs and {direct} direct convs ran in the sanitized "
           f"bridge, max relative error {err:.2e}")
     if ran < 1 or err > 1e-3:
@@ -54,14 +53,18 @@ def main() -> int:
     sess = Session(dense, plugin=True, threads=2)
     out = sess.run(x)
     pw = sess.stats()["plugin_ops"]["pointwise"]
-    ref = Session(dense, plugin=False).run(x)
-    err = max(float(np.abs(out[k] - ref[k]).max() / max(1.0, np.abs(ref[k]).max())) for k in ref)
+    err = _max_rel_err(out, Session(dense, plugin=False).run(x))
     print(f"bridge smoke: {pw} dense 1x1 convs of the dense model ran in the sanitized bridge, "
           f"max relative error {err:.2e}")
     if pw < 14 or err > 1e-3:
         print("bridge smoke: FAILED", file=sys.stderr)
         return 1
     return corrupted_metadata(out_dir)
+
+
+def _max_rel_err(out: dict, ref: dict) -> float:
+    """Largest |out - ref| over every output, relative to max(1, |ref|)."""
+    return max(float(np.abs(out[k] - ref[k]).max() / max(1.0, np.abs(ref[k]).max())) for k in ref)
 
 
 def corrupted_metadata(out_dir: Path) -> int:
@@ -81,9 +84,7 @@ def corrupted_metadata(out_dir: Path) -> int:
         model = out_dir / f"corpus-{f.stem}.mnn"
         model.write_bytes(apply((corpus / r["seed_file"]).read_bytes(), r["ops"]))
         x = np.random.default_rng(1).standard_normal((1, 4, 8, 8)).astype(np.float32)
-        out = Session(model, plugin=True, threads=2).run(x)
-        ref = Session(model, plugin=False).run(x)
-        err = max(float(np.abs(out[k] - ref[k]).max() / max(1.0, np.abs(ref[k]).max())) for k in ref)
+        err = _max_rel_err(Session(model, plugin=True, threads=2).run(x), Session(model, plugin=False).run(x))
         if err > 1e-4:
             print(f"bridge smoke: {f.stem}: the bridge's output differs from stock MNN ({err:.2e})",
                   file=sys.stderr)
