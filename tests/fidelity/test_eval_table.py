@@ -26,3 +26,22 @@ def test_measured_below_the_model_is_flagged_with_what_to_do():
 def test_rows_without_a_model_show_no_modelled_value():
     text = table(_result(1.8, None))
     assert "warning" not in text and text.count("x") >= 2
+
+
+def test_photo_rows_say_where_the_answers_changed():
+    result = _result(1.4, 1.4)
+    result["results"][1].update(
+        by_dense_confidence={"threshold": 0.5, "sure": {"views": 93, "agreed": 81},
+                             "unsure": {"views": 47, "agreed": 24}},
+        per_photo=[{"photo": "coffee", "fold": 1, "views": 10, "agreed": 10, "dense_top1_prob": 0.98},
+                   {"photo": "china", "fold": 0, "views": 10, "agreed": 3, "dense_top1_prob": 0.48},
+                   {"photo": "astronaut", "fold": 0, "views": 10, "agreed": 2, "dense_top1_prob": 0.24},
+                   {"photo": "kite", "fold": 0, "views": 10, "agreed": 6, "dense_top1_prob": 0.53},
+                   {"photo": "person", "fold": 0, "views": 10, "agreed": 5, "dense_top1_prob": 0.57}])
+    lines = [ln for ln in table(result).splitlines() if "most changed" in ln]
+    assert len(lines) == 1                       # the dense row has no breakdown
+    line = lines[0]
+    assert "81/93 (87 %)" in line and "24/47 (51 %)" in line and ">= 50 %" in line
+    # the three photos that lost the most views, worst first; unchanged photos never listed
+    assert line.index("astronaut 2/10") < line.index("china 3/10") < line.index("person 5/10")
+    assert "kite" not in line and "coffee" not in line

@@ -88,6 +88,23 @@ def test_held_out_agreement_calibrates_on_the_other_fold(tmp_path):
     assert res["top1_agreement"] == pytest.approx(np.mean(d.argmax(1) == p.argmax(1)))
     cos = np.mean(np.sum(d * p, 1) / np.linalg.norm(d, axis=1) / np.linalg.norm(p, axis=1))
     assert res["logit_cosine"] == pytest.approx(cos, abs=1e-6)
+    # where the answers changed, from the same stock MNN logits: per photo, and by the
+    # dense model's softmax top-1 probability
+    kept = d.argmax(1) == p.argmax(1)
+    order = [photo.name for photo in folds[0] + folds[1]]
+    assert [r["photo"] for r in res["per_photo"]] == order
+    for i, r in enumerate(res["per_photo"]):
+        assert r["views"] == 10 and r["agreed"] == int(kept[10 * i:10 * i + 10].sum())
+        assert r["fold"] == (0 if i < len(folds[0]) else 1)
+    prob = np.exp(d - d.max(1, keepdims=True))
+    prob = prob.max(1) / prob.sum(1)
+    for i, r in enumerate(res["per_photo"]):
+        assert r["dense_top1_prob"] == pytest.approx(prob[10 * i:10 * i + 10].mean(), abs=1e-3)
+    split = res["by_dense_confidence"]
+    sure = prob >= split["threshold"]
+    assert split["sure"] == {"views": int(sure.sum()), "agreed": int(kept[sure].sum())}
+    assert split["unsure"] == {"views": int((~sure).sum()), "agreed": int(kept[~sure].sum())}
+    assert 0 < split["sure"]["views"] < 140      # the photos give both kinds of view
 
 
 def test_task_row_against_numpy():

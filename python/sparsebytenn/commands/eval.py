@@ -28,7 +28,9 @@ protocols (by what MODEL classifies):
   ImageNet models: agreement with the dense model on the 14 installed photos, two
   folds held out (calibration on 140 augmented crops of one fold, scored on the
   other fold's ten-crop views, then swapped; 140 views). 14 photos give a
-  direction, never an accuracy.
+  direction, never an accuracy. Under the table, per row: how many views kept
+  their answer where the dense model gives it >= 50 % and where not, and the
+  photos that lost the most.
 
 speed (--speed): stock MNN on the dense model and the plugin on every row's model,
 each in its own process, timed one at a time in a fresh order per round; the
@@ -37,8 +39,9 @@ every tagged convolution are marked failed.
 
 outputs: a table on stdout; --json FILE (every row: accuracy, intervals, drop,
 agreement, achieved sparsity, G per layer, conversion time, speed-up, the machine
-and CPU); --plot FILE.png (accuracy drop, or photo agreement, against the
-measured speed-up, or against sparsity without --speed); --save-models DIR keeps
+and CPU; photo rows also per photo and by the dense model's confidence); --plot
+FILE.png (accuracy drop, or photo agreement, against the measured speed-up, or
+against sparsity without --speed); --save-models DIR keeps
 every converted model. Files are written whole or not at all; existing ones only
 with --force.
 """

@@ -277,7 +277,7 @@ def photo_row(subject: Subject, v: Variant, work: Path, cfg: EvalConfig) -> dict
                                             calibrated=v.method == "calibrated", seed=cfg.seed,
                                             crops=cfg.photo_crops)
     return {k: res[k] for k in ("views", "top1_agreement", "top1_agreement_ci95", "top5_overlap",
-                                "logit_cosine", "logit_rel_err")}
+                                "logit_cosine", "logit_rel_err", "by_dense_confidence", "per_photo")}
 
 
 def protocol(subject: Subject, cfg: EvalConfig) -> dict:

@@ -22,6 +22,7 @@ from .batch_runner import BatchRunner
 
 CALIBRATION_CROPS = 140          # augmented crops of the calibration fold
 MIN_PHOTOS = 4
+SURE = 0.5                       # a view the dense model gives >= 50 % to its top-1 class
 
 
 @dataclass
@@ -117,6 +118,27 @@ def agreement(dense: np.ndarray, pruned: np.ndarray) -> dict:
             "logit_rel_err": float(stats.relative_error_rows(pruned, dense).mean())}
 
 
+def breakdown(dense: np.ndarray, pruned: np.ndarray, photo_of_view: list[str], fold_of_photo: dict) -> dict:
+    """Where the answers changed: per photo (views kept, the dense model's mean top-1
+    probability) and split by how sure the dense model was of each view. Flips gather
+    on views the dense model itself hardly decides (docs/results/experiments/README.md)."""
+    d = np.asarray(dense, np.float64).reshape(len(dense), -1)
+    kept = d.argmax(1) == np.asarray(pruned).reshape(len(pruned), -1).argmax(1)
+    p = np.exp(d - d.max(1, keepdims=True))
+    top1 = p.max(1) / p.sum(1)
+    names = np.asarray(photo_of_view)
+    per_photo = []
+    for name in dict.fromkeys(photo_of_view):
+        m = names == name
+        per_photo.append({"photo": name, "fold": fold_of_photo[name], "views": int(m.sum()),
+                          "agreed": int(kept[m].sum()), "dense_top1_prob": round(float(top1[m].mean()), 3)})
+    sure = top1 >= SURE
+    split = {"threshold": SURE}
+    for key, m in (("sure", sure), ("unsure", ~sure)):
+        split[key] = {"views": int(m.sum()), "agreed": int(kept[m].sum())}
+    return {"per_photo": per_photo, "by_dense_confidence": split}
+
+
 def held_out_agreement(zoo_name: str, dense_path: Path, build: Callable[[np.ndarray | None, Path], None],
                        work: Path, *, calibrated: bool, seed: int = 0, crops: int = CALIBRATION_CROPS) -> dict:
     """Pooled agreement over both folds. build(calibration inputs or None, out path) writes
@@ -129,8 +151,11 @@ def held_out_agreement(zoo_name: str, dense_path: Path, build: Callable[[np.ndar
     parts = folds(photos)
     dense_l, pruned_l = [], []
     once = None
+    view_photo: list[str] = []      # the photo of every scored view, in order
     for k, scored in enumerate(parts):
-        x = np.concatenate([ten_crop(zoo_name, p) for p in scored])
+        views = [ten_crop(zoo_name, p) for p in scored]
+        view_photo += [p.name for p, v in zip(scored, views) for _ in range(len(v))]
+        x = np.concatenate(views)
         dense_l.append(logits(dense_path, x, inp, out))
         path = work / f"fold{k}.mnn"
         if calibrated:
@@ -140,6 +165,8 @@ def held_out_agreement(zoo_name: str, dense_path: Path, build: Callable[[np.ndar
             once = path
         pruned_l.append(logits(path if calibrated else once, x, inp, out))
     res = agreement(np.concatenate(dense_l), np.concatenate(pruned_l))
+    res.update(breakdown(np.concatenate(dense_l), np.concatenate(pruned_l), view_photo,
+                         {p.name: k for k, part in enumerate(parts) for p in part}))
     res["photos"] = [p.name for p in photos]
     res["folds"] = [[p.name for p in f] for f in parts]
     res["calibration_crops_per_fold"] = crops if calibrated else 0

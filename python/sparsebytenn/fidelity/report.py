@@ -48,6 +48,7 @@ def table(result: dict) -> str:
             agr = f"{r['top1_agreement'] * 100:5.1f}" + (f" {_ci(ci)}" if ci else "")
             lines.append(f"{r['label']:<26} {sp:>8} {agr:>20} {r['top5_overlap']:8.3f} "
                          f"{r['logit_cosine']:6.3f} {speed:>8} {modelled:>8}")
+    lines += [flips_line(r) for r in result["results"] if r.get("by_dense_confidence")]
     m = p.get("machine", {})
     lines.append(f"machine: {m.get('cpu_model', '?')}; kernels: {m.get('kernels_isa', '?')}; "
                  f"speed-up = plugin on the row's model vs stock MNN on the dense model, "
@@ -60,6 +61,23 @@ def table(result: dict) -> str:
                      "speed table may not match this machine: measure one with `sparsebytenn bench speed-table "
                      "--json FILE` and convert with --speed-table FILE")
     return "\n".join(lines)
+
+
+def flips_line(r: dict, most: int = 3) -> str:
+    """Where a photo row's answers changed: views the dense model was sure of vs not,
+    and the photos that lost the most views."""
+    c = r["by_dense_confidence"]
+    sure, unsure = c["sure"], c["unsure"]
+
+    def share(part):
+        return f"{part['agreed']}/{part['views']}" + (f" ({part['agreed'] / part['views'] * 100:.0f} %)"
+                                                      if part["views"] else "")
+    lost = sorted((p for p in r["per_photo"] if p["agreed"] < p["views"]),
+                  key=lambda p: p["agreed"] - p["views"])[:most]
+    worst = ", ".join(f"{p['photo']} {p['agreed']}/{p['views']} (dense sure {p['dense_top1_prob'] * 100:.0f} %)"
+                      for p in lost) or "none"
+    return (f"  {r['label']}: kept {share(sure)} of the views the dense model gives >= "
+            f"{c['threshold'] * 100:.0f} % to its answer, {share(unsure)} of the others; most changed: {worst}")
 
 
 def write_json(result: dict, path: Path) -> None:
