@@ -139,8 +139,11 @@ void dconv_task(const DconvContext& c, int32_t task) {
     int ox = 0;
     for (; ox < c.x_begin; ++ox) tile(ox, One(), Checked());
     for (; ox + V::kTile <= c.x_end; ox += V::kTile) tile(ox, std::integral_constant<int, V::kTile>(), Inside());
-    for (; ox + 4 <= c.x_end; ox += 4) tile(ox, std::integral_constant<int, 4>(), Inside());
-    for (; ox < c.x_end; ++ox) tile(ox, One(), Inside());
+    auto rest = [&](auto tconst) {
+      tile(ox, tconst, Inside());
+      ox += decltype(tconst)::value;
+    };
+    remainder_block<V::kTile - 1>(c.x_end - ox, rest);
     for (; ox < c.out_w; ++ox) tile(ox, One(), Checked());
   }
 }

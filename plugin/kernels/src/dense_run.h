@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "tensor_layout.h"
 #include "thread_pool.h"
@@ -97,6 +98,18 @@ class TaskRows {
   int32_t band_rows_ = 0;
   int64_t count_;
 };
+
+// The last r (< a full tile) pixels of a row as one block of r accumulators, whose
+// tap chains overlap: single-pixel blocks would each wait out every tap's dependent
+// FMA (a 7-pixel row of a 5x5 depthwise filter was one 4-pixel and three 1-pixel
+// blocks). block(std::integral_constant<int, r>) for r in [1, T]; nothing for r = 0.
+template <int T, class Block>
+inline void remainder_block(int r, Block& block) {
+  if constexpr (T > 0) {
+    if (r == T) block(std::integral_constant<int, T>());
+    else remainder_block<T - 1>(r, block);
+  }
+}
 
 // Runs task(ctx, i) for i in [0, tasks): inline for one, else on the host's
 // executor or the built-in pool.

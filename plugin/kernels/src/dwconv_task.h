@@ -71,17 +71,6 @@ extern const DwVariant kDwAvx2Variants[5];
 extern const DwVariant kDwAvx512Variants[5];
 #endif
 
-// The last r < V::kTile pixels of a row as one block of r accumulators, whose tap chains
-// overlap: single-pixel blocks would each wait out kh * kw dependent FMAs (a 7-pixel
-// row of a 5x5 filter was one 4-pixel and three 1-pixel blocks).
-template <int T, class Block>
-inline void remainder_block(int r, Block& block) {
-  if constexpr (T > 0) {
-    if (r == T) block(std::integral_constant<int, T>());
-    else remainder_block<T - 1>(r, block);
-  }
-}
-
 // V: lanes W, reg, load/store/fma/min/max/set1/zero, and the unit I/O:
 //   load_unit(b0, b1, pix, valid), store_unit(o0, o1, pix, reg, valid)
 // where b1/o1 are the second 8-channel block (null when absent) and valid the real
