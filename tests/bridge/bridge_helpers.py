@@ -143,3 +143,42 @@ def check_auto_margins(bridge, monkeypatch, path, x, forward, kind: str, var: st
             assert taken == [count] * TRIALS + [after] * 2, (isa, margin, taken)
             notes = sess.dense_fallbacks(kind)
             assert len(notes) == count - after and all(f"{var}_MARGIN=1e+09" in n for n in notes), notes
+
+
+def check_module_api(bridge, mnn, monkeypatch, path, x, forward, kind: str, var: str, count: int):
+    """With `var`=on, MNN's Module API (not only sessions) runs all `count` ops of `kind` in
+    the plugin, 1 and 2 threads, within TOL of stock MNN (plus MNN's own error vs float64)."""
+    monkeypatch.setenv(var, "on")
+    for threads in (1, 2):
+        ref = module_forward(mnn, path, x, "CPU", threads)
+        before = bridge.thread_dense_runs(kind)
+        out = module_forward(mnn, path, x, bridge.BRIDGE_TYPE, threads)
+        assert bridge.thread_dense_runs(kind) - before == count, threads
+        exact = forward(x)
+        assert rel_err(out, exact) <= 1e-5 and rel_err(out, ref) <= TOL + rel_err(ref, exact), threads
+
+
+def check_forced_off(monkeypatch, path, x, kind: str, var: str):
+    """`var`=off: the plugin creates no op of `kind` and gives stock MNN's outputs bit for bit."""
+    from sparsebytenn import Session
+
+    monkeypatch.setenv(var, "off")
+    sess = Session(path, plugin=True)
+    out = sess.run(x)["output"]
+    st = sess.stats()
+    assert st["plugin_ops"]["sparse_conv"] == st["plugin_ops"][kind] == 0, st
+    assert st["plugin_ops_created"][kind] == 0, st
+    np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
+
+
+def check_auto_off_without_simd(monkeypatch, path, x, kind: str, var: str):
+    """auto with the scalar ref kernels: MNN keeps every op of `kind`, none is even tried
+    (ARM and WASM builds have no SIMD kernels for the dense takeovers either)."""
+    from sparsebytenn import Session
+
+    monkeypatch.setenv(var, "auto")
+    monkeypatch.setenv("SPARSEBYTENN_ISA", "ref")
+    sess = Session(path, plugin=True)
+    sess.run(x)
+    st = sess.stats()
+    assert st["plugin_ops"][kind] == 0 and st["plugin_ops_created"][kind] == 0, st

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge_helpers import TOL, conv_chain, has_module, models, module_forward, rel_err, require
+from bridge_helpers import (TOL, check_auto_off_without_simd, check_forced_off, check_module_api, conv_chain,
+                            has_module, models, rel_err, require)
 
 C = 21   # not a multiple of 8 or 16: the last NC8HW8 block and the last zmm are partial
 INPUT = (1, C, 15, 13)
@@ -79,29 +80,12 @@ def test_depthwise_chain_matches_numpy_and_stock(bridge, dw_model, monkeypatch, 
 
 
 def test_module_api_runs_depthwise_in_the_plugin(bridge, mnn, dw_model, monkeypatch):
-    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "on")
     path, forward = dw_model
-    x = _x(seed=2)
-
-    for threads in (1, 2):
-        ref = module_forward(mnn, path, x, "CPU", threads)
-        before = bridge.thread_dense_runs("depthwise")
-        out = module_forward(mnn, path, x, bridge.BRIDGE_TYPE, threads)
-        assert bridge.thread_dense_runs("depthwise") - before == len(DWS)
-        assert rel_err(out, ref) <= TOL and rel_err(out, forward(x)) <= 1e-5
+    check_module_api(bridge, mnn, monkeypatch, path, _x(seed=2), forward, "depthwise", "SPARSEBYTENN_DWCONV", len(DWS))
 
 
 def test_forced_off_gives_stock_mnn_outputs(bridge, dw_model, monkeypatch):
-    from sparsebytenn import Session
-
-    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "off")
-    path, _ = dw_model
-    x = _x(seed=3)
-    sess = Session(path, plugin=True)
-    out = sess.run(x)["output"]
-    st = sess.stats()
-    assert st["plugin_ops"]["sparse_conv"] == st["plugin_ops"]["depthwise"] == 0 and st["plugin_ops_created"]["depthwise"] == 0
-    np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
+    check_forced_off(monkeypatch, dw_model[0], _x(seed=3), "depthwise", "SPARSEBYTENN_DWCONV")
 
 
 TRIALS = 6   # runs after a resize that time ours against MNN's own execution (measured_execution.h)
@@ -206,16 +190,7 @@ def test_auto_measures_again_after_a_resize(bridge, dw_model, monkeypatch):
 
 
 def test_auto_leaves_the_ops_to_mnn_without_simd_kernels(bridge, dw_model, monkeypatch):
-    """The scalar ref kernels are never tried against MNN's (ARM and WASM builds have no
-    fast depthwise kernels either)."""
-    from sparsebytenn import Session
-
-    monkeypatch.setenv("SPARSEBYTENN_DWCONV", "auto")
-    monkeypatch.setenv("SPARSEBYTENN_ISA", "ref")
-    path, _ = dw_model
-    sess = Session(path, plugin=True)
-    sess.run(_x())
-    assert sess.stats()["plugin_ops"]["depthwise"] == 0 and sess.stats()["plugin_ops_created"]["depthwise"] == 0
+    check_auto_off_without_simd(monkeypatch, dw_model[0], _x(), "depthwise", "SPARSEBYTENN_DWCONV")
 
 
 def test_stats_count_depthwise_apart_from_tagged_convs(bridge, small_models, monkeypatch):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge_helpers import TOL, check_auto_margins, conv_chain, has_module, models, module_forward, rel_err, require
+from bridge_helpers import (TOL, check_auto_margins, check_auto_off_without_simd, check_forced_off, check_module_api,
+                            conv_chain, has_module, models, rel_err, require)
 
 INPUT = (1, 3, 23, 19)
 # (name, out channels, (kh, kw), (sh, sw), (dh, dw), pads (top, left, bottom, right) or "SAME_UPPER", activation)
@@ -90,30 +91,12 @@ def test_direct_convs_match_numpy_and_stock(bridge, direct_model, monkeypatch, i
 
 
 def test_module_api_runs_direct_convs_in_the_plugin(bridge, mnn, direct_model, monkeypatch):
-    monkeypatch.setenv("SPARSEBYTENN_DCONV", "on")
     path, forward = direct_model
-    x = _x(seed=2)
-
-    for threads in (1, 2):
-        ref = module_forward(mnn, path, x, "CPU", threads)
-        before = bridge.thread_dense_runs("direct_conv")
-        out = module_forward(mnn, path, x, bridge.BRIDGE_TYPE, threads)
-        assert bridge.thread_dense_runs("direct_conv") - before == DIRECT
-        exact = forward(x)
-        assert rel_err(out, exact) <= 1e-5 and rel_err(out, ref) <= TOL + rel_err(ref, exact)
+    check_module_api(bridge, mnn, monkeypatch, path, _x(seed=2), forward, "direct_conv", "SPARSEBYTENN_DCONV", DIRECT)
 
 
 def test_forced_off_gives_stock_mnn_outputs(bridge, direct_model, monkeypatch):
-    from sparsebytenn import Session
-
-    monkeypatch.setenv("SPARSEBYTENN_DCONV", "off")
-    path, _ = direct_model
-    x = _x(seed=3)
-    sess = Session(path, plugin=True)
-    out = sess.run(x)["output"]
-    st = sess.stats()
-    assert st["plugin_ops"]["direct_conv"] == 0 and st["plugin_ops_created"]["direct_conv"] == 0, st
-    np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
+    check_forced_off(monkeypatch, direct_model[0], _x(seed=3), "direct_conv", "SPARSEBYTENN_DCONV")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -125,14 +108,7 @@ def test_auto_keeps_what_measures_faster_per_op(bridge, direct_model, monkeypatc
 
 
 def test_auto_leaves_the_convs_to_mnn_without_simd_kernels(bridge, direct_model, monkeypatch):
-    from sparsebytenn import Session
-
-    monkeypatch.setenv("SPARSEBYTENN_DCONV", "auto")
-    monkeypatch.setenv("SPARSEBYTENN_ISA", "ref")
-    path, _ = direct_model
-    sess = Session(path, plugin=True)
-    sess.run(_x())
-    assert sess.stats()["plugin_ops"]["direct_conv"] == 0 and sess.stats()["plugin_ops_created"]["direct_conv"] == 0
+    check_auto_off_without_simd(monkeypatch, direct_model[0], _x(), "direct_conv", "SPARSEBYTENN_DCONV")
 
 
 def test_non_finite_weights_stay_with_mnn_and_say_why(bridge, tmp_path, monkeypatch):

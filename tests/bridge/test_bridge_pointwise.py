@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge_helpers import TOL, check_auto_margins, conv_chain, has_module, module_forward, rel_err, require
+from bridge_helpers import (TOL, check_auto_margins, check_auto_off_without_simd, check_forced_off, check_module_api,
+                            conv_chain, has_module, rel_err, require)
 
 INPUT = (1, 20, 13, 11)
 # (name, out channels, (kh, kw), (sh, sw), (dh, dw), pads (top, left, bottom, right), activation)
@@ -78,29 +79,13 @@ def test_pointwise_convs_match_numpy_and_stock(bridge, pw_model, monkeypatch, is
 
 
 def test_module_api_runs_pointwise_convs_in_the_plugin(bridge, mnn, pw_model, monkeypatch):
-    monkeypatch.setenv("SPARSEBYTENN_PWCONV", "on")
     path, forward = pw_model
-    x = _x(seed=2)
-    for threads in (1, 2):
-        ref = module_forward(mnn, path, x, "CPU", threads)
-        before = bridge.thread_dense_runs("pointwise")
-        out = module_forward(mnn, path, x, bridge.BRIDGE_TYPE, threads)
-        assert bridge.thread_dense_runs("pointwise") - before == POINTWISE
-        exact = forward(x)
-        assert rel_err(out, exact) <= 1e-5 and rel_err(out, ref) <= TOL + rel_err(ref, exact)
+    check_module_api(bridge, mnn, monkeypatch, path, _x(seed=2), forward, "pointwise", "SPARSEBYTENN_PWCONV",
+                     POINTWISE)
 
 
 def test_forced_off_gives_stock_mnn_outputs(bridge, pw_model, monkeypatch):
-    from sparsebytenn import Session
-
-    monkeypatch.setenv("SPARSEBYTENN_PWCONV", "off")
-    path, _ = pw_model
-    x = _x(seed=3)
-    sess = Session(path, plugin=True)
-    out = sess.run(x)["output"]
-    st = sess.stats()
-    assert st["plugin_ops"]["pointwise"] == 0 and st["plugin_ops_created"]["pointwise"] == 0, st
-    np.testing.assert_array_equal(out, Session(path, plugin=False).run(x)["output"])
+    check_forced_off(monkeypatch, pw_model[0], _x(seed=3), "pointwise", "SPARSEBYTENN_PWCONV")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -112,11 +97,4 @@ def test_auto_keeps_what_measures_faster_per_op(bridge, pw_model, monkeypatch, t
 
 
 def test_auto_leaves_the_convs_to_mnn_without_simd_kernels(bridge, pw_model, monkeypatch):
-    from sparsebytenn import Session
-
-    monkeypatch.setenv("SPARSEBYTENN_PWCONV", "auto")
-    monkeypatch.setenv("SPARSEBYTENN_ISA", "ref")
-    path, _ = pw_model
-    sess = Session(path, plugin=True)
-    sess.run(_x())
-    assert sess.stats()["plugin_ops"]["pointwise"] == 0 and sess.stats()["plugin_ops_created"]["pointwise"] == 0
+    check_auto_off_without_simd(monkeypatch, pw_model[0], _x(), "pointwise", "SPARSEBYTENN_PWCONV")

@@ -20,7 +20,6 @@ import numpy as np
 def main() -> int:
     lib = Path(os.environ["SPARSEBYTENN_MNN_BRIDGE"]).resolve()
     from sparsebytenn import plugin, zoo
-    from sparsebytenn.session import Session
     from sparsebytenn_converter import convert
 
     out_dir = lib.parent
@@ -36,12 +35,10 @@ def main() -> int:
               f"({[str(w.message) for w in caught]})", file=sys.stderr)
         return 1
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    sess = Session(model, plugin=True, threads=2)
-    out = sess.run(x)
-    ran = sess.stats()["plugin_convs"]
-    dw = sess.stats()["plugin_ops"]["depthwise"]   # AVX2/AVX-512: those measured faster than MNN's (auto)
-    direct = sess.stats()["plugin_ops"]["direct_conv"]   # the first conv, likewise
-    err = _max_rel_err(out, Session(model, plugin=False).run(x))
+    st, err = _against_stock(model, x)
+    ran = st["plugin_convs"]
+    dw = st["plugin_ops"]["depthwise"]   # AVX2/AVX-512: those measured faster than MNN's (auto)
+    direct = st["plugin_ops"]["direct_conv"]   # the first conv, likewise
     print(f"bridge smoke: {ran} convs, {dw} depthwise convs and {direct} direct convs ran in the sanitized "
           f"bridge, max relative error {err:.2e}")
     if ran < 1 or err > 1e-3:
@@ -49,17 +46,24 @@ def main() -> int:
         return 1
     # the dense model: its 1x1 convs and classifier on the group-sparse kernels, every group kept
     os.environ["SPARSEBYTENN_PWCONV"] = "on"      # read when a session is created
-    dense = zoo.get("mobilenet-v1", progress=False)
-    sess = Session(dense, plugin=True, threads=2)
-    out = sess.run(x)
-    pw = sess.stats()["plugin_ops"]["pointwise"]
-    err = _max_rel_err(out, Session(dense, plugin=False).run(x))
+    st, err = _against_stock(zoo.get("mobilenet-v1", progress=False), x)
+    pw = st["plugin_ops"]["pointwise"]
     print(f"bridge smoke: {pw} dense 1x1 convs of the dense model ran in the sanitized bridge, "
           f"max relative error {err:.2e}")
     if pw < 14 or err > 1e-3:
         print("bridge smoke: FAILED", file=sys.stderr)
         return 1
     return corrupted_metadata(out_dir)
+
+
+def _against_stock(model: Path, x: np.ndarray) -> tuple[dict, float]:
+    """One run through the sanitized bridge (2 threads): its stats and its largest error
+    against stock MNN."""
+    from sparsebytenn.session import Session
+
+    sess = Session(model, plugin=True, threads=2)
+    out = sess.run(x)
+    return sess.stats(), _max_rel_err(out, Session(model, plugin=False).run(x))
 
 
 def _max_rel_err(out: dict, ref: dict) -> float:
@@ -73,7 +77,6 @@ def corrupted_metadata(out_dir: Path) -> int:
     import json
 
     from sparsebytenn.fuzz.mutate import apply
-    from sparsebytenn.session import Session
 
     corpus = Path(__file__).resolve().parent / "corpus"
     names = []
@@ -84,7 +87,7 @@ def corrupted_metadata(out_dir: Path) -> int:
         model = out_dir / f"corpus-{f.stem}.mnn"
         model.write_bytes(apply((corpus / r["seed_file"]).read_bytes(), r["ops"]))
         x = np.random.default_rng(1).standard_normal((1, 4, 8, 8)).astype(np.float32)
-        err = _max_rel_err(Session(model, plugin=True, threads=2).run(x), Session(model, plugin=False).run(x))
+        _, err = _against_stock(model, x)
         if err > 1e-4:
             print(f"bridge smoke: {f.stem}: the bridge's output differs from stock MNN ({err:.2e})",
                   file=sys.stderr)
