@@ -1,9 +1,6 @@
 #include "depthwise_execution.h"
 
-#include <cmath>
-
 #include "bridge_state.h"
-#include "conv_executor.h"
 
 namespace sbnn {
 namespace mnnbridge {
@@ -28,21 +25,14 @@ DepthwiseExecution* DepthwiseExecution::Create(mnnabi::Backend* cpu_backend, con
 
 DepthwiseExecution::DepthwiseExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DepthwiseSpec& spec,
                                        SessionThreads threads, sbnn_dwconv_weights* packed)
-    : MeasuredExecution(cpu_backend, op, "depthwise conv '" + spec.conv.name + "'", kDepthwiseEnv),
-      geometry_spec_(GeometryOnly(spec.conv)),
-      pads_(spec.conv.pads.data, spec.conv.pads.data + spec.conv.pads.size),
-      threads_(threads),
-      packed_(packed) {
-  CountDenseCreated(DenseOp::kDepthwise);
-}
+    : DenseTakeover(cpu_backend, op, spec.conv, threads, DenseOp::kDepthwise, "depthwise conv", kDepthwiseEnv),
+      packed_(packed) {}
 
 DepthwiseExecution::~DepthwiseExecution() { sbnn_dwconv_free(packed_); }
 
 std::string DepthwiseExecution::Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) {
-  pack_ = settings().pack.load();
   const int c = geometry_spec_.out_channels;
-  if (std::string why = PlanDenseGeometry(geometry_spec_, pads_, c, c, input, output, &geometry_); !why.empty())
-    return why;
+  if (std::string why = PlanGeometry(input, output, c, c); !why.empty()) return why;
   const size_t bytes = sbnn_dwconv_workspace_size(packed_, &geometry_, pack_, threads_.threads);
   if (bytes == 0) return "the kernels reject this geometry, channel pack or thread count";
   if (!workspace_.Reserve(bytes)) return "out of memory for the kernels' workspace";
@@ -50,11 +40,11 @@ std::string DepthwiseExecution::Plan(const mnnabi::Tensor* input, const mnnabi::
 }
 
 mnnabi::ErrorCode DepthwiseExecution::RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) {
-  return RunOnHostTensors(what(), DenseOp::kDepthwise, threads_, pack_, inputs, outputs,
-                          [&](const float* in, const sbnn_tensor_layout& l, float* out, const sbnn_executor* ex) {
-                            return sbnn_dwconv_run(packed_, &geometry_, in, &l, out, &l, ex, workspace_.data(),
-                                                   workspace_.size());
-                          });
+  return RunKernel(inputs, outputs,
+                   [&](const float* in, const sbnn_tensor_layout& l, float* out, const sbnn_executor* ex) {
+                     return sbnn_dwconv_run(packed_, &geometry_, in, &l, out, &l, ex, workspace_.data(),
+                                            workspace_.size());
+                   });
 }
 
 }  // namespace mnnbridge

@@ -5,7 +5,6 @@
 #define SBNN_MNN_BRIDGE_DEPTHWISE_EXECUTION_H_
 
 #include <string>
-#include <vector>
 
 #include "measured_execution.h"
 #include "sparse_conv_execution.h"
@@ -14,7 +13,7 @@
 namespace sbnn {
 namespace mnnbridge {
 
-class DepthwiseExecution : public MeasuredExecution {
+class DepthwiseExecution : public DenseTakeover {
  public:
   // Null with *why set when the kernels refuse the weights.
   static DepthwiseExecution* Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DepthwiseSpec& spec,
@@ -27,12 +26,7 @@ class DepthwiseExecution : public MeasuredExecution {
   std::string Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) override;
   mnnabi::ErrorCode RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) override;
 
-  SparseConvSpec geometry_spec_;  // geometry fields only (no views into the model buffer)
-  std::vector<int32_t> pads_;
-  SessionThreads threads_;
   sbnn_dwconv_weights* packed_;
-  sbnn_conv_geometry geometry_{};
-  int pack_ = 8;
   AlignedBuffer workspace_;
 };
 

@@ -1,7 +1,5 @@
 #include "direct_conv_execution.h"
 
-#include <cmath>
-
 #include "bridge_state.h"
 
 namespace sbnn {
@@ -30,20 +28,13 @@ DirectConvExecution* DirectConvExecution::Create(mnnabi::Backend* cpu_backend, c
 DirectConvExecution::DirectConvExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
                                          const DenseConvSpec& spec, SessionThreads threads,
                                          sbnn_dconv_weights* packed)
-    : MeasuredExecution(cpu_backend, op, "direct conv '" + spec.conv.name + "'", kDirectConvEnv),
-      geometry_spec_(GeometryOnly(spec.conv)),
-      pads_(spec.conv.pads.data, spec.conv.pads.data + spec.conv.pads.size),
-      threads_(threads),
-      packed_(packed) {
-  CountDenseCreated(DenseOp::kDirectConv);
-}
+    : DenseTakeover(cpu_backend, op, spec.conv, threads, DenseOp::kDirectConv, "direct conv", kDirectConvEnv),
+      packed_(packed) {}
 
 DirectConvExecution::~DirectConvExecution() { sbnn_dconv_free(packed_); }
 
 std::string DirectConvExecution::Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) {
-  pack_ = settings().pack.load();
-  if (std::string why = PlanDenseGeometry(geometry_spec_, pads_, geometry_spec_.in_channels,
-                                          geometry_spec_.out_channels, input, output, &geometry_);
+  if (std::string why = PlanGeometry(input, output, geometry_spec_.in_channels, geometry_spec_.out_channels);
       !why.empty())
     return why;
   // The SIMD variants run NC8HW8 only; any other pack would fail every run.
@@ -54,10 +45,10 @@ std::string DirectConvExecution::Plan(const mnnabi::Tensor* input, const mnnabi:
 }
 
 mnnabi::ErrorCode DirectConvExecution::RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) {
-  return RunOnHostTensors(what(), DenseOp::kDirectConv, threads_, pack_, inputs, outputs,
-                          [&](const float* in, const sbnn_tensor_layout& l, float* out, const sbnn_executor* ex) {
-                            return sbnn_dconv_run(packed_, &geometry_, in, &l, out, &l, ex);
-                          });
+  return RunKernel(inputs, outputs,
+                   [&](const float* in, const sbnn_tensor_layout& l, float* out, const sbnn_executor* ex) {
+                     return sbnn_dconv_run(packed_, &geometry_, in, &l, out, &l, ex);
+                   });
 }
 
 }  // namespace mnnbridge

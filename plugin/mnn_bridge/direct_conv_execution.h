@@ -6,7 +6,6 @@
 #define SBNN_MNN_BRIDGE_DIRECT_CONV_EXECUTION_H_
 
 #include <string>
-#include <vector>
 
 #include "measured_execution.h"
 #include "sparse_conv_execution.h"
@@ -15,7 +14,7 @@
 namespace sbnn {
 namespace mnnbridge {
 
-class DirectConvExecution : public MeasuredExecution {
+class DirectConvExecution : public DenseTakeover {
  public:
   // Null with *why set when the kernels refuse the weights.
   static DirectConvExecution* Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DenseConvSpec& spec,
@@ -28,12 +27,7 @@ class DirectConvExecution : public MeasuredExecution {
   std::string Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) override;
   mnnabi::ErrorCode RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) override;
 
-  SparseConvSpec geometry_spec_;  // geometry fields only (no views into the model buffer)
-  std::vector<int32_t> pads_;
-  SessionThreads threads_;
   sbnn_dconv_weights* packed_;
-  sbnn_conv_geometry geometry_{};
-  int pack_ = 8;
 };
 
 }  // namespace mnnbridge

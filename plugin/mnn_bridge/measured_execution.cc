@@ -45,40 +45,6 @@ double TakeoverMargin(const char* var) {
   return (end != env && *end == '\0' && m > 0 && std::isfinite(m)) ? m : 1.0;
 }
 
-mnnabi::ErrorCode RunOnHostTensors(const std::string& what, DenseOp op, const SessionThreads& threads, int pack,
-                                   const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs,
-                                   const DenseKernelRun& run) {
-  const float* input = inputs[0]->host_float();
-  float* output = outputs[0]->host_float();
-  if (input == nullptr || output == nullptr) {
-    Note(what + " has no host memory at execution");
-    return mnnabi::kInvalidValue;
-  }
-  sbnn_tensor_layout layout{};
-  layout.pack = pack;
-  ScopedConvExecutor executor(threads.mnn_pool, threads.threads,
-                              settings().executor.load() == static_cast<int>(ExecutorKind::kMnnPool));
-  const sbnn_status st = run(input, layout, output, executor.get());
-  if (st != SBNN_OK) {
-    Note(what + " failed in the kernels: " + sbnn_status_string(st));
-    return mnnabi::kInvalidValue;
-  }
-  CountDenseRun(op);
-  return mnnabi::kNoError;
-}
-
-std::string PlanDenseGeometry(const SparseConvSpec& spec, const std::vector<int32_t>& pads, int in_channels,
-                              int out_channels, const mnnabi::Tensor* input, const mnnabi::Tensor* output,
-                              sbnn_conv_geometry* g) {
-  if (std::string why = CheckConvTensors(input, output); !why.empty()) return why;
-  if (input->extent(1) != in_channels) return "input channels differ from the op's " + std::to_string(in_channels);
-  if (output->extent(1) != out_channels)
-    return "output channels differ from the op's " + std::to_string(out_channels);
-  *g = sbnn_conv_geometry{};
-  g->batch = input->extent(0);
-  return PlanConvPads(spec, pads, input->extent(2), input->extent(3), output->extent(2), output->extent(3), g);
-}
-
 MeasuredExecution::MeasuredExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, std::string what,
                                      const char* env)
     : Execution(cpu_backend),
@@ -149,6 +115,50 @@ mnnabi::ErrorCode MeasuredExecution::Trial(const mnnabi::TensorList& inputs, con
   } else {
     contender_.reset();
   }
+  return mnnabi::kNoError;
+}
+
+DenseTakeover::DenseTakeover(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const SparseConvSpec& conv,
+                             SessionThreads threads, DenseOp kind, const std::string& what, const char* env)
+    : MeasuredExecution(cpu_backend, op, what + " '" + conv.name + "'", env),
+      geometry_spec_(GeometryOnly(conv)),
+      threads_(threads),
+      pads_(conv.pads.data, conv.pads.data + conv.pads.size),
+      kind_(kind) {
+  CountDenseCreated(kind);
+}
+
+std::string DenseTakeover::PlanGeometry(const mnnabi::Tensor* input, const mnnabi::Tensor* output, int in_channels,
+                                        int out_channels) {
+  pack_ = settings().pack.load();
+  if (std::string why = CheckConvTensors(input, output); !why.empty()) return why;
+  if (input->extent(1) != in_channels) return "input channels differ from the op's " + std::to_string(in_channels);
+  if (output->extent(1) != out_channels)
+    return "output channels differ from the op's " + std::to_string(out_channels);
+  geometry_ = sbnn_conv_geometry{};
+  geometry_.batch = input->extent(0);
+  return PlanConvPads(geometry_spec_, pads_, input->extent(2), input->extent(3), output->extent(2),
+                      output->extent(3), &geometry_);
+}
+
+mnnabi::ErrorCode DenseTakeover::RunKernel(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs,
+                                           const DenseKernelRun& run) {
+  const float* input = inputs[0]->host_float();
+  float* output = outputs[0]->host_float();
+  if (input == nullptr || output == nullptr) {
+    Note(what() + " has no host memory at execution");
+    return mnnabi::kInvalidValue;
+  }
+  sbnn_tensor_layout layout{};
+  layout.pack = pack_;
+  ScopedConvExecutor executor(threads_.mnn_pool, threads_.threads,
+                              settings().executor.load() == static_cast<int>(ExecutorKind::kMnnPool));
+  const sbnn_status st = run(input, layout, output, executor.get());
+  if (st != SBNN_OK) {
+    Note(what() + " failed in the kernels: " + sbnn_status_string(st));
+    return mnnabi::kInvalidValue;
+  }
+  CountDenseRun(kind_);
   return mnnabi::kNoError;
 }
 

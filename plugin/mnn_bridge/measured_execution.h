@@ -34,21 +34,10 @@ constexpr const char* kDepthwiseEnv = "SPARSEBYTENN_DWCONV";
 constexpr const char* kDirectConvEnv = "SPARSEBYTENN_DCONV";
 constexpr const char* kPointwiseEnv = "SPARSEBYTENN_PWCONV";
 
-// RunOurs of the dense takeovers: MNN's tensors' host memory in layout NC{pack}HW{pack},
-// the session's threads, the kernel's status checked (a Note names `what` on failure),
-// the run counted for `op`.
+// A dense takeover's kernel call on MNN's tensors' host memory (layout NC{pack}HW{pack})
+// with the session's threads.
 using DenseKernelRun =
     std::function<sbnn_status(const float* in, const sbnn_tensor_layout& layout, float* out, const sbnn_executor* ex)>;
-mnnabi::ErrorCode RunOnHostTensors(const std::string& what, DenseOp op, const SessionThreads& threads, int pack,
-                                   const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs,
-                                   const DenseKernelRun& run);
-
-// The shape half of a dense takeover's Plan: MNN's tensors as the kernels read them
-// (CheckConvTensors), `in_channels` / `out_channels` as the op's, and *g filled for their
-// sizes (PlanConvPads). Empty, or why the kernels cannot run them.
-std::string PlanDenseGeometry(const SparseConvSpec& spec, const std::vector<int32_t>& pads, int in_channels,
-                              int out_channels, const mnnabi::Tensor* input, const mnnabi::Tensor* output,
-                              sbnn_conv_geometry* g);
 
 class MeasuredExecution : public mnnabi::Execution {
  public:
@@ -78,6 +67,32 @@ class MeasuredExecution : public mnnabi::Execution {
   bool measured_slower_ = false;  // fallback_ is MNN's because it measured faster
   int trials_ = 0;
   double ours_s_ = 0.0, mnn_s_ = 0.0;
+};
+
+// What the three dense takeovers share: the op's geometry (no views into the model
+// buffer), its pads and the session's threads; per resize, MNN's channel pack and the
+// kernels' geometry for the tensors; every run on the host tensors, counted for `op`.
+class DenseTakeover : public MeasuredExecution {
+ protected:
+  DenseTakeover(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const SparseConvSpec& conv,
+                SessionThreads threads, DenseOp kind, const std::string& what, const char* env);
+  // The shape half of Plan: MNN's tensors as the kernels read them (CheckConvTensors),
+  // `in_channels` / `out_channels` as the op's; sets pack_ and geometry_ (PlanConvPads).
+  // Empty, or why the kernels cannot run them.
+  std::string PlanGeometry(const mnnabi::Tensor* input, const mnnabi::Tensor* output, int in_channels,
+                           int out_channels);
+  // RunOurs: the kernel's status checked (a Note names the op on failure), the run counted.
+  mnnabi::ErrorCode RunKernel(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs,
+                              const DenseKernelRun& run);
+
+  const SparseConvSpec geometry_spec_;
+  const SessionThreads threads_;
+  sbnn_conv_geometry geometry_{};
+  int pack_ = 8;
+
+ private:
+  const std::vector<int32_t> pads_;
+  const DenseOp kind_;
 };
 
 }  // namespace mnnbridge

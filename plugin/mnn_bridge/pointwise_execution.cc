@@ -33,20 +33,13 @@ PointwiseExecution* PointwiseExecution::Create(mnnabi::Backend* cpu_backend, con
 PointwiseExecution::PointwiseExecution(mnnabi::Backend* cpu_backend, const mnnabi::Op* op,
                                        const DenseConvSpec& spec, SessionThreads threads,
                                        sbnn_gsparse_weights* packed)
-    : MeasuredExecution(cpu_backend, op, "pointwise conv '" + spec.conv.name + "'", kPointwiseEnv),
-      geometry_spec_(GeometryOnly(spec.conv)),
-      pads_(spec.conv.pads.data, spec.conv.pads.data + spec.conv.pads.size),
-      threads_(threads),
-      packed_(packed) {
-  CountDenseCreated(DenseOp::kPointwise);
-}
+    : DenseTakeover(cpu_backend, op, spec.conv, threads, DenseOp::kPointwise, "pointwise conv", kPointwiseEnv),
+      packed_(packed) {}
 
 PointwiseExecution::~PointwiseExecution() { sbnn_gsparse_free(packed_); }
 
 std::string PointwiseExecution::Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) {
-  pack_ = settings().pack.load();
-  if (std::string why = PlanDenseGeometry(geometry_spec_, pads_, geometry_spec_.in_channels,
-                                          geometry_spec_.out_channels, input, output, &geometry_);
+  if (std::string why = PlanGeometry(input, output, geometry_spec_.in_channels, geometry_spec_.out_channels);
       !why.empty())
     return why;
   const size_t bytes = sbnn_gsparse_workspace_size(packed_, &geometry_, threads_.threads);
@@ -56,11 +49,11 @@ std::string PointwiseExecution::Plan(const mnnabi::Tensor* input, const mnnabi::
 }
 
 mnnabi::ErrorCode PointwiseExecution::RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) {
-  return RunOnHostTensors(what(), DenseOp::kPointwise, threads_, pack_, inputs, outputs,
-                          [&](const float* in, const sbnn_tensor_layout& l, float* out, const sbnn_executor* ex) {
-                            return sbnn_gsparse_run(packed_, &geometry_, in, &l, out, &l, ex, workspace_.data(),
-                                                    workspace_.size());
-                          });
+  return RunKernel(inputs, outputs,
+                   [&](const float* in, const sbnn_tensor_layout& l, float* out, const sbnn_executor* ex) {
+                     return sbnn_gsparse_run(packed_, &geometry_, in, &l, out, &l, ex, workspace_.data(),
+                                             workspace_.size());
+                   });
 }
 
 }  // namespace mnnbridge

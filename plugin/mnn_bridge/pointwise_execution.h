@@ -8,7 +8,6 @@
 #define SBNN_MNN_BRIDGE_POINTWISE_EXECUTION_H_
 
 #include <string>
-#include <vector>
 
 #include "measured_execution.h"
 #include "sparse_conv_execution.h"
@@ -17,7 +16,7 @@
 namespace sbnn {
 namespace mnnbridge {
 
-class PointwiseExecution : public MeasuredExecution {
+class PointwiseExecution : public DenseTakeover {
  public:
   // Null with *why set when the kernels refuse the weights.
   static PointwiseExecution* Create(mnnabi::Backend* cpu_backend, const mnnabi::Op* op, const DenseConvSpec& spec,
@@ -30,13 +29,8 @@ class PointwiseExecution : public MeasuredExecution {
   std::string Plan(const mnnabi::Tensor* input, const mnnabi::Tensor* output) override;
   mnnabi::ErrorCode RunOurs(const mnnabi::TensorList& inputs, const mnnabi::TensorList& outputs) override;
 
-  SparseConvSpec geometry_spec_;  // geometry fields only (no views into the model buffer)
-  std::vector<int32_t> pads_;
-  SessionThreads threads_;
   sbnn_gsparse_weights* packed_;
-  sbnn_conv_geometry geometry_{};
   AlignedBuffer workspace_;
-  int pack_ = 8;
 };
 
 }  // namespace mnnbridge
