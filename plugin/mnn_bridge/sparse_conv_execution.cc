@@ -69,7 +69,11 @@ SparseConvExecution* SparseConvExecution::Create(mnnabi::Backend* cpu_backend, c
     *why = "no input channels";
     return nullptr;
   }
-  sbnn_status st = sbnn_gsparse_pack(&params, dense.data(), spec.bias.present() ? spec.bias.data : nullptr, &packed);
+  // The model's G says how the weights were pruned; they may run faster packed in larger
+  // groups (a G=1 layer at low sparsity: as G=8, zeros stored).
+  sbnn_status st = sbnn_gsparse_fastest_group(&params, dense.data(), &params.group_size);
+  if (st == SBNN_OK)
+    st = sbnn_gsparse_pack(&params, dense.data(), spec.bias.present() ? spec.bias.data : nullptr, &packed);
   if (st != SBNN_OK) {
     *why = std::string("the kernels refused the weights: ") + sbnn_status_string(st);
     return nullptr;

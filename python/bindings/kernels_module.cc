@@ -434,6 +434,19 @@ py::list variants() {
   return out;
 }
 
+int fastest_group(const py::array_t<float, py::array::c_style | py::array::forcecast>& w, int group_size,
+                  const std::string& isa) {
+  if (w.ndim() != 4) throw std::invalid_argument("weights must be OIHW (4-d)");
+  sbnn_pack_params p{};
+  p.out_channels = static_cast<int32_t>(w.shape(0)); p.in_channels = static_cast<int32_t>(w.shape(1));
+  p.kernel_h = static_cast<int32_t>(w.shape(2)); p.kernel_w = static_cast<int32_t>(w.shape(3));
+  p.group_size = group_size;
+  p.isa = isa.c_str();
+  int32_t g = 0;
+  check(sbnn_gsparse_fastest_group(&p, w.data(), &g), "fastest_group");
+  return g;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_kernels, m) {
@@ -443,6 +456,10 @@ PYBIND11_MODULE(_kernels, m) {
         "ISA automatic dispatch picks now (honours SPARSEBYTENN_ISA).");
   m.def("isa_available", [](const std::string& isa) { return sbnn_isa_available(isa.c_str()) != 0; });
   m.def("variants", &variants, "The variant table: name, isa, group_size, tile, available.");
+  m.def("fastest_group", &fastest_group, py::arg("weights"), py::arg("group_size"), py::arg("isa") = "",
+        "The group size to pack these OIHW weights (pruned in groups of group_size) with on isa.");
+  m.def("group_cost", [](const std::string& isa, int g) { return sbnn_gsparse_group_cost(isa.c_str(), g); },
+        py::arg("isa"), py::arg("group_size"), "Modelled time per stored weight for G, relative to G=8 (0: none).");
   const float inf = std::numeric_limits<float>::infinity();
   py::class_<PackedConv>(m, "PackedConv")
       .def(py::init<const py::object&, const py::object&, int, float, float, const std::string&>(),

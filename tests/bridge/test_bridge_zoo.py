@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge_helpers import TOL, rel_err
+from bridge_helpers import TOL, models, rel_err
 
 ZOO = ["mobilenet-v1", "efficientnet-lite0"]
 SPARSITIES = [0.3, 0.5, 0.9]
@@ -107,3 +107,37 @@ def test_cli_run_reports_every_tagged_conv(bridge, zoo_models, tmp_path):
     first = list(ref)[0]
     assert summary["outputs"][first] == list(ref[first].shape)
     assert rel_err(np.load(tmp_path / "y.npy"), ref[first]) <= TOL
+
+
+
+@pytest.fixture(scope="module")
+def unpruned(tmp_path_factory):
+    """The bridge tests' 6-conv net with dense weights (MNN's own converter), for the project's."""
+    dense, _, _ = models.build_models(tmp_path_factory.mktemp("unpruned"), sparsity=0.0)
+    return dense
+
+
+@pytest.mark.parametrize("G,sparsity", [(1, 0.5), (1, 0.95), (2, 0.5), (16, 0.5)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_group_size_the_converter_writes_runs_like_stock(bridge, unpruned, tmp_path, G, sparsity, threads):
+    # --group auto on x86 may give a layer G = 1, 2, 4, 8 or 16 (the zoo models above are G=8):
+    # the plugin must run each and give stock MNN's outputs on the same file, packed in G or,
+    # where that runs faster (G=1 at 50 %), in wider groups (sbnn_gsparse_fastest_group)
+    from sparsebytenn import Session
+    from sparsebytenn_converter import convert
+
+    out = tmp_path / f"g{G}.mnn"
+    # every group-1 conv pruned and tagged: with the first and last conv left dense, stock MNN's
+    # dense convs and the plugin's differed by 2e-4 (stock MNN is 2.1e-4 from a float64 numpy
+    # forward of this net), which is not what this test is about
+    report = convert(str(unpruned), str(out), sparsity=sparsity, group=G, plain=True, skip=(), progress=False)
+    tagged = sum(1 for layer in report.layers if layer.tagged)
+    assert tagged > 0 and {layer.G for layer in report.layers if layer.tagged} == {G}
+    x = np.random.default_rng(3).standard_normal(models.INPUT_SHAPE).astype(np.float32)
+    sess = Session(out, plugin=True, threads=threads)
+    got = sess.run(x)
+    ref = Session(out, plugin=False, threads=threads).run(x)
+    for k in ref:
+        assert rel_err(got[k], ref[k]) <= TOL
+    assert sess.stats()["plugin_convs"] == tagged
+    assert sess.stats()["fallbacks"] == []

@@ -74,6 +74,8 @@ const char* compute_default_isa() {
   return "ref";
 }
 
+}  // namespace
+
 int group_index(int32_t g) {
   switch (g) {
     case 1: return 0;
@@ -84,8 +86,6 @@ int group_index(int32_t g) {
     default: return -1;
   }
 }
-
-}  // namespace
 
 bool isa_available(const char* isa) { return find_isa(isa) != nullptr; }
 

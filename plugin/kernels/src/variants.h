@@ -50,6 +50,8 @@ bool isa_available(const char* isa);
 const char* default_isa();
 // nullptr when the ISA is unknown/unavailable or G unsupported.
 const Variant* find_variant(const char* isa, int32_t group_size);
+// 0..4 for G = 1, 2, 4, 8, 16 (the order of the per-ISA variant lists); -1 for any other G.
+int group_index(int32_t group_size);
 int32_t variant_count();
 const Variant* variant_at(int32_t index);
 

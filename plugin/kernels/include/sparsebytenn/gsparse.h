@@ -139,6 +139,20 @@ sbnn_status sbnn_gsparse_run_f16(const sbnn_gsparse_weights* packed, const sbnn_
                                  uint16_t* output, const sbnn_tensor_layout* output_layout,
                                  const sbnn_executor* executor, void* workspace, size_t workspace_size);
 
+/* ---- choosing the packing group size ------------------------------------ */
+
+/* The group size to pack these weights with for the least modelled kernel time on
+ * params->isa (NULL or "": the one sbnn_gsparse_pack would use): params->group_size, or a
+ * larger one whose groups store the zeros of partly kept ones yet run faster per stored
+ * weight (x86: a G=1 layer at 30 % sparsity runs about 2x faster packed as G=8). The
+ * model: kept (group, input channel, tap) entries x G x sbnn_gsparse_group_cost(isa, G).
+ * ISAs without costs keep params->group_size. Writes *group_size. */
+sbnn_status sbnn_gsparse_fastest_group(const sbnn_pack_params* params, const float* weights_oihw,
+                                       int32_t* group_size);
+/* Modelled kernel time per stored weight for G on this ISA, relative to G=8; 0 when the
+ * ISA has no costs (then the packing G is never changed) or G is not 1, 2, 4, 8, 16. */
+float sbnn_gsparse_group_cost(const char* isa, int32_t group_size);
+
 /* ---- variants / dispatch ----------------------------------------------- */
 
 /* ISA automatic selection would pick now ("avx512", "avx2", "neon", "wasmsimd",
