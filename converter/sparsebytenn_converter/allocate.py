@@ -180,6 +180,12 @@ def allocate_by_damage(curves: dict, groups, sparsity: float | None, time_model=
                 fastest = ch
     if best is not None:
         best = _refine(best, opts, spars, fast_enough, sparsity)
+        budget = None
+        if time_model is not None and min_speedup is not None:
+            budget = time_model.stock_total / min_speedup - time_model.total({n: best[n] for n in names}) \
+                + sum(_at(opts[n], *best[n])[1] for n in names)
+        best = _refine_pairs(best, opts, total, sparsity, budget)
+        best = _refine(best, opts, spars, fast_enough, sparsity)
     else:                   # infeasible: the fastest choice at the sparsity, said so
         best = fastest or pick(0.0, 1e9)
     facts = {"feasible": fast_enough(best), "sparsity": spars(best), "damage": damage(best)}
@@ -211,9 +217,57 @@ def _refine(choice: dict, opts: dict, spars, fast_enough, sparsity: float | None
     return choice
 
 
+def _refine_pairs(choice: dict, opts: dict, total: int, sparsity: float | None, budget: float | None,
+                  rounds: int = 20) -> dict:
+    """Moves of two layers at once, best first: one to a less damaging option, the other to
+    whatever keeps both constraints for the least damage. Needed where a layer's time is not
+    monotone in its sparsity (a small-G layer at low sparsity runs packed in larger groups,
+    speed_model.packed_ratio), which neither the relaxation nor single-layer moves can cross.
+    budget: the most the pruned layers' modelled times may add up to (None: no floor)."""
+    choice = dict(choice)
+    names = list(opts)
+    at = {n: _at(opts[n], *choice[n]) for n in names}   # (damage, ms, pruned weights)
+    for _ in range(rounds):
+        pruned = sum(a[2] for a in at.values())
+        ms = sum(a[1] for a in at.values())
+        gain, move = 1e-12, None
+        for n in names:
+            G_, s_, d_, p_, t_ = opts[n]
+            for j in np.flatnonzero(d_ < at[n][0] - 1e-12):
+                for m in names:
+                    if m == n:
+                        continue
+                    Gm, sm, dm, pm, tm = opts[m]
+                    p_new = pruned - at[n][2] + p_[j] - at[m][2] + pm
+                    t_new = ms - at[n][1] + t_[j] - at[m][1] + tm
+                    ok = np.ones(len(dm), bool)
+                    if sparsity is not None:
+                        ok &= p_new >= sparsity * total - 1e-9 * total
+                    if budget is not None:
+                        ok &= t_new <= budget + 1e-12
+                    if not ok.any():
+                        continue
+                    k = int(np.flatnonzero(ok)[np.argmin(dm[ok])])
+                    g = at[n][0] - d_[j] + at[m][0] - dm[k]
+                    if g > gain:
+                        gain, move = g, ((n, int(G_[j]), float(s_[j])), (m, int(Gm[k]), float(sm[k])))
+        if move is None:
+            return choice
+        for n, G, s in move:
+            choice[n] = (G, s)
+            at[n] = _at(opts[n], G, s)
+    return choice
+
+
+def _at(opt, G: int, s: float) -> tuple[float, float, float]:
+    """(damage, modelled ms, pruned weights) of option (G, s)."""
+    G_, s_, d_, p_, t_ = opt
+    j = np.flatnonzero((G_ == G) & np.isclose(s_, s))[0]
+    return float(d_[j]), float(t_[j]), float(p_[j])
+
+
 def _damage_of(opt, G: int, s: float) -> float:
-    G_, s_, d_, _, _ = opt
-    return float(d_[np.flatnonzero((G_ == G) & np.isclose(s_, s))[0]])
+    return _at(opt, G, s)[0]
 
 
 def counts_of(choice: dict, shapes: dict) -> dict[str, tuple[int, int]]:

@@ -241,6 +241,24 @@ def test_damage_passes_through_every_measured_probe_and_keeps_the_curves_shape_b
     assert lc.damage(8, 0.0) == 0.0
 
 
+def test_a_small_group_is_priced_as_the_plugin_packs_it():
+    # the bridge packs a layer pruned in groups of G in larger groups G' when that runs faster
+    # (sbnn_gsparse_fastest_group); a G' group is empty when all its G'/G units are, s ** (G'/G)
+    t = _table()                                   # G=8 and G=2 rows: 100/90/50 and 60/54/30 GFLOP/s at 56
+    tm = TimeModel(t, {"a": 3.0, "rest": 6.0}, {"a": 10**6}, {"a": 56})
+
+    def ratio(G, s):                               # kept MACs at the plugin's rate over all at stock's (80)
+        return (1 - s) * 80.0 / np.interp(s, [0.0, 0.5, 0.9], [100.0, 90.0, 50.0] if G == 8 else [60.0, 54.0, 30.0])
+
+    low2, low8 = ratio(2, 0.3), ratio(8, 0.3 ** 4)
+    assert low8 < low2                             # at 30 % the G=2 layer runs faster as G=8, zeros stored
+    assert tm.layer_ms("a", 2, 0.3) == pytest.approx(3.0 * low8)
+    high2, high8 = ratio(2, 0.9), ratio(8, 0.9 ** 4)
+    assert high2 < high8                           # at 90 % as G=2
+    assert tm.layer_ms("a", 2, 0.9) == pytest.approx(3.0 * high2)
+    assert tm.layer_ms("a", 8, 0.3) == pytest.approx(3.0 * ratio(8, 0.3))   # nothing wider in the table
+
+
 def test_allocator_meets_both_constraints_and_is_close_to_exhaustive():
     curves = _curves()
     t = _table()
@@ -369,7 +387,7 @@ def test_group_auto_lowers_the_output_error_of_a_zoo_model(tmp_path):
     auto = convert(src, tmp_path / "auto.mnn", sparsity=0.3, group="auto", calibration=calib, holdout=held,
                    progress=False)
     assert auto.totals()["sparsity_after"] == pytest.approx(0.3, abs=0.02)
-    assert {r.G for r in auto.layers} <= {16, 8, 4, 2}
+    assert {r.G for r in auto.layers} <= {16, 8, 4, 2, 1}
     assert auto.allocation["modelled_speedup"] >= 1.3
     dense = np.stack([mnn_run(src, x[None]).ravel() for x in held])
     errs = {}

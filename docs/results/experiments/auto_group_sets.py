@@ -11,7 +11,9 @@ src = zoo.get("mobilenet-v1", progress=False)
 variants = {"g16-2_c140": ((16, 8, 4, 2), 140), "g16-1_c140": ((16, 8, 4, 2, 1), 140),
             "g16-2_c420": ((16, 8, 4, 2), 420)}
 out = []
-for name in sys.argv[1:]:
+for arg in sys.argv[1:]:            # NAME or NAME:SEED (the calibration crops' seed, default 0)
+    name, _, seed = arg.partition(":")
+    seed = int(seed or 0)
     groups, crops = variants[name]
     options.AUTO_GROUPS["x86"] = groups
     facts = {}
@@ -21,7 +23,8 @@ for name in sys.argv[1:]:
         facts.setdefault("G", []).append([v["G"] for v in r.allocation["layers"].values()])
         facts.setdefault("s", []).append([round(v["sparsity"], 3) for v in r.allocation["layers"].values()])
     t0 = time.time()
-    res = pp.held_out_agreement("mobilenet-v1", Path(src), build, Path(tempfile.mkdtemp()), calibrated=True, crops=crops)
-    row = dict(variant=name, top1=res["top1_agreement"], ci=res["top1_agreement_ci95"], cos=res["logit_cosine"],
+    res = pp.held_out_agreement("mobilenet-v1", Path(src), build, Path(tempfile.mkdtemp()), calibrated=True, crops=crops,
+                                 seed=seed)
+    row = dict(variant=name, seed=seed, top1=res["top1_agreement"], ci=res["top1_agreement_ci95"], cos=res["logit_cosine"],
                seconds=round(time.time() - t0), **facts)
     print(json.dumps(row), flush=True)
