@@ -45,3 +45,17 @@ def test_photo_rows_say_where_the_answers_changed():
     # the three photos that lost the most views, worst first; unchanged photos never listed
     assert line.index("astronaut 2/10") < line.index("china 3/10") < line.index("person 5/10")
     assert "kite" not in line and "coffee" not in line
+
+
+def test_rows_are_set_against_the_dense_model_through_the_plugin():
+    # the plugin alone (dense kernels) speeds the dense model up; pruning that adds nothing to it is flagged
+    result = _result(1.70, 1.65)
+    result["results"][0]["plugin_speedup_vs_mnn_dense"] = 1.69
+    text = table(result)
+    assert "dense model through the plugin (nothing pruned, same answers): 1.69x" in text
+    warning = [ln for ln in text.splitlines() if ln.startswith("warning: less than 5 % faster")]
+    assert len(warning) == 1 and "calibrated G=auto 30%" in warning[0] and "--group 8" in warning[0]
+    result["results"][1]["speedup_vs_mnn_dense"] = 1.80      # 6.5 % beyond it
+    assert "warning: less than 5 %" not in table(result)
+    del result["results"][0]["plugin_speedup_vs_mnn_dense"]  # not measured: nothing said
+    assert "through the plugin" not in table(result)

@@ -54,6 +54,7 @@ def table(result: dict) -> str:
                  f"speed-up = plugin on the row's model vs stock MNN on the dense model, "
                  f"{'median of per-round ratios' if any('speedup_vs_mnn_dense' in r for r in result['results']) else 'not measured (--speed)'}"
                  "; modelled = what --group auto's allocator predicted from its speed table")
+    lines += _dense_on_plugin_lines(result["results"])
     short = [r["label"] for r in result["results"] if r.get("modelled_speedup") and r.get("speedup_vs_mnn_dense")
              and r["speedup_vs_mnn_dense"] < 0.95 * r["modelled_speedup"]]
     if short:
@@ -61,6 +62,22 @@ def table(result: dict) -> str:
                      "speed table may not match this machine: measure one with `sparsebytenn bench speed-table "
                      "--json FILE` and convert with --speed-table FILE")
     return "\n".join(lines)
+
+
+def _dense_on_plugin_lines(rows: list[dict]) -> list[str]:
+    """What the dense model itself gets from the plugin, and the pruned rows that add nothing
+    to it (their pruning costs answers and buys no speed)."""
+    base = rows[0].get("plugin_speedup_vs_mnn_dense") if rows else None
+    if base is None:
+        return []
+    out = [f"the dense model through the plugin (nothing pruned, same answers): {base:.2f}x; "
+           "what a row gains beyond that is what its pruning buys"]
+    idle = [r["label"] for r in rows[1:] if r.get("speedup_vs_mnn_dense") and r["speedup_vs_mnn_dense"] < 1.05 * base]
+    if idle:
+        out.append(f"warning: less than 5 % faster than the dense model through the plugin: {', '.join(idle)} -- "
+                   "this pruning costs answers and buys (almost) no speed here: run the dense model with the "
+                   "plugin, or prune more or in larger groups (--group 8) for speed")
+    return out
 
 
 def flips_line(r: dict, most: int = 3) -> str:
@@ -110,6 +127,10 @@ def write_plot(result: dict, path: Path) -> None:
                    label=key if key not in ax.get_legend_handles_labels()[1] else None)
         if r.get("sparsity") is not None:
             ax.annotate(f"{r['sparsity']:.0%}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    base = result["results"][0].get("plugin_speedup_vs_mnn_dense") if timed else None
+    if base is not None:      # the dense model through the plugin: what no pruning at all gives
+        ax.scatter([base], [_quality(result, result["results"][0])], marker="*", s=120, color="k",
+                   label="dense, plugin (nothing pruned)")
     if task:
         ax.axhline(0, color="0.4", lw=1)
         ax.set_ylabel("test-accuracy drop vs dense (pt, lower is better)")

@@ -16,6 +16,7 @@ from ..bench.measure import Instance, measure
 from ..bench.stats import median_iqr, per_round_speedup
 
 DENSE = "sbnn-dense"
+DENSE_PLUGIN = "plugin#dense"
 
 
 def _tagged(path: Path) -> int:
@@ -32,9 +33,13 @@ def time_variants(subject, variants, rows: list[dict], cfg, work: Path) -> None:
 
     shape = catalog.spec(subject.zoo_name).input_shape
     inputs = {"input": np.random.default_rng(cfg.seed).standard_normal(shape).astype(np.float32)}
+    # The dense model through the plugin too: its dense-op kernels alone give a speed-up, and
+    # a pruned row is only worth its lost answers for what it adds to that.
     instances = [Instance(DENSE, "mnn-dense", "sparsebytenn.bench.runners:MNNRunner", subject.path,
+                          cfg.threads),
+                 Instance(DENSE_PLUGIN, "plugin", "sparsebytenn.bench.runners:PluginRunner", subject.path,
                           cfg.threads)]
-    tagged = {}
+    tagged = {DENSE_PLUGIN: 0}
     for k, v in enumerate(variants):
         if v.path is None or not Path(v.path).exists():
             continue
@@ -63,6 +68,9 @@ def time_variants(subject, variants, rows: list[dict], cfg, work: Path) -> None:
             row["median_ms"] = median_iqr(x for r in dense.rounds for x in r)[0]
             row["speedup_vs_mnn_dense"] = 1.0
             row["timed_engine"] = "stock MNN"
+            on_plugin = by[DENSE_PLUGIN]
+            if on_plugin.ok and on_plugin.rounds:
+                row["plugin_speedup_vs_mnn_dense"] = per_round_speedup(dense.rounds, on_plugin.rounds)
             continue
         if inst is None:
             continue
