@@ -108,6 +108,15 @@ class SpeedTable:
         h = min(sizes, key=lambda x: abs(np.log(x) - np.log(max(hw, 1))))
         return float(np.median([float(r["gflops"]) for r in self.stock_rows if int(r["hw"]) == h]))
 
+    def cost(self, G: int) -> float:
+        """Time per stored weight with G relative to G=8: the median over the table's 25-75 %
+        rows of G=8's GFLOP/s over G's (the plugin's packing choice, sbnn_gsparse_fastest_group,
+        has the same medians of the shipped tables compiled in)."""
+        by = {(r["layer"] if "layer" in r else r["hw"], float(r["sparsity"]), int(r["G"])): float(r["gflops"])
+              for r in self.rows if 0.25 <= float(r["sparsity"]) <= 0.75}
+        ratios = [by[(k[0], k[1], 8)] / v for k, v in by.items() if k[2] == G and (k[0], k[1], 8) in by and v > 0]
+        return float(np.median(ratios)) if ratios else 1.0
+
     def ratio(self, G: int, hw: int, s: float) -> float:
         """The plugin's time for a layer at (G, s) over stock MNN's dense time for it."""
         return (1.0 - s) * self.stock_gflops(hw) / self.gflops(G, hw, s)

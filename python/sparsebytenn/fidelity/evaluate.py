@@ -164,6 +164,7 @@ def convert_variant(subject: Subject, v: Variant, dst: Path, calibration: np.nda
     return {"achieved_sparsity": sum(r.sparsity_after * sizes[r.name] for r in rep.layers) / total,
             "G": rep.G, "layer_G": {r.name: r.G for r in rep.layers},
             "layer_sparsity": {r.name: round(r.sparsity_after, 4) for r in rep.layers},
+            "tagged_layers": sum(r.tagged for r in rep.layers),     # the rest pruned but stored dense
             # what the allocator promised (a model), to set against the measured speed-up
             "modelled_speedup": (rep.allocation or {}).get("modelled_speedup"),
             "convert_seconds": round(time.perf_counter() - t0, 1)}
