@@ -17,10 +17,11 @@ GROUPS = (1, 2, 4, 8, 16)
 # Default G per target: the fp32 SIMD width the kernels there use (arm64 NEON and
 # wasm SIMD128: 4 floats; x86 AVX2: 8 floats; MNN packs channels by 4 / 8 there).
 TARGET_G = {"arm64": 4, "wasm": 4, "x86": 8}
-# The group sizes --group auto chooses from, per target. x86 includes G=1: its kernels are
-# slow (one load per FMA), but the plugin's dense-op takeovers leave the speed floor room to
-# spend on it, and the allocator prices it from the speed table (ImageNet MobileNet-V1, 30 %:
-# 140 views kept 61.4 -> 79.3 % without images, 74.8 -> 78.8 % calibrated, 1.37x measured).
+# The group sizes --group auto chooses from, per target. x86 includes G=1: G=1's own kernel is
+# slow (one load per FMA), but the plugin packs such a layer in wider groups where that is faster
+# (sbnn_gsparse_fastest_group) and the time model prices it so (ImageNet MobileNet-V1, 30 %, 140
+# views: 61.4 -> 78.6 % kept without images, 74.8 -> 88.8 % calibrated, 1.74-2.14x measured;
+# docs/results/eval-mobilenet-v1-auto30-repack-seed*.json).
 AUTO_GROUPS = {"x86": (16, 8, 4, 2, 1), "arm64": (8, 4, 2), "wasm": (8, 4, 2)}
 # --group auto keeps at least this modelled end-to-end speed-up unless --target-speedup says
 # otherwise: below it sparsity does not pay off.

@@ -109,8 +109,8 @@ class SpeedTable:
         return float(np.median([float(r["gflops"]) for r in self.stock_rows if int(r["hw"]) == h]))
 
     def cost(self, G: int) -> float:
-        """Time per stored weight with G relative to G=8: the median over the table's 25-75 %
-        rows of G=8's GFLOP/s over G's (the plugin's packing choice, sbnn_gsparse_fastest_group,
+        """Time per stored weight with G relative to G=8: the median over the table's 30-70 %
+        rows (those between 25 and 75 %) of G=8's GFLOP/s over G's (the plugin's packing choice, sbnn_gsparse_fastest_group,
         has the same medians of the shipped tables compiled in)."""
         by = {(r["layer"] if "layer" in r else r["hw"], float(r["sparsity"]), int(r["G"])): float(r["gflops"])
               for r in self.rows if 0.25 <= float(r["sparsity"]) <= 0.75}
