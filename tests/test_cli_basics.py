@@ -53,3 +53,15 @@ def test_every_python_the_package_accepts_has_an_allow_listed_mnn_engine():
     accepted = {f"cp3{minor}" for minor in range(6, 20) if f"3.{minor}.0" in spec}
     known = {re.search(r"\bcp3\d+\b", label).group(0) for label in KNOWN_ENGINES.values()}
     assert accepted and accepted <= known, (sorted(accepted), sorted(known))
+
+
+def test_group_sizes_are_read_the_same_by_convert_and_bench():
+    # one parser for --group: bench takes the converter's `auto` too, and both refuse a G the
+    # kernels have no variant for before any work starts
+    parser = build_parser()
+    for cmd in (["convert", "in.mnn", "out.mnn"], ["bench", "m.mnn"]):
+        assert parser.parse_args([*cmd, "--group", "auto"]).group == "auto"
+        assert parser.parse_args([*cmd, "--group", "16"]).group == 16
+        for bad in ("3", "32", "0", "eight"):
+            r = run(*cmd, "--group", bad)
+            assert r.returncode == 2 and f"'{bad}': G is 1, 2, 4, 8, 16 or auto" in r.stderr, (cmd, bad, r.stderr)

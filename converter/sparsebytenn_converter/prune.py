@@ -14,7 +14,7 @@ from .allocate import allocate, allocate_by_damage, counts_of
 from .encode import dense_model
 from .errors import ModelError
 from .groups import MIN_TAG_SPARSITY, Units, group_shape, prune_mask
-from .options import ConvertOptions
+from .options import AUTO_MIN_SPEEDUP, AUTO_SPEED_SHARE, ConvertOptions
 from .progress import bar as progress_bar
 from .work import Work
 
@@ -71,7 +71,8 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
             lc.more_probes.append((s2, sens.probe_damage(lc, w, b, fit_x, calib.damp, run_with, s2)))
         curves[c.name] = lc
     tm = time_model(work, opts, calib, pool)
-    choice, facts = allocate_by_damage(curves, opts.groups, opts.sparsity, tm, opts.min_speedup,
+    floor, floor_rule = speed_floor(opts, tm, list(curves))
+    choice, facts = allocate_by_damage(curves, opts.groups, opts.sparsity, tm, floor,
                                        max_sparsity=1.0 - opts.min_keep)
     shapes = {n: work.W[n].shape for n in choice}
     work.counts = counts_of(choice, shapes)
@@ -82,7 +83,8 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
     work.retained_identity = _retained_identity(work)
     report.allocation = {
         "method": "measured damage (sensitivity.py) under a modelled speed floor",
-        "groups": list(opts.groups), "min_speedup": opts.min_speedup,
+        "groups": list(opts.groups), "min_speedup": round(floor, 3),
+        "min_speedup_rule": floor_rule,
         "speed_table": tm.table.source, "speed_table_cpu": tm.table.cpu_model,
         "stock_ms": round(tm.stock_total, 3), "stock_profile": tm.stock_source,
         "modelled_speedup": round(facts["speedup"], 3), "predicted_damage": facts["damage"],
@@ -96,8 +98,21 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
             "give --group G for an exact target")
     if not facts["feasible"]:
         report.warnings.append(
-            f"warning: no choice of groups reaches the modelled speed-up {opts.min_speedup:g}x at sparsity "
+            f"warning: no choice of groups reaches the modelled speed-up {floor:.2f}x at sparsity "
             f"{opts.sparsity:g} (fastest: {facts['speedup']:.2f}x): raise --sparsity or lower --target-speedup")
+
+
+def speed_floor(opts: ConvertOptions, tm, names: list[str]) -> tuple[float, str]:
+    """The modelled end-to-end speed-up allocate_by_damage must keep, and how it was set:
+    --target-speedup when given, else (--group auto) the larger of AUTO_MIN_SPEEDUP and
+    AUTO_SPEED_SHARE of the target's G at --sparsity in every layer of the pool."""
+    if opts.target_speedup is not None:
+        return opts.target_speedup, "--target-speedup"
+    s = opts.sparsity or 0.0
+    reference = tm.speedup({n: (opts.G, s) for n in names})
+    floor = max(AUTO_MIN_SPEEDUP, AUTO_SPEED_SHARE * reference)
+    return floor, (f"--group auto: the larger of {AUTO_MIN_SPEEDUP:g}x and {AUTO_SPEED_SHARE:.0%} of G={opts.G} "
+                   f"at {s:.0%} in every layer ({reference:.2f}x modelled)")
 
 
 def time_model(work: Work, opts: ConvertOptions, calib, pool):

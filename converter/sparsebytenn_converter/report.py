@@ -183,7 +183,8 @@ class Report:
             gs = sorted({v["G"] for v in a["layers"].values()}, reverse=True)
             out.append(f"allocation: G and sparsity per layer by measured damage (G in {a['groups']}, chose "
                        f"{gs}); modelled end-to-end speed-up {a['modelled_speedup']:.2f}x over stock MNN "
-                       f"({a['stock_ms']:.1f} ms measured here; kernel table: {a['speed_table_cpu']})")
+                       f"({a['stock_ms']:.1f} ms measured here; kernel table: {a['speed_table_cpu']}), floor "
+                       f"{a['min_speedup']:.2f}x ({a['min_speedup_rule']})")
         small = [r.name for r in self.layers if r.tagged and r.G <= 2]
         if small:
             out.append(f"stock MNN: {len(small)} tagged layer(s) with G <= 2 run correctly but on its element-wise "

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .convert import group_arg
+
 DESCRIPTION = """\
 Time one or more models on several engines on this machine, in one interleaved run:
 
@@ -83,7 +85,8 @@ def register(subparsers) -> None:
     p.add_argument("--onnx", metavar="FILE", help="ONNX form of MODEL for onnxruntime")
     p.add_argument("--input-shape", type=_ints, metavar="N,C,H,W",
                    help="input shape when the model's is dynamic")
-    p.add_argument("--group", type=int, help="converter group size G (default: the converter's auto)")
+    p.add_argument("--group", type=group_arg, metavar="G",
+                   help="converter group size 1, 2, 4, 8, 16 or auto (default: the converter's: auto on x86)")
     p.add_argument("--tolerance", type=float, default=1e-3,
                    help="max output error relative to max(1, |reference|) (default 1e-3)")
     p.add_argument("--json", metavar="FILE", help="write all results as JSON")
