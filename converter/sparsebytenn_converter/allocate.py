@@ -29,7 +29,9 @@ def _counts(is_main_sorted: np.ndarray, n: int) -> tuple[int, int]:
 
 
 def _closest_prefix(cum: np.ndarray, target: float, cap: float) -> int:
-    """Number of weakest units whose size is closest to target, within the cap."""
+    """Number of weakest units whose size is closest to target, within the cap (a target beyond
+    the cap: the most the cap allows, not nothing)."""
+    target = min(target, cap)
     n = int(np.searchsorted(cum, target))  # first prefix reaching the target
     best = 0
     for k in (n - 1, n, n + 1):

@@ -33,6 +33,10 @@ def plan_sparsity(work: Work, opts: ConvertOptions, calib, report) -> None:
     sizes = {c.name: work.W[c.name].size for c in work.chosen}
     work.counts = allocate(units, sizes, opts.sparsity or 0.0, per_layer=opts.per_layer,
                            min_keep=opts.min_keep, overrides=opts.overrides)
+    if (opts.sparsity or 0.0) > 1.0 - opts.min_keep + 1e-9:
+        report.warnings.append(
+            f"warning: --sparsity {opts.sparsity:g} is more than --min-keep {opts.min_keep:g} lets a layer lose "
+            f"({1.0 - opts.min_keep:.0%}): layers stop there; lower --min-keep to prune further")
     work.retained_identity = _retained_identity(work)
 
 

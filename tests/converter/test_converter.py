@@ -155,6 +155,20 @@ def test_small_groups_that_run_dense_stay_untagged(small_model, tmp_path):
     assert rel_err(mnn_run(out, X_SMALL), mnn_run(arm, X_SMALL)) < 1e-5   # the same weights, either way
 
 
+def test_a_per_layer_sparsity_beyond_min_keep_prunes_to_the_cap_not_nothing(small_model, tmp_path):
+    # --per-layer --sparsity 0.95 with the default --min-keep 0.1 left every layer dense (the
+    # closest count to 95 % within the 90 % cap was looked for only next to 95 %)
+    out = tmp_path / "capped.mnn"
+    r = convert(small_model, out, sparsity=0.95, group=4, per_layer=True, plain=True, progress=False)
+    weights = json_conv_weights(mnn_json(out, tmp_path))
+    assert r.layers
+    for rec in r.layers:     # MNN's own dump: at the cap, within one unit (G rows x 1 input x taps)
+        w = weights[rec.name]
+        unit = 4 * w.shape[2] * w.shape[3] / w.size
+        assert 0.9 - unit - 1e-9 <= np.mean(w == 0) <= 0.9 + 1e-9, (rec.name, np.mean(w == 0))
+    assert any("--min-keep 0.1" in w and "lower --min-keep" in w for w in r.warnings), r.warnings
+
+
 def test_layers_pruned_too_little_stay_dense(small_model, tmp_path):
     # issue 14.6: --sparsity 0.0001 tagged every layer and nearly doubled the file
     out = tmp_path / "low.mnn"
