@@ -80,6 +80,7 @@ int sbnn_mnn_executor(void) { return settings().executor.load(); }
 void sbnn_mnn_set_log_stderr(int on) { settings().log_stderr.store(on != 0); }
 
 int64_t sbnn_mnn_thread_convs_created(void) { return sbnn::mnnbridge::ThreadConvsCreated(); }
+int64_t sbnn_mnn_thread_convs_packed(int group_size) { return sbnn::mnnbridge::ThreadConvsPacked(group_size); }
 int64_t sbnn_mnn_thread_conv_runs(void) { return sbnn::mnnbridge::ThreadConvRuns(); }
 int64_t sbnn_mnn_thread_conv_threads(void) { return sbnn::mnnbridge::ThreadConvThreads(); }
 int64_t sbnn_mnn_total_convs_created(void) { return sbnn::mnnbridge::TotalConvsCreated(); }

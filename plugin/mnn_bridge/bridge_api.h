@@ -40,6 +40,10 @@ SBNN_MNN_API int sbnn_mnn_executor(void);
 SBNN_MNN_API void sbnn_mnn_set_log_stderr(int on);
 /* Sparse convs created / executed by the bridge on the calling thread, and in total. */
 SBNN_MNN_API int64_t sbnn_mnn_thread_convs_created(void);
+/* Of those, the ones packed in groups of group_size (1, 2, 4, 8, 16): the model's G or,
+ * where the kernels' cost model says it runs faster, a larger one (zeros stored). -1 for
+ * any other group_size. */
+SBNN_MNN_API int64_t sbnn_mnn_thread_convs_packed(int group_size);
 SBNN_MNN_API int64_t sbnn_mnn_thread_conv_runs(void);
 /* Sum over those runs of the thread count the kernels were given (numThread). */
 SBNN_MNN_API int64_t sbnn_mnn_thread_conv_threads(void);

@@ -10,6 +10,13 @@ namespace mnnbridge {
 namespace {
 
 thread_local int64_t t_created = 0;
+constexpr int kGroupSizes[] = {1, 2, 4, 8, 16};
+thread_local int64_t t_created_by_group[5] = {};
+int GroupSlot(int group_size) {
+  for (int i = 0; i < 5; ++i)
+    if (kGroupSizes[i] == group_size) return i;
+  return -1;
+}
 thread_local int64_t t_runs = 0;
 thread_local int64_t t_run_threads = 0;
 std::atomic<int64_t> g_created{0};
@@ -34,8 +41,9 @@ BridgeSettings& settings() {
   return s;
 }
 
-void CountConvCreated() {
+void CountConvCreated(int packed_group) {
   ++t_created;
+  if (const int slot = GroupSlot(packed_group); slot >= 0) ++t_created_by_group[slot];
   g_created.fetch_add(1, std::memory_order_relaxed);
 }
 void CountConvRun(int threads) {
@@ -44,6 +52,10 @@ void CountConvRun(int threads) {
   g_runs.fetch_add(1, std::memory_order_relaxed);
 }
 int64_t ThreadConvsCreated() { return t_created; }
+int64_t ThreadConvsPacked(int group_size) {
+  const int slot = GroupSlot(group_size);
+  return slot < 0 ? -1 : t_created_by_group[slot];
+}
 int64_t ThreadConvRuns() { return t_runs; }
 int64_t ThreadConvThreads() { return t_run_threads; }
 int64_t TotalConvsCreated() { return g_created.load(); }

@@ -24,9 +24,12 @@ BridgeSettings& settings();
 
 // Counters. The per-thread ones let a host attribute work to the session it ran
 // on the calling thread even when several sessions run at once.
-void CountConvCreated();
+// packed_group: the G the kernels packed the conv in (the model's G, or a larger one
+// where that runs faster: sbnn_gsparse_fastest_group).
+void CountConvCreated(int packed_group);
 void CountConvRun(int threads);  // threads: the width the kernels were given
 int64_t ThreadConvsCreated();
+int64_t ThreadConvsPacked(int group_size);  // of those, packed in groups of group_size; -1: no such G
 int64_t ThreadConvRuns();
 int64_t ThreadConvThreads();     // sum of those widths: shows numThread reaching the kernels
 int64_t TotalConvsCreated();

@@ -93,7 +93,8 @@ SparseConvExecution::SparseConvExecution(mnnabi::Backend* cpu_backend, const mnn
   spec_.bias = VectorView<float>();
   pads_.assign(spec.pads.data, spec.pads.data + spec.pads.size);
   spec_.pads = VectorView<int32_t>();
-  CountConvCreated();
+  sbnn_gsparse_info info{};
+  CountConvCreated(sbnn_gsparse_get_info(packed_, &info) == SBNN_OK ? info.group_size : 0);
 }
 
 SparseConvExecution::~SparseConvExecution() { sbnn_gsparse_free(packed_); }

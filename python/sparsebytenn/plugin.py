@@ -134,6 +134,18 @@ def thread_convs_created() -> int:
     return int(_lib.sbnn_mnn_thread_convs_created()) if _lib is not None else 0
 
 
+# The group sizes the kernels have variants for.
+GROUP_SIZES = (1, 2, 4, 8, 16)
+
+
+def thread_convs_packed() -> dict[int, int]:
+    """Of those, how many the kernels packed in groups of each G (the model's G, or a larger
+    one where their cost model says it runs faster), {G: count}."""
+    if _lib is None:
+        return {}
+    return {g: int(_lib.sbnn_mnn_thread_convs_packed(g)) for g in GROUP_SIZES}
+
+
 # The dense ops the bridge may take over from MNN, by the C API's kind number.
 DENSE_OPS = {"depthwise": 0, "direct_conv": 1, "pointwise": 2}
 # Under auto the bridge runs both its kernels and MNN's own execution of each such op
@@ -239,6 +251,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "sbnn_mnn_executor": (c_int, []),
         "sbnn_mnn_set_log_stderr": (None, [c_int]),
         "sbnn_mnn_thread_convs_created": (i64, []),
+        "sbnn_mnn_thread_convs_packed": (i64, [c_int]),
         "sbnn_mnn_thread_conv_runs": (i64, []),
         "sbnn_mnn_thread_conv_threads": (i64, []),
         "sbnn_mnn_total_convs_created": (i64, []),

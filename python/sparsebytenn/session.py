@@ -55,10 +55,13 @@ class Session(MNNSession):
         self.plugin = backend == _plugin.BRIDGE_TYPE
         notes_before = _plugin.thread_note_count()
         created_before = _plugin.thread_convs_created()
+        packed_before = _plugin.thread_convs_packed()
         dense_created_before = {k: _plugin.thread_dense_created(k) for k in _plugin.DENSE_OPS}
         super().__init__(path, threads=threads, backend=backend, precision=precision)
         self.backend = backend
         self.plugin_convs_created = _plugin.thread_convs_created() - created_before
+        self.plugin_convs_packed = {g: n - packed_before.get(g, 0) for g, n in _plugin.thread_convs_packed().items()
+                                    if n - packed_before.get(g, 0)}
         self.plugin_dense_created = {k: _plugin.thread_dense_created(k) - n for k, n in dense_created_before.items()}
         self._fallbacks = _plugin.thread_notes(notes_before)
         self._last_plugin_convs = 0
@@ -130,6 +133,8 @@ class Session(MNNSession):
         """plugin_convs: tagged (sparse) convs the bridge ran in the last run();
         plugin_ops: every op it ran in that run, by type ({"sparse_conv": n, "depthwise": m,
         "direct_conv": k, "pointwise": p}); plugin_ops_created: the dense executions it created, by type;
+        plugin_convs_packed: the sparse convs created, by the G the kernels packed them in
+        ({G: n}; larger than the model's G where they run faster so);
         plugin_threads: the thread count the kernels were given in that run (per sparse
         conv, from numThread);
         ops: op type -> count executed per inference; fallbacks: the bridge's notes."""
@@ -148,6 +153,7 @@ class Session(MNNSession):
         with self.lock:
             per_conv = self._last_plugin_threads / self._last_plugin_convs if self._last_plugin_convs else None
             return {"plugin_convs": self._last_plugin_convs, "plugin_convs_created": self.plugin_convs_created,
+                    "plugin_convs_packed": dict(self.plugin_convs_packed),
                     "plugin_threads": per_conv,
                     "plugin_ops": {"sparse_conv": self._last_plugin_convs, **self._last_plugin_dense},
                     "plugin_ops_created": dict(self.plugin_dense_created),
