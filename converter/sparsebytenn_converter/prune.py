@@ -14,7 +14,7 @@ from .allocate import allocate, allocate_by_damage, counts_of
 from .encode import dense_model
 from .errors import ModelError
 from .groups import MIN_TAG_SPARSITY, Units, group_shape, prune_mask
-from .options import AUTO_MIN_SPEEDUP, AUTO_SPEED_SHARE, ConvertOptions
+from .options import AUTO_MIN_SPEEDUP, ConvertOptions
 from .progress import bar as progress_bar
 from .work import Work
 
@@ -109,13 +109,13 @@ def plan_by_damage(work: Work, opts: ConvertOptions, calib, report) -> None:
 def speed_floor(opts: ConvertOptions, tm, names: list[str]) -> tuple[float, str]:
     """The modelled end-to-end speed-up allocate_by_damage must keep, and how it was set:
     --target-speedup when given, else (--group auto) the larger of AUTO_MIN_SPEEDUP and
-    AUTO_SPEED_SHARE of the target's G at --sparsity in every layer of the pool."""
+    --sparsity times the speed-up of the target's G at --sparsity in every layer of the pool."""
     if opts.target_speedup is not None:
         return opts.target_speedup, "--target-speedup"
     s = opts.sparsity or 0.0
     reference = tm.speedup({n: (opts.G, s) for n in names})
-    floor = max(AUTO_MIN_SPEEDUP, AUTO_SPEED_SHARE * reference)
-    return floor, (f"--group auto: the larger of {AUTO_MIN_SPEEDUP:g}x and {AUTO_SPEED_SHARE:.0%} of G={opts.G} "
+    floor = max(AUTO_MIN_SPEEDUP, s * reference)
+    return floor, (f"--group auto: the larger of {AUTO_MIN_SPEEDUP:g}x and {s:.0%} of G={opts.G} "
                    f"at {s:.0%} in every layer ({reference:.2f}x modelled)")
 
 

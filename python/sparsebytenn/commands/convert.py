@@ -64,18 +64,19 @@ each layer's pruning damages the model's output (per group size and sparsity) an
 models each choice's end-to-end time from a table of the kernels' measured speeds
 and stock MNN's own per-op profile of the model; it then picks G and sparsity per
 layer with the least total damage that reaches --sparsity (the whole pool) and a
-modelled speed-up of at least --target-speedup. Without it the floor is 80 % of what
-the target's G (x86: 8) at --sparsity in every layer models, and at least 1.3x: auto
-gives up at most a fifth of that speed for accuracy. The choice, the
+modelled speed-up of at least --target-speedup. Without it the floor is at least 1.3x
+and at --sparsity S at least S times what the target's G (x86: 8) at S in every layer
+models: the more you prune, the more of what it buys goes to speed (at 30 % auto may
+spend it all on accuracy, at 90 % it keeps 90 % of G=8's speed). The choice, the
 table used and the modelled speed-up are in the report; measure the real speed-up
 with `sparsebytenn eval --speed` or `sparsebytenn bench`. Stock MNN runs every G
 (through its own sparse path or, for groups its kernels do not take, its dense path).
 x86 chooses from G = 16, 8, 4, 2, 1; the plugin packs a layer pruned in small groups
 in wider ones where that runs faster (G=1 at 30 %: as G=8, its zeros stored), and a
 layer it would run in full groups anyway is written dense (the report lists them).
-For the most accuracy at a sparsity whatever the speed, give --target-speedup 1.3 (on
-AVX-512 CPUs the plugin's dense kernels alone give ~1.5x, so auto then buys no speed
-beyond the dense model's); for the most speed, --group 8.
+At low sparsity on AVX-512 CPUs the plugin's dense kernels alone give ~1.5x over stock
+MNN, so there auto buys little speed beyond the dense model's; for the most accuracy at
+any sparsity whatever the speed, give --target-speedup 1.3; for the most speed, --group 8.
 
 rearrangement (default on, --no-rearrange to disable): output channels of pruned
 layers are permuted so channels needing the same inputs share a group, and the
@@ -135,7 +136,7 @@ def register(subparsers) -> None:
                         "kernels' measured speed (default: auto on x86 without --calibration, else by --target)")
     p.add_argument("--target-speedup", type=float, metavar="X",
                    help="keep a modelled end-to-end speed-up over stock MNN of at least X (with --group auto the "
-                        "default is 80 %% of G=8's at the same sparsity, at least 1.3); alone, without --sparsity, prune as much as X needs, where it hurts least")
+                        "default: S times G=8's at --sparsity S, at least 1.3); alone, without --sparsity, prune as much as X needs, where it hurts least")
     p.add_argument("--speed-table", metavar="FILE.json",
                    help="kernel speeds for --group auto / --target-speedup (default: the shipped table for this "
                         "CPU; measure your own with `sparsebytenn bench speed-table --json FILE`)")
