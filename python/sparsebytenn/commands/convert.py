@@ -136,7 +136,8 @@ def register(subparsers) -> None:
                         "kernels' measured speed (default: auto on x86 without --calibration, else by --target)")
     p.add_argument("--target-speedup", type=float, metavar="X",
                    help="keep a modelled end-to-end speed-up over stock MNN of at least X (with --group auto the "
-                        "default: S times G=8's at --sparsity S, at least 1.3); alone, without --sparsity, prune as much as X needs, where it hurts least")
+                        "default: S times G=8's at --sparsity S, at least 1.3); alone, without --sparsity, prune "
+                        "as much as X needs, where it hurts least")
     p.add_argument("--speed-table", metavar="FILE.json",
                    help="kernel speeds for --group auto / --target-speedup (default: the shipped table for this "
                         "CPU; measure your own with `sparsebytenn bench speed-table --json FILE`)")
