@@ -54,6 +54,9 @@ class BenchConfig:
             raise SparseByteNNError("--threads: thread counts must be >= 1")
         if self.rounds < 1 or self.runs < 1 or self.warmup < 0:
             raise SparseByteNNError("--rounds and --runs must be >= 1, --warmup >= 0")
+        from sparsebytenn_converter.options import ConvertOptions
+
+        ConvertOptions.of(sparsity=0.5, **self.converter_options)   # e.g. a G without kernels
 
 
 def _pct(s: float) -> str:

@@ -136,7 +136,7 @@ def config_from_args(args):
         rounds=pick(args.rounds, "rounds"), runs=pick(args.runs, "runs"),
         warmup=pick(args.warmup, "warmup"), tolerance=args.tolerance, onnx=args.onnx,
         input_shape=args.input_shape,
-        converter_options={"group": args.group} if args.group else {},
+        converter_options={"group": args.group} if args.group is not None else {},
         progress=not args.no_progress)
 
 

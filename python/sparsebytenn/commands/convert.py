@@ -184,14 +184,13 @@ def register(subparsers) -> None:
 
 
 def group_arg(text: str):
-    """--group: G or auto (also `bench --group`)."""
-    from sparsebytenn_converter.options import GROUPS
-
+    """--group: G or auto (also `bench --group`); which G exist the converter checks, in one line."""
     if text == "auto":
         return "auto"
-    if text.isdigit() and int(text) in GROUPS:
+    try:
         return int(text)
-    raise argparse.ArgumentTypeError(f"{text!r}: G is {', '.join(map(str, GROUPS))} or auto")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: G is 1, 2, 4, 8, 16 or auto") from None
 
 
 def _range(text: str) -> tuple[float, float]:
