@@ -134,16 +134,14 @@ def thread_convs_created() -> int:
     return int(_lib.sbnn_mnn_thread_convs_created()) if _lib is not None else 0
 
 
-# The group sizes the kernels have variants for.
-GROUP_SIZES = (1, 2, 4, 8, 16)
-
-
 def thread_convs_packed() -> dict[int, int]:
     """Of those, how many the kernels packed in groups of each G (the model's G, or a larger
     one where their cost model says it runs faster), {G: count}."""
     if _lib is None:
         return {}
-    return {g: int(_lib.sbnn_mnn_thread_convs_packed(g)) for g in GROUP_SIZES}
+    from sparsebytenn_converter.options import GROUPS   # the G the kernels have variants for
+
+    return {g: int(_lib.sbnn_mnn_thread_convs_packed(g)) for g in GROUPS}
 
 
 # The dense ops the bridge may take over from MNN, by the C API's kind number.
