@@ -36,6 +36,18 @@ def per_round_speedup(reference: Sequence[Sequence[float]],
     return float(np.median(ratios)) if ratios else None
 
 
+def anchored_speedup(anchor_ref: Sequence[Sequence[float]], reference: Sequence[Sequence[float]],
+                     anchor_eng: Sequence[Sequence[float]], engine: Sequence[Sequence[float]]) -> float | None:
+    """Median over rounds of (reference / engine) x (anchor_eng / anchor_ref), each a
+    round median: two engines each timed right after a batch of the same anchor engine,
+    their ratio corrected by how the anchor's own time moved between the two batches
+    (the machine's speed changing in between cancels out). None when no round is left."""
+    ratios = [(r / e) * (ae / ar) for ar, r, ae, e in zip(round_medians(anchor_ref), round_medians(reference),
+                                                          round_medians(anchor_eng), round_medians(engine))
+              if e > 0 and ar > 0]
+    return float(np.median(ratios)) if ratios else None
+
+
 def amdahl_ideal(op_ms: Mapping[str, float], layer_sparsity: Mapping[str, float]) -> float | None:
     """Ideal speed-up if every pruned layer ran exactly (1 - s) of its dense time.
 

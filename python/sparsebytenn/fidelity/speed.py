@@ -1,8 +1,9 @@
 """What each evaluated model buys in speed: the plugin on it vs stock MNN on the dense model.
 
 One interleaved run (bench/measure.py): every model in its own worker process,
-timed one at a time in a fresh order each round; a row's speed-up is the median
-of its per-round ratios against stock MNN dense. Every plugin row must run all of
+timed one at a time in a fresh order each round, each batch right after a batch of
+stock MNN on the dense model (the anchor); a row's speed-up is the median of its
+per-round ratios against that batch. Every plugin row must run all of
 its tagged convolutions in the plugin, or it is marked failed rather than timing
 stock MNN under the plugin's name.
 """
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bench.measure import Instance, measure
-from ..bench.stats import median_iqr, per_round_speedup
+from ..bench.measure import Instance, anchor_runs, measure, speedup
+from ..bench.stats import median_iqr
 
 DENSE = "sbnn-dense"
 DENSE_PLUGIN = "plugin#dense"
@@ -59,7 +60,8 @@ def time_variants(subject, variants, rows: list[dict], cfg, work: Path) -> None:
     with tqdm(total=len(instances) * (2 + cfg.speed_rounds), desc="timing", disable=not cfg.progress,
               leave=False) as bar:
         measure(instances, inputs, rounds=cfg.speed_rounds, runs=cfg.speed_runs, warmup=3,
-                log_dir=work / "logs", seed=cfg.seed, validate=validate, progress=bar)
+                log_dir=work / "logs", seed=cfg.seed, validate=validate, progress=bar,
+                anchor=DENSE, anchor_runs=anchor_runs(cfg.speed_runs))
     by = {i.label: i for i in instances}
     dense = by[DENSE]
     for k, row in enumerate(rows):
@@ -70,7 +72,7 @@ def time_variants(subject, variants, rows: list[dict], cfg, work: Path) -> None:
             row["timed_engine"] = "stock MNN"
             on_plugin = by[DENSE_PLUGIN]
             if on_plugin.ok and on_plugin.rounds:
-                row["plugin_speedup_vs_mnn_dense"] = per_round_speedup(dense.rounds, on_plugin.rounds)
+                row["plugin_speedup_vs_mnn_dense"] = speedup(dense, on_plugin)
             continue
         if inst is None:
             continue
@@ -79,6 +81,6 @@ def time_variants(subject, variants, rows: list[dict], cfg, work: Path) -> None:
             row["speed_error"] = inst.error or dense.error or "not timed"
             continue
         row["median_ms"] = median_iqr(x for r in inst.rounds for x in r)[0]
-        row["speedup_vs_mnn_dense"] = per_round_speedup(dense.rounds, inst.rounds)
+        row["speedup_vs_mnn_dense"] = speedup(dense, inst)
         row["plugin_convs"] = inst.info.get("plugin_convs")
 
