@@ -88,6 +88,8 @@ def test_speedups_are_medians_of_per_round_ratios_against_the_anchor_batch(resul
         pruned = rows(result, "mnn-pruned-dense", s)[0]
         p, anchor_p = np.array(pruned["round_medians_ms"]), np.array(pruned["anchor_round_medians_ms"])
         assert pruned["speedup_vs_mnn_dense"] == pytest.approx(np.median(anchor_p / p))
+        lo, hi = pruned["speedup_vs_mnn_dense_ci95"]   # 3 rounds: the interval spans their ratios
+        assert min(anchor_p / p) <= lo <= pruned["speedup_vs_mnn_dense"] <= hi <= max(anchor_p / p)
         # two engines: each ratio against its own anchor batch
         assert pruned["speedup_vs_mnn_sparse"] == pytest.approx(np.median((sparse / p) * (anchor_p / anchor_s)))
         assert rows(result, "mnn-sparse", s)[0]["speedup_vs_mnn_sparse"] == pytest.approx(1.0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sparsebytenn.bench.schedule import round_orders
-from sparsebytenn.bench.stats import amdahl_ideal, median_iqr, per_round_speedup, pruned_share
+from sparsebytenn.bench.stats import amdahl_ideal, median_interval, median_iqr, pruned_share, round_ratios
 
 
 def test_median_iqr_matches_numpy():
@@ -24,10 +24,27 @@ def test_speedup_is_median_of_per_round_ratios_not_ratio_of_medians():
     # engine was timed right next to it, so its per-round ratio stays 2.
     ref = [[10, 10.2], [10.1, 9.9], [30, 30.4], [31, 29], [30, 30]]
     eng = [[5, 5.1], [5.05, 4.95], [15, 15.2], [15.5, 14.5], [15, 15]]
-    expected = np.median([np.median(r) / np.median(e) for r, e in zip(ref, eng)])
-    assert per_round_speedup(ref, eng) == pytest.approx(expected)
-    assert per_round_speedup(ref, eng) == pytest.approx(2.0)
-    assert per_round_speedup([], []) is None
+    expected = [np.median(r) / np.median(e) for r, e in zip(ref, eng)]
+    assert round_ratios(ref, eng) == pytest.approx(expected)
+    assert np.median(round_ratios(ref, eng)) == pytest.approx(2.0)
+    assert round_ratios([], []) == []
+
+
+def test_median_interval_is_a_bootstrap_of_the_median_over_rounds():
+    rng = np.random.default_rng(3)
+    ratios = rng.normal(5.0, 0.5, 15)
+    lo, hi = median_interval(ratios.tolist())
+    # the same percentile bootstrap written out with numpy, on other resamples
+    boots = [np.median(rng.choice(ratios, ratios.size)) for _ in range(4000)]
+    ref_lo, ref_hi = np.percentile(boots, [2.5, 97.5])
+    # a bootstrap median is one of the 15 values: the bounds may differ by one of them
+    rank = lambda v: np.searchsorted(np.sort(ratios), v)  # noqa: E731
+    assert abs(rank(lo) - rank(ref_lo)) <= 1 and abs(rank(hi) - rank(ref_hi)) <= 1
+    assert lo < np.median(ratios) < hi
+    # wider when the rounds disagree more; none from too few rounds
+    lo2, hi2 = median_interval((5.0 + 3 * (ratios - 5.0)).tolist())
+    assert hi2 - lo2 > 2 * (hi - lo)
+    assert median_interval([5.0, 5.1]) is None
 
 
 def test_amdahl_ideal_matches_formula():

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import SparseByteNNError
 from . import machine as machine_info
 from .engines import DEFAULT_ENGINES, ENGINES
-from .measure import Instance, anchor_runs, measure, speedup
+from .measure import Instance, anchor_runs, measure, speedup, speedup_interval
 from .prepare import ModelSource, prepare_variants, resolve_model
 from .stats import amdahl_ideal, median_iqr, pruned_share, round_medians
 from .worker import Worker, WorkerError
@@ -161,9 +161,11 @@ def rows_for(model: str, threads: int, instances: list[Instance], variants) -> l
                 row["anchor_round_medians_ms"] = round_medians(inst.anchor_rounds)
             if dense is not None and dense.ok:
                 row["speedup_vs_mnn_dense"] = speedup(dense, inst)
+                row["speedup_vs_mnn_dense_ci95"] = speedup_interval(dense, inst)
             sparse = by.get(f"mnn-sparse@{_pct(inst.sparsity)}") if inst.sparsity is not None else None
             if sparse is not None and sparse.ok:
                 row["speedup_vs_mnn_sparse"] = speedup(sparse, inst)
+                row["speedup_vs_mnn_sparse_ci95"] = speedup_interval(sparse, inst)
         rows.append(row)
     return rows
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..plugin import TRIAL_RUNS
 from .schedule import round_orders
-from .stats import anchored_speedup, per_round_speedup
+from .stats import anchored_ratios, median_interval, round_ratios
 from .worker import Worker, WorkerError
 
 LOAD_TIMEOUT_S = 600.0
@@ -211,18 +211,30 @@ def anchor_runs(runs: int) -> int:
     return max(3, (runs + 1) // 2)
 
 
-def speedup(reference: Instance, inst: Instance) -> float | None:
-    """How many times faster inst ran than reference: the median over rounds of their
-    ratio, taken against the anchor batch timed right before each (stats.py) when the
-    measurement had one, else between their batches of the same round."""
+def speedup_ratios(reference: Instance, inst: Instance) -> list[float] | None:
+    """Per round, how many times faster inst ran than reference: against the anchor batch
+    timed right before each (stats.py) when the measurement had one, else between their
+    batches of the same round. None when an anchor batch went missing (no honest pairing)."""
     if inst.anchor is not None and len(inst.anchor_rounds) == len(inst.rounds):
         if inst.anchor == reference.label:
-            return per_round_speedup(inst.anchor_rounds, inst.rounds)
+            return round_ratios(inst.anchor_rounds, inst.rounds)
         if reference.anchor == inst.anchor and len(reference.anchor_rounds) == len(reference.rounds):
-            return anchored_speedup(reference.anchor_rounds, reference.rounds, inst.anchor_rounds, inst.rounds)
+            return anchored_ratios(reference.anchor_rounds, reference.rounds, inst.anchor_rounds, inst.rounds)
     if inst.anchor is not None or reference.anchor is not None:
-        return None   # an anchor batch went missing: no honest pairing is left
-    return per_round_speedup(reference.rounds, inst.rounds)
+        return None
+    return round_ratios(reference.rounds, inst.rounds)
+
+
+def speedup(reference: Instance, inst: Instance) -> float | None:
+    """The median of speedup_ratios (None when there is none)."""
+    ratios = speedup_ratios(reference, inst)
+    return float(np.median(ratios)) if ratios else None
+
+
+def speedup_interval(reference: Instance, inst: Instance) -> tuple[float, float] | None:
+    """95 % bootstrap interval of speedup() over the rounds (None with fewer than 3)."""
+    ratios = speedup_ratios(reference, inst)
+    return median_interval(ratios) if ratios else None
 
 
 def _timed(workers, inst: Instance, runs: int):

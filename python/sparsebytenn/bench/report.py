@@ -12,11 +12,16 @@ from pathlib import Path
 from .breakdown import markdown_breakdown
 
 COLUMNS = ["model", "threads", "sparsity", "engine", "median ms", "IQR ms",
-           "x mnn-dense", "x mnn-sparse", "ideal x", "status"]
+           "x mnn-dense", "95% CI", "x mnn-sparse", "ideal x", "status"]
 
 
 def _f(v, fmt="{:.2f}"):
     return "—" if v is None else fmt.format(v)
+
+
+def _interval(ci) -> str:
+    """A speed-up's 95 % interval over rounds (a noisy machine shows a wide one)."""
+    return "—" if not ci else f"{ci[0]:.2f}-{ci[1]:.2f}"
 
 
 def table_rows(result: dict) -> list[list[str]]:
@@ -26,7 +31,8 @@ def table_rows(result: dict) -> list[list[str]]:
         out.append([r["model"], str(r["threads"]),
                     "dense" if r["sparsity"] is None else f"{r['sparsity'] * 100:g}%",
                     r["engine"], _f(r["median_ms"]), _f(r["iqr_ms"]),
-                    _f(r["speedup_vs_mnn_dense"]), _f(r["speedup_vs_mnn_sparse"]),
+                    _f(r["speedup_vs_mnn_dense"]), _interval(r.get("speedup_vs_mnn_dense_ci95")),
+                    _f(r["speedup_vs_mnn_sparse"]),
                     _f(r["ideal_speedup"]), status])
     return out
 

@@ -25,27 +25,34 @@ def round_medians(rounds: Sequence[Sequence[float]]) -> list[float]:
     return [float(np.median(r)) for r in rounds]
 
 
-def per_round_speedup(reference: Sequence[Sequence[float]],
-                      engine: Sequence[Sequence[float]]) -> float | None:
-    """Median over rounds of (reference round median / engine round median).
-
-    > 1 means the engine is faster than the reference. Rounds missing on either
-    side (an engine that failed half-way) are dropped; None when no round is left.
-    """
-    ratios = [r / e for r, e in zip(round_medians(reference), round_medians(engine)) if e > 0]
-    return float(np.median(ratios)) if ratios else None
+def round_ratios(reference: Sequence[Sequence[float]], engine: Sequence[Sequence[float]]) -> list[float]:
+    """Per round: reference round median / engine round median (> 1: the engine is
+    faster). Rounds missing on either side (an engine that failed half-way) are dropped."""
+    return [r / e for r, e in zip(round_medians(reference), round_medians(engine)) if e > 0]
 
 
-def anchored_speedup(anchor_ref: Sequence[Sequence[float]], reference: Sequence[Sequence[float]],
-                     anchor_eng: Sequence[Sequence[float]], engine: Sequence[Sequence[float]]) -> float | None:
-    """Median over rounds of (reference / engine) x (anchor_eng / anchor_ref), each a
-    round median: two engines each timed right after a batch of the same anchor engine,
-    their ratio corrected by how the anchor's own time moved between the two batches
-    (the machine's speed changing in between cancels out). None when no round is left."""
-    ratios = [(r / e) * (ae / ar) for ar, r, ae, e in zip(round_medians(anchor_ref), round_medians(reference),
-                                                          round_medians(anchor_eng), round_medians(engine))
-              if e > 0 and ar > 0]
-    return float(np.median(ratios)) if ratios else None
+def anchored_ratios(anchor_ref: Sequence[Sequence[float]], reference: Sequence[Sequence[float]],
+                    anchor_eng: Sequence[Sequence[float]], engine: Sequence[Sequence[float]]) -> list[float]:
+    """Per round: (reference / engine) x (anchor_eng / anchor_ref), each a round median:
+    two engines each timed right after a batch of the same anchor engine, their ratio
+    corrected by how the anchor's own time moved between the two batches (the machine's
+    speed changing in between cancels out)."""
+    return [(r / e) * (ae / ar) for ar, r, ae, e in zip(round_medians(anchor_ref), round_medians(reference),
+                                                         round_medians(anchor_eng), round_medians(engine))
+            if e > 0 and ar > 0]
+
+
+def median_interval(values: Sequence[float], level: float = 0.95, resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the median of values (per-round ratios: rounds
+    resampled with replacement, seeded). None for fewer than 3 values."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.size < 3:
+        return None
+    rng = np.random.default_rng(seed)
+    medians = np.median(a[rng.integers(0, a.size, size=(resamples, a.size))], axis=1)
+    lo, hi = np.percentile(medians, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
 
 
 def amdahl_ideal(op_ms: Mapping[str, float], layer_sparsity: Mapping[str, float]) -> float | None:

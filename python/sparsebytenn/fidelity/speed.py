@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bench.measure import Instance, anchor_runs, measure, speedup
+from ..bench.measure import Instance, anchor_runs, measure, speedup, speedup_interval
 from ..bench.stats import median_iqr
 
 DENSE = "sbnn-dense"
@@ -82,5 +82,6 @@ def time_variants(subject, variants, rows: list[dict], cfg, work: Path) -> None:
             continue
         row["median_ms"] = median_iqr(x for r in inst.rounds for x in r)[0]
         row["speedup_vs_mnn_dense"] = speedup(dense, inst)
+        row["speedup_vs_mnn_dense_ci95"] = speedup_interval(dense, inst)
         row["plugin_convs"] = inst.info.get("plugin_convs")
 
