@@ -113,10 +113,13 @@ def write_plot(result: dict, path) -> Path:
                     ax_t.errorbar(xs, [r["median_ms"] for _, r in pts],
                                   yerr=[r["iqr_ms"] / 2 for _, r in pts], color=colors[e],
                                   linestyle=ls, marker="o", capsize=3, label=label)
-                    sp = [(s * 100, r["speedup_vs_mnn_dense"]) for s, r in pts
-                          if r["speedup_vs_mnn_dense"] is not None]
-                    if sp:
-                        ax_s.plot(*zip(*sp), color=colors[e], linestyle=ls, marker="o", label=label)
+                    sp = [(s * 100, r["speedup_vs_mnn_dense"], r.get("speedup_vs_mnn_dense_ci95") or
+                           (r["speedup_vs_mnn_dense"],) * 2) for s, r in pts if r["speedup_vs_mnn_dense"] is not None]
+                    if sp:   # bars: the 95 % interval over rounds
+                        ax_s.errorbar([x for x, _, _ in sp], [y for _, y, _ in sp],
+                                      yerr=[[max(0.0, y - ci[0]) for _, y, ci in sp],
+                                            [max(0.0, ci[1] - y) for _, y, ci in sp]],
+                                      color=colors[e], linestyle=ls, marker="o", capsize=3, label=label)
             ideal = sorted({(r["sparsity"] * 100, r["ideal_speedup"]) for r in result["results"]
                             if r["model"] == model and r["threads"] == t
                             and r["ideal_speedup"] is not None})
@@ -127,7 +130,7 @@ def write_plot(result: dict, path) -> Path:
                  ylabel="ms per inference")
         ax_s.axhline(1.0, color="grey", linewidth=0.8)
         ax_s.set(title=f"{model}: speed-up over mnn-dense", xlabel="sparsity of pruned layers (%)",
-                 ylabel="x (median of per-round ratios)")
+                 ylabel="x (median of per-round ratios, bars = 95 % interval)")
         for ax in (ax_t, ax_s):
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
