@@ -15,7 +15,9 @@ Engines (kernel_peers.py says exactly what each time includes):
                 the two builds in headless Chromium through the ES module (1 thread)
 Every engine x thread count lives in its own worker process (thread pools of
 different engines never share a process) and the parent asks one worker at a
-time for a batch of runs, cycling through all of them every round.
+time for a batch of runs, cycling through all of them every round; each batch
+starts with 5 ms of untimed runs (kernel_peers.SETTLE_S: a parked vCPU, cold
+caches and a sleeping pool left by the other lanes are not the kernel's time).
 
 Effective GFLOP/s = 2 x nonzero MACs of the weights the engine ran / median
 time. max_rel_err = max |y - ref| / max |ref| against a float64 numpy conv.

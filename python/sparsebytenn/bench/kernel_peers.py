@@ -414,6 +414,15 @@ RUNNERS = {
 }
 
 
+# Untimed runs at the start of every batch, for this long. Between two batches of one
+# lane the others run, and on this project's 2-vCPU VM a lane of 1-thread engines leaves
+# the second vCPU idle long enough to be parked: a 2-thread kernel's first runs after
+# that waited for it (the 112x112 layer at 90 %: 0.39 ms per run at 2 threads, slower
+# than 1 thread, in batches of 5 among 1-thread lanes; 0.13-0.18 ms in batches of 40 or
+# among 2-thread lanes only, 2026-12-07 23:08 UTC).
+SETTLE_S = 0.005
+
+
 class MultiCaseRunner:
     """One engine, one thread count, many cases (options["dirs"]) in one worker."""
 
@@ -427,4 +436,9 @@ class MultiCaseRunner:
         return np.asarray(r.infer(), np.float32), dict(getattr(r, "info", {}))
 
     def time_runs(self, k, n):
+        """n timed runs of case k, after untimed ones for SETTLE_S (at least one)."""
+        until = time.monotonic() + SETTLE_S
+        self.runners[k].time_runs(1)
+        while time.monotonic() < until:
+            self.runners[k].time_runs(1)
         return self.runners[k].time_runs(n)
