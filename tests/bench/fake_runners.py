@@ -44,19 +44,3 @@ class RaiseOnLoad:
 class Missing:
     def __init__(self, path, threads, options, inputs):
         raise EngineUnavailable("the fake library is not installed")
-
-
-class PhasedSleeper(Sleeper):
-    """A Sleeper on a machine whose speed changes in phases, as this project's VMs do:
-    every inference takes options["ms"] x 3 in odd phases of options["period_ms"] of the
-    system-wide monotonic clock (the same phases in every worker process)."""
-
-    def infer(self):
-        period = float(self.options_period) / 1e3
-        slow = int(time.monotonic() / period) % 2 == 1
-        time.sleep(self.ms * (3.0 if slow else 1.0) / 1e3)
-        return {"out": np.full(4, self.value, np.float32)}
-
-    def __init__(self, path, threads, options, inputs):
-        super().__init__(path, threads, options, inputs)
-        self.options_period = float(options.get("period_ms", 50.0))

@@ -5,7 +5,7 @@ from itertools import groupby
 import numpy as np
 import pytest
 
-from sparsebytenn.bench.measure import Instance, measure, output_error, speedup
+from sparsebytenn.bench.measure import Instance, measure, output_error, speedup, speedup_interval
 from sparsebytenn.bench.schedule import round_orders
 
 F = "fake_runners:"
@@ -95,61 +95,18 @@ def test_plugin_engines_warm_up_past_the_bridges_depthwise_trial(tmp_path):
     assert "p" not in timed and "signal 11" in got["p"].error, (timed, got["p"].error)
 
 
-def test_with_an_anchor_every_batch_follows_a_batch_of_it(tmp_path):
-    instances = [inst("a", ms=1), inst("b", ms=0.5), inst("c", ms=0.2), inst("d", ms=0.3)]
-    timeline = []
-    got = run(instances, tmp_path, rounds=4, runs=3, timeline=timeline, seed=5, anchor="a", anchor_runs=2)
-    assert all(i.ok for i in got.values())
-    labels = [label for _, label, _, _ in timeline]
-    assert labels[0::2] == ["a"] * (len(labels) // 2)           # every other batch is the anchor's,
-    for r, batch in groupby(timeline, key=lambda t: t[0]):      # right before each other engine,
-        assert sorted(label for _, label, _, _ in batch)[-3:] == ["b", "c", "d"]   # once per round
-    spans = [(t0, t1) for _, _, t0, t1 in timeline]
-    assert all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:]))
-    a = got["a"]
-    assert a.anchor is None and a.anchor_rounds == []
-    assert len(a.rounds) == 4 and all(len(r) == 3 * 2 for r in a.rounds)   # 3 anchor batches of 2
-    for label in "bcd":
-        i = got[label]
-        assert i.anchor == "a" and len(i.anchor_rounds) == len(i.rounds) == 4
-        assert all(len(r) == 2 for r in i.anchor_rounds) and all(len(r) == 3 for r in i.rounds)
-        # the anchor batch kept for a round is one of the anchor's batches of that round
-        for k in range(4):
-            assert set(i.anchor_rounds[k]) <= set(a.rounds[k])
-
-
-def test_anchored_ratios_see_through_a_machine_that_changes_speed_within_a_round(tmp_path):
-    """The machine runs everything 3x slower in every other 300 ms phase; a round (five
-    pairs of batches, 0.3-0.5 s) spans phases, an anchor batch and the batch after it
-    (30-90 ms) mostly one. The true ratios: b, c are 2x and 4x faster than the anchor,
-    so c is 2x faster than b."""
-    slow = {"period_ms": 300.0}
-    instances = [inst("a", "PhasedSleeper", ms=12, **slow), inst("b", "PhasedSleeper", ms=6, **slow),
-                 inst("c", "PhasedSleeper", ms=3, **slow)]
-    instances += [inst(f"filler{k}", "PhasedSleeper", ms=6, **slow) for k in range(3)]
-    got = run(instances, tmp_path, rounds=15, runs=2, seed=1, anchor="a", anchor_runs=2)
-    a, b, c = got["a"], got["b"], got["c"]
-    assert speedup(a, b) == pytest.approx(2.0, rel=0.1)
-    assert speedup(a, c) == pytest.approx(4.0, rel=0.1)
-    assert speedup(b, c) == pytest.approx(2.0, rel=0.1)      # two engines, each against its anchor batch
-    assert speedup(a, a) == pytest.approx(1.0)
-
-
-def test_speedups_use_the_anchor_batch_next_to_each_engine():
-    """Hand arithmetic: the anchor ran 10 ms next to b and 30 ms next to c (the machine
-    slowed down 3x in between); b took 5 ms, c 7.5 ms."""
-    a = Instance("a", "a", F + "Sleeper", path=None, status="ok", rounds=[[10.0, 10.0, 30.0, 30.0]])
-    b = Instance("b", "b", F + "Sleeper", path=None, status="ok", rounds=[[5.0, 5.0]], anchor="a",
-                 anchor_rounds=[[10.0, 10.0]])
-    c = Instance("c", "c", F + "Sleeper", path=None, status="ok", rounds=[[7.5, 7.5]], anchor="a",
-                 anchor_rounds=[[30.0, 30.0]])
-    assert speedup(a, b) == pytest.approx(10 / 5)
-    assert speedup(a, c) == pytest.approx(30 / 7.5)
-    assert speedup(b, c) == pytest.approx((5 / 7.5) * (30 / 10))
-    assert speedup(a, a) == pytest.approx(1.0)
-    # an engine that lost an anchor batch has no honest pairing left
-    assert speedup(a, replace(b, anchor_rounds=[])) is None
-    # without an anchor: the two engines' batches of the same round (the anchor's median 20)
-    plain = [replace(i, anchor=None, anchor_rounds=[]) for i in (a, b, c)]
-    assert speedup(plain[0], plain[1]) == pytest.approx(20 / 5)
-    assert speedup(plain[1], plain[2]) == pytest.approx(5 / 7.5)
+def test_speedups_are_medians_of_same_round_ratios_with_their_interval():
+    """Hand arithmetic: the machine slowed down 3x in round 2; b ran 2x faster than a in
+    every round, so the ratio is 2 there too (a ratio of medians over all runs: 2 as
+    well here, but the interval shows no spread only because the rounds agree)."""
+    a = Instance("a", "a", F + "Sleeper", path=None, status="ok", rounds=[[10.0, 10.0], [30.0, 30.0], [10.0, 12.0]])
+    b = Instance("b", "b", F + "Sleeper", path=None, status="ok", rounds=[[5.0, 5.0], [15.0, 15.0], [5.5, 5.5]])
+    assert speedup(a, b) == pytest.approx(2.0)
+    lo, hi = speedup_interval(a, b)
+    assert lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
+    c = replace(b, rounds=[[5.0], [10.0], [2.0]])     # ratios 2, 3, 5.5
+    assert speedup(a, c) == pytest.approx(3.0)
+    lo, hi = speedup_interval(a, c)
+    assert 2.0 <= lo < 3.0 < hi <= 5.5
+    assert speedup_interval(a, replace(b, rounds=b.rounds[:2])) is None   # too few rounds
+    assert speedup(a, replace(b, rounds=[])) is None

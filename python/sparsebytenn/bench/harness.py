@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import SparseByteNNError
 from . import machine as machine_info
 from .engines import DEFAULT_ENGINES, ENGINES
-from .measure import Instance, anchor_runs, measure, speedup, speedup_interval
+from .measure import Instance, measure, speedup, speedup_interval
 from .prepare import ModelSource, prepare_variants, resolve_model
 from .stats import amdahl_ideal, median_iqr, pruned_share, round_medians
 from .worker import Worker, WorkerError
@@ -157,8 +157,6 @@ def rows_for(model: str, threads: int, instances: list[Instance], variants) -> l
         if inst.ok and inst.rounds:
             row["median_ms"], row["iqr_ms"] = median_iqr(x for r in inst.rounds for x in r)
             row["round_medians_ms"] = round_medians(inst.rounds)
-            if inst.anchor_rounds:   # the anchor's batch timed right before each of those
-                row["anchor_round_medians_ms"] = round_medians(inst.anchor_rounds)
             if dense is not None and dense.ok:
                 row["speedup_vs_mnn_dense"] = speedup(dense, inst)
                 row["speedup_vs_mnn_dense_ci95"] = speedup_interval(dense, inst)
@@ -181,10 +179,7 @@ def run_bench(cfg: BenchConfig, log_dir: Path | None = None, timeline: list | No
     machine = machine_info.describe()
     machine["settings"] = {"rounds": cfg.rounds, "runs_per_round": cfg.runs, "warmup": cfg.warmup,
                            "tolerance": cfg.tolerance, "seed": cfg.seed,
-                           "timed_unit": "one inference: copy inputs in, run, copy outputs out",
-                           "anchor": ("every batch of another engine is timed right after "
-                                      f"{anchor_runs(cfg.runs)} runs of mnn-dense; its speed-ups use that batch")
-                           if "mnn-dense" in engines else None}
+                           "timed_unit": "one inference: copy inputs in, run, copy outputs out"}
     notes = [f"{e} added: the engines asked for are checked against it"
              for e in engines if e not in cfg.engines]
     notes += [f"{s.name}: onnxruntime not run: {s.onnx_note}" for s in sources
@@ -213,8 +208,7 @@ def run_bench(cfg: BenchConfig, log_dir: Path | None = None, timeline: list | No
                 measure(instances, inputs, rounds=cfg.rounds, runs=cfg.runs, warmup=cfg.warmup,
                         log_dir=log_dir, tolerance=cfg.tolerance, seed=cfg.seed,
                         profile=PROFILED_ENGINES, profile_runs=cfg.profile_runs,
-                        validate=_plugin_check(variants), progress=bar, timeline=timeline,
-                        anchor="mnn-dense", anchor_runs=anchor_runs(cfg.runs))
+                        validate=_plugin_check(variants), progress=bar, timeline=timeline)
             rows += rows_for(src.name, threads, instances, variants)
             per_engine = {i.label: i.profile for i in instances if i.ok and i.profile}
             if per_engine:

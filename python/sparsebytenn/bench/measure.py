@@ -3,12 +3,7 @@ warm up, then time the engines one at a time, round by round.
 
 No two engines ever run at the same moment: the parent sends "time K runs" to
 one worker and waits for the answer before talking to the next, and each round
-visits every engine once in a fresh order (schedule.round_orders). With an
-anchor (the engine every speed-up is taken against), each batch of another
-engine is timed right after a batch of the anchor, and its ratio uses that
-batch: this project's VMs change speed by 30 % in phases of about a second,
-shorter than a round, so a ratio of batches seconds apart measured the phases
-(MobileNet-V1 at 90 %: 3.8x to 7.2x per round, vs 5.8x to 6.4x paired). An engine
+visits every engine once in a fresh order (schedule.round_orders). An engine
 that cannot load, crashes, hangs or gives wrong outputs is marked failed with
 the reason and is never timed (or its partial samples are dropped).
 """
@@ -22,7 +17,7 @@ import numpy as np
 
 from ..plugin import TRIAL_RUNS
 from .schedule import round_orders
-from .stats import anchored_ratios, median_interval, round_ratios
+from .stats import median_interval, round_ratios
 from .worker import Worker, WorkerError
 
 LOAD_TIMEOUT_S = 600.0
@@ -49,8 +44,6 @@ class Instance:
     outputs: dict | None = None
     max_error: float | None = None
     rounds: list[list[float]] = field(default_factory=list)
-    anchor: str | None = None             # label of the engine timed right before each batch
-    anchor_rounds: list[list[float]] = field(default_factory=list)   # that engine's batch, per round
     profile: dict | None = None
     op_table: dict | None = None          # op name -> {"type", "plugin"} (with the profile)
 
@@ -58,7 +51,6 @@ class Instance:
         self.status = "unavailable" if unavailable else "failed"
         self.error = why
         self.rounds = []
-        self.anchor_rounds = []
 
     @property
     def ok(self) -> bool:
@@ -94,13 +86,8 @@ def output_error(out: dict, ref: dict, tolerance: float) -> tuple[float, str]:
 def measure(instances: list[Instance], inputs: dict, *, rounds: int, runs: int, warmup: int,
             log_dir: Path, tolerance: float = 1e-3, seed: int = 0, pause_s: float = 0.02,
             profile: set[str] | None = None, profile_runs: int = 5, validate=None,
-            progress=None, timeline: list | None = None, anchor: str | None = None,
-            anchor_runs: int | None = None) -> None:
+            progress=None, timeline: list | None = None) -> None:
     """Fill in status, outputs, rounds (and profile) of every instance, in place.
-
-    anchor: the label of the instance timed (anchor_runs runs, default `runs`) right
-    before every batch of every other instance; those batches also make its own rounds,
-    and each other instance's anchor_rounds (see speedup()).
 
     validate(instance) -> reason or None runs after loading (e.g. a plugin that
     took no convolution). timeline, when given, receives (round, label, t_start,
@@ -170,71 +157,33 @@ def measure(instances: list[Instance], inputs: dict, *, rounds: int, runs: int, 
                     inst.info["profile_error"] = str(exc)
 
         # 4. the rounds
-        pivot = by_label.get(anchor) if anchor is not None else None
-        if pivot is not None and (not pivot.ok or len(live) < 2):
-            pivot = None   # nothing to time it next to: it is timed like any engine
-        others = [i for i in live if i is not pivot]
-
-        def timed_batch(r: int, inst: Instance, n: int):
-            got = _timed(workers, inst, n) if inst.ok else None
-            if got is not None and timeline is not None:
-                timeline.append((r, inst.label, got[1], got[2]))
-            time.sleep(pause_s)  # let a pool that spins after its run go idle
-            return got
-
-        for r, order in enumerate(round_orders(len(others), rounds, seed)):
-            pivot_round: list[float] = []
+        for r, order in enumerate(round_orders(len(live), rounds, seed)):
             for idx in order:
-                inst = others[idx]
-                if inst.ok and pivot is not None and pivot.ok:
-                    before = timed_batch(r, pivot, anchor_runs or runs)
-                    if before is not None:
-                        pivot_round += before[0]
-                        inst.anchor = pivot.label
-                        inst.anchor_rounds.append(before[0])
-                got = timed_batch(r, inst, runs)
-                if got is not None:
-                    inst.rounds.append(got[0])
+                inst = live[idx]
+                if inst.ok:
+                    got = _timed(workers, inst, runs)
+                    if got is not None:
+                        inst.rounds.append(got[0])
+                        if timeline is not None:
+                            timeline.append((r, inst.label, got[1], got[2]))
                 tick()
-            if pivot is not None:
-                if pivot.ok and pivot_round:
-                    pivot.rounds.append(pivot_round)
-                tick()
+                time.sleep(pause_s)  # let a pool that spins after its run go idle
     finally:
         for w in workers.values():
             w.stop()
 
 
-def anchor_runs(runs: int) -> int:
-    """Runs of the anchor before each batch: half a batch (at least 3, so that its median
-    is a warm run) keeps the anchor's share of the benchmark's time small."""
-    return max(3, (runs + 1) // 2)
-
-
-def speedup_ratios(reference: Instance, inst: Instance) -> list[float] | None:
-    """Per round, how many times faster inst ran than reference: against the anchor batch
-    timed right before each (stats.py) when the measurement had one, else between their
-    batches of the same round. None when an anchor batch went missing (no honest pairing)."""
-    if inst.anchor is not None and len(inst.anchor_rounds) == len(inst.rounds):
-        if inst.anchor == reference.label:
-            return round_ratios(inst.anchor_rounds, inst.rounds)
-        if reference.anchor == inst.anchor and len(reference.anchor_rounds) == len(reference.rounds):
-            return anchored_ratios(reference.anchor_rounds, reference.rounds, inst.anchor_rounds, inst.rounds)
-    if inst.anchor is not None or reference.anchor is not None:
-        return None
-    return round_ratios(reference.rounds, inst.rounds)
-
-
 def speedup(reference: Instance, inst: Instance) -> float | None:
-    """The median of speedup_ratios (None when there is none)."""
-    ratios = speedup_ratios(reference, inst)
+    """How many times faster inst ran than reference: the median over rounds of their
+    ratio (both timed in the same round, seconds apart); None when no round is left."""
+    ratios = round_ratios(reference.rounds, inst.rounds)
     return float(np.median(ratios)) if ratios else None
 
 
 def speedup_interval(reference: Instance, inst: Instance) -> tuple[float, float] | None:
-    """95 % bootstrap interval of speedup() over the rounds (None with fewer than 3)."""
-    ratios = speedup_ratios(reference, inst)
-    return median_interval(ratios) if ratios else None
+    """95 % bootstrap interval of speedup() over the rounds (None with fewer than 3):
+    how far this machine's noise leaves the ratio open."""
+    return median_interval(round_ratios(reference.rounds, inst.rounds))
 
 
 def _timed(workers, inst: Instance, runs: int):

@@ -55,8 +55,7 @@ def format_markdown(result: dict) -> str:
             f"MNN {m['versions'].get('MNN')}, onnxruntime {m['versions'].get('onnxruntime')}, "
             f"sparsebytenn {m['versions'].get('sparsebytenn')}. "
             f"{m['settings']['rounds']} interleaved rounds x {m['settings']['runs_per_round']} runs; "
-            "medians of all runs, speed-ups are medians of per-round ratios"
-            + (", each against the mnn-dense batch timed right before it." if m["settings"].get("anchor") else "."))
+            "medians of all runs, speed-ups are medians of per-round ratios (95% CI: bootstrap over the rounds).")
     esc = [[c.replace("|", "\\|") for c in r] for r in table_rows(result)]
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(r) + " |" for r in esc]

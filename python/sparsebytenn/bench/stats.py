@@ -31,17 +31,6 @@ def round_ratios(reference: Sequence[Sequence[float]], engine: Sequence[Sequence
     return [r / e for r, e in zip(round_medians(reference), round_medians(engine)) if e > 0]
 
 
-def anchored_ratios(anchor_ref: Sequence[Sequence[float]], reference: Sequence[Sequence[float]],
-                    anchor_eng: Sequence[Sequence[float]], engine: Sequence[Sequence[float]]) -> list[float]:
-    """Per round: (reference / engine) x (anchor_eng / anchor_ref), each a round median:
-    two engines each timed right after a batch of the same anchor engine, their ratio
-    corrected by how the anchor's own time moved between the two batches (the machine's
-    speed changing in between cancels out)."""
-    return [(r / e) * (ae / ar) for ar, r, ae, e in zip(round_medians(anchor_ref), round_medians(reference),
-                                                         round_medians(anchor_eng), round_medians(engine))
-            if e > 0 and ar > 0]
-
-
 def median_interval(values: Sequence[float], level: float = 0.95, resamples: int = 2000,
                     seed: int = 0) -> tuple[float, float] | None:
     """Percentile bootstrap interval of the median of values (per-round ratios: rounds

@@ -17,14 +17,13 @@ Time one or more models on several engines on this machine, in one interleaved r
   onnxruntime       ONNX Runtime on the original model's ONNX form (when there is one)
 
 Every engine runs in its own process; the engines are timed one at a time, round by
-round, in a fresh order each round, each batch right after a short batch of
-mnn-dense that its speed-ups are taken against (a VM's speed changes within a
-round; two batches timed back to back see the same machine). Each engine's outputs
-are first checked against mnn-dense (pruned engines against mnn-pruned-dense) on the same input; an engine that
+round, in a fresh order each round. Each engine's outputs are first checked against
+mnn-dense (pruned engines against mnn-pruned-dense) on the same input; an engine that
 crashes or gives wrong outputs is reported as failed and never timed. Reported: the
 median and IQR of the time per inference, the speed-ups over mnn-dense and mnn-sparse
-(medians of per-round ratios) and the Amdahl ideal from MNN's own per-op profile of
-the dense model (share of time in the layers the converter pruned).
+(medians of per-round ratios, with a 95 % bootstrap interval over the rounds) and the
+Amdahl ideal from MNN's own per-op profile of the dense model (share of time in the
+layers the converter pruned).
 
 inputs:  MODEL is a .mnn file (an .onnx next to it is used for onnxruntime) or a zoo
          name (`sparsebytenn zoo list`). Converted models are cached under

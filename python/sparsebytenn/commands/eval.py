@@ -33,10 +33,9 @@ protocols (by what MODEL classifies):
   photos that lost the most.
 
 speed (--speed): stock MNN on the dense model and the plugin on every row's model,
-each in its own process, timed one at a time in a fresh order per round, each batch
-right after a short batch of stock MNN; the speed-up is the median of per-round ratios
-against that batch. Rows where the plugin did not run every tagged convolution are
-marked failed.
+each in its own process, timed one at a time in a fresh order per round; the
+speed-up is the median of per-round ratios. Rows where the plugin did not run
+every tagged convolution are marked failed.
 
 outputs: a table on stdout; --json FILE (every row: accuracy, intervals, drop,
 agreement, achieved sparsity, G per layer, conversion time, speed-up, the machine

@@ -1,9 +1,8 @@
 """What each evaluated model buys in speed: the plugin on it vs stock MNN on the dense model.
 
 One interleaved run (bench/measure.py): every model in its own worker process,
-timed one at a time in a fresh order each round, each batch right after a batch of
-stock MNN on the dense model (the anchor); a row's speed-up is the median of its
-per-round ratios against that batch. Every plugin row must run all of
+timed one at a time in a fresh order each round; a row's speed-up is the median
+of its per-round ratios against stock MNN dense, with a 95 % interval over the rounds. Every plugin row must run all of
 its tagged convolutions in the plugin, or it is marked failed rather than timing
 stock MNN under the plugin's name.
 """
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bench.measure import Instance, anchor_runs, measure, speedup, speedup_interval
+from ..bench.measure import Instance, measure, speedup, speedup_interval
 from ..bench.stats import median_iqr
 
 DENSE = "sbnn-dense"
@@ -60,8 +59,7 @@ def time_variants(subject, variants, rows: list[dict], cfg, work: Path) -> None:
     with tqdm(total=len(instances) * (2 + cfg.speed_rounds), desc="timing", disable=not cfg.progress,
               leave=False) as bar:
         measure(instances, inputs, rounds=cfg.speed_rounds, runs=cfg.speed_runs, warmup=3,
-                log_dir=work / "logs", seed=cfg.seed, validate=validate, progress=bar,
-                anchor=DENSE, anchor_runs=anchor_runs(cfg.speed_runs))
+                log_dir=work / "logs", seed=cfg.seed, validate=validate, progress=bar)
     by = {i.label: i for i in instances}
     dense = by[DENSE]
     for k, row in enumerate(rows):
