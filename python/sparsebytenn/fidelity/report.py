@@ -52,16 +52,29 @@ def table(result: dict) -> str:
     m = p.get("machine", {})
     lines.append(f"machine: {m.get('cpu_model', '?')}; kernels: {m.get('kernels_isa', '?')}; "
                  f"speed-up = plugin on the row's model vs stock MNN on the dense model, "
-                 f"{'median of per-round ratios' if any('speedup_vs_mnn_dense' in r for r in result['results']) else 'not measured (--speed)'}"
+                 f"{'median of per-round ratios (its 95 % interval: speedup_vs_mnn_dense_ci95 in the JSON)' if any('speedup_vs_mnn_dense' in r for r in result['results']) else 'not measured (--speed)'}"
                  "; modelled = what --group auto's allocator predicted from its speed table")
     lines += _dense_on_plugin_lines(result["results"])
-    short = [r["label"] for r in result["results"] if r.get("modelled_speedup") and r.get("speedup_vs_mnn_dense")
-             and r["speedup_vs_mnn_dense"] < 0.95 * r["modelled_speedup"]]
+    short = [_short_of_model(r) for r in result["results"] if _short_of_model(r)]
     if short:
-        lines.append(f"warning: measured more than 5 % below the modelled speed-up: {', '.join(short)} -- the "
+        lines.append(f"warning: measured more than 5 % below the modelled speed-up: {'; '.join(short)} -- the "
                      "speed table may not match this machine: measure one with `sparsebytenn bench speed-table "
                      "--json FILE` and convert with --speed-table FILE")
     return "\n".join(lines)
+
+
+def _short_of_model(row: dict) -> str:
+    """'label: measured X [lo-hi] vs modelled Y' when the row ran more than 5 % below the
+    allocator's model, beyond this machine's noise (the top of its 95 % interval over the
+    rounds, where measured), else ''."""
+    measured, modelled = row.get("speedup_vs_mnn_dense"), row.get("modelled_speedup")
+    if not measured or not modelled:
+        return ""
+    ci = row.get("speedup_vs_mnn_dense_ci95")
+    if (ci[1] if ci else measured) >= 0.95 * modelled:
+        return ""
+    interval = f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
+    return f"{row['label']}: {measured:.2f}x{interval} vs modelled {modelled:.2f}x"
 
 
 def _dense_on_plugin_lines(rows: list[dict]) -> list[str]:
