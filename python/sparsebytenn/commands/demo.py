@@ -131,10 +131,11 @@ def measure_user_model(user: Path, pruned: Path, args, out: Path) -> list[str]:
     print(f"   plugin vs stock MNN on the pruned model: {agree[0]:,} of {agree[1]:,} test predictions identical")
     if agree[0] != agree[1]:
         problems.append("step 3: the plugin's predictions differ from stock MNN's")
-    speed = row.get("speedup_vs_mnn_dense")
+    speed, speed_ci = row.get("speedup_vs_mnn_dense"), row.get("speedup_vs_mnn_dense_ci95")
     print(f"\n   {SPARSITY:.0%} sparse: test accuracy {dense['accuracy']:.2%} -> {row['accuracy']:.2%} "
           f"(drop {row['drop_pt']:.2f} pt, 95 % CI {row['drop_ci95_pt'][0]:.2f}..{row['drop_ci95_pt'][1]:.2f}); "
           + (f"{speed:.2f}x faster than stock MNN" if speed else "speed not measured")
+          + (f" (95 % CI {speed_ci[0]:.2f}..{speed_ci[1]:.2f} over {args.rounds} rounds)" if speed and speed_ci else "")
           + f" on {res['protocol']['machine']['cpu_model']}")
     print(f"   wrote {out / 'eval.json'}, {out / 'eval.png'}")
     return problems
