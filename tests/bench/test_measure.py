@@ -96,9 +96,9 @@ def test_plugin_engines_warm_up_past_the_bridges_depthwise_trial(tmp_path):
 
 
 def test_speedups_are_medians_of_same_round_ratios_with_their_interval():
-    """Hand arithmetic: the machine slowed down 3x in round 2; b ran 2x faster than a in
-    every round, so the ratio is 2 there too (a ratio of medians over all runs: 2 as
-    well here, but the interval shows no spread only because the rounds agree)."""
+    """Hand arithmetic: the machine slowed down 3x in round 2 and b still ran 2x faster than
+    a in every round, so the speed-up is 2 with no spread; c's rounds disagree (2, 3, 5.5),
+    so its interval is wide and lies within them."""
     a = Instance("a", "a", F + "Sleeper", path=None, status="ok", rounds=[[10.0, 10.0], [30.0, 30.0], [10.0, 12.0]])
     b = Instance("b", "b", F + "Sleeper", path=None, status="ok", rounds=[[5.0, 5.0], [15.0, 15.0], [5.5, 5.5]])
     assert speedup(a, b) == pytest.approx(2.0)

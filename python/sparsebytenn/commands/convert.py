@@ -185,12 +185,14 @@ def register(subparsers) -> None:
 
 def group_arg(text: str):
     """--group: G or auto (also `bench --group`); which G exist the converter checks, in one line."""
+    from sparsebytenn_converter.options import GROUPS
+
     if text == "auto":
         return "auto"
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: G is 1, 2, 4, 8, 16 or auto") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: G is {', '.join(map(str, GROUPS))} or auto") from None
 
 
 def _range(text: str) -> tuple[float, float]:

@@ -55,7 +55,7 @@ def table(result: dict) -> str:
                  f"{'median of per-round ratios (its 95 % interval: speedup_vs_mnn_dense_ci95 in the JSON)' if any('speedup_vs_mnn_dense' in r for r in result['results']) else 'not measured (--speed)'}"
                  "; modelled = what --group auto's allocator predicted from its speed table")
     lines += _dense_on_plugin_lines(result["results"])
-    short = [_short_of_model(r) for r in result["results"] if _short_of_model(r)]
+    short = [line for line in map(_short_of_model, result["results"]) if line]
     if short:
         lines.append(f"warning: measured more than 5 % below the modelled speed-up: {'; '.join(short)} -- the "
                      "speed table may not match this machine: measure one with `sparsebytenn bench speed-table "

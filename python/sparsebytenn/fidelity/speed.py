@@ -2,9 +2,9 @@
 
 One interleaved run (bench/measure.py): every model in its own worker process,
 timed one at a time in a fresh order each round; a row's speed-up is the median
-of its per-round ratios against stock MNN dense, with a 95 % interval over the rounds. Every plugin row must run all of
-its tagged convolutions in the plugin, or it is marked failed rather than timing
-stock MNN under the plugin's name.
+of its per-round ratios against stock MNN dense, with a 95 % interval over the
+rounds. Every plugin row must run all of its tagged convolutions in the plugin, or
+it is marked failed rather than timing stock MNN under the plugin's name.
 """
 from __future__ import annotations
 
