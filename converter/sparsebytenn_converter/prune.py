@@ -135,15 +135,16 @@ def time_model(work: Work, opts: ConvertOptions, calib, pool):
                              "--json FILE` and pass --speed-table FILE")
     shape = model_input_shape(work.model) or tuple(calib.inputs.shape[1:])
     stock, source = stock_profile(work.model.path, shape)
-    macs, hw = {}, {}
+    macs, hw, fan_in = {}, {}, {}
     for c in pool:
         oh, ow = calib.output_size(c)
         O, I, kh, kw = work.W[c.name].shape
         macs[c.name] = O * I * kh * kw * oh * ow
         hw[c.name] = int(round((oh * ow) ** 0.5))
+        fan_in[c.name] = I * kh * kw
     dense = {kind: dense_ops(work.model, kind, stock) for kind in TAKEOVER_KINDS
              if opts.resolved_target == "x86" and plugin_takes(kind, isa)}
-    return TimeModel(table, stock, macs, hw, source, dense)
+    return TimeModel(table, stock, macs, hw, fan_in, source, dense)
 
 
 def _retained_identity(work: Work) -> dict[str, float]:
@@ -188,15 +189,11 @@ def packing_table(opts: ConvertOptions):
 
 def packing_group(table, w: np.ndarray, G: int) -> tuple[int, float]:
     """(G', its group sparsity): the group size the plugin packs a layer pruned in groups of G
-    with on x86 (sbnn_gsparse_fastest_group: the least stored weights x cost per stored weight),
-    from the same table medians."""
-    best = None
-    for g in sorted(x for x in table.groups if x >= G and x % G == 0) or [G]:
-        gs = group_shape(w, g)["group_sparsity"]
-        cost = (1.0 - gs) * table.cost(g)
-        if best is None or cost < best[2]:
-            best = (g, gs, cost)
-    return best[0], best[1]
+    with on x86, by the table's packing rule (SpeedTable.packing_group, the same as
+    sbnn_gsparse_fastest_group's)."""
+    fan_in = w.shape[1] * w.shape[2] * w.shape[3]
+    g = table.packing_group(G, fan_in, lambda g: 1.0 - group_shape(w, g)["group_sparsity"])
+    return g, group_shape(w, g)["group_sparsity"]
 
 
 def tag_layers_that_pay(work: Work, report, table=None) -> None:

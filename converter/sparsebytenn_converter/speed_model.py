@@ -62,8 +62,11 @@ class SpeedTable:
     dense_speedup: dict[str, float] = field(default_factory=dict)
     groups: tuple[int, ...] = field(init=False)
 
+    costs: dict[int, tuple[float, float]] = field(init=False)
+
     def __post_init__(self):
         self.groups = tuple(sorted({int(r["G"]) for r in self.rows}))
+        self.costs = fit_group_costs(self.rows)
 
     @classmethod
     def load(cls, path) -> "SpeedTable":
@@ -75,7 +78,7 @@ class SpeedTable:
             if not rows or not stock:
                 raise ValueError("no " + ("sparsebytenn" if not rows else "mnn-conv-op") + " rows")
             for r in rows:
-                int(r["hw"]), int(r["G"]), float(r["sparsity"]), float(r["gflops"])
+                int(r["hw"]), int(r["cin"]), int(r["cout"]), int(r["G"]), float(r["sparsity"]), float(r["gflops"])
             for r in stock:
                 int(r["hw"]), float(r["gflops"])
             dense = {}
@@ -108,18 +111,42 @@ class SpeedTable:
         h = min(sizes, key=lambda x: abs(np.log(x) - np.log(max(hw, 1))))
         return float(np.median([float(r["gflops"]) for r in self.stock_rows if int(r["hw"]) == h]))
 
-    def cost(self, G: int) -> float:
-        """Time per stored weight with G relative to G=8: the median over the table's 30-70 %
-        rows (those between 25 and 75 %) of G=8's GFLOP/s over G's (the plugin's packing choice, sbnn_gsparse_fastest_group,
-        has the same medians of the shipped tables compiled in)."""
-        by = {(r["layer"] if "layer" in r else r["hw"], float(r["sparsity"]), int(r["G"])): float(r["gflops"])
-              for r in self.rows if 0.25 <= float(r["sparsity"]) <= 0.75}
-        ratios = [by[(k[0], k[1], 8)] / v for k, v in by.items() if k[2] == G and (k[0], k[1], 8) in by and v > 0]
-        return float(np.median(ratios)) if ratios else 1.0
+    def group_cost(self, G: int) -> tuple[float, float]:
+        """(a, b): the kernels' time per output pixel with G is a x stored weights + b x output
+        channels, in units of G=8's a (the nearest G in the table). b is what a G < 8 pack pays
+        per output channel for its scattered stores into NC8HW8, which G = 8 writes straight
+        from its accumulators (AVX-512 table: 40 stored weights' worth for G = 1-4, 10 for G = 8)."""
+        return self.costs[min(self.costs, key=lambda x: (abs(np.log2(x) - np.log2(G)), -x))]
+
+    def packing_group(self, G: int, fan_in: int, kept) -> int:
+        """The group size the plugin packs a layer pruned in groups of G with: of G and the table's
+        larger groups G divides, the least a x kept(g) x fan_in + b per output channel, where
+        kept(g) is the fraction of g-groups with a weight kept (their zeros are stored) and fan_in
+        the layer's input channels x taps. sbnn_gsparse_fastest_group has the same rule, with the
+        fits of the shipped tables compiled in."""
+        wider = [g for g in self.groups if g > G and g % G == 0]
+        return min([G] + wider, key=lambda g: (self.group_cost(g)[0] * kept(g) * fan_in + self.group_cost(g)[1], g))
 
     def ratio(self, G: int, hw: int, s: float) -> float:
         """The plugin's time for a layer at (G, s) over stock MNN's dense time for it."""
         return (1.0 - s) * self.stock_gflops(hw) / self.gflops(G, hw, s)
+
+
+def fit_group_costs(rows: list[dict]) -> dict[int, tuple[float, float]]:
+    """Per G: (a, b) with time per output pixel = a x stored weights + b x output channels, by
+    least squares relative to each row (every layer and sparsity of the table), both in units
+    of G=8's a (of the smallest G's when the table has no G=8). A row stores cin x cout x
+    (1 - sparsity) weights per pixel and runs 2 x that in gflops x 1e9 FLOP/s."""
+    fits = {}
+    for G in sorted({int(r["G"]) for r in rows}):
+        mine = [r for r in rows if int(r["G"]) == G and float(r["gflops"]) > 0]
+        A = np.array([[int(r["cin"]) * int(r["cout"]) * (1.0 - float(r["sparsity"])), int(r["cout"])] for r in mine])
+        y = np.array([2.0 * w / (float(r["gflops"]) * 1e9) for (w, _), r in zip(A, mine)])
+        coef = np.linalg.lstsq(A / y[:, None], np.ones_like(y), rcond=None)[0] if len(mine) >= 2 else (
+            np.array([y[0] / A[0, 0], 0.0]) if mine else np.array([1.0, 0.0]))
+        fits[G] = (max(float(coef[0]), 1e-30), max(float(coef[1]), 0.0))
+    unit = fits[8][0] if 8 in fits else fits[min(fits)][0]
+    return {G: (a / unit, b / unit) for G, (a, b) in fits.items()}
 
 
 def host_isa() -> tuple[str, str]:
@@ -230,6 +257,7 @@ class TimeModel:
     stock: dict[str, float]               # op name -> stock ms (this machine: stock_profile)
     macs: dict[str, int]                  # pruned layer -> multiply-adds per inference
     hw: dict[str, int]                    # pruned layer -> output size (sqrt of pixels)
+    fan_in: dict[str, int]                # pruned layer -> input channels x taps (how it packs)
     stock_source: str = "given"           # where the stock profile came from (stock_profile)
     # dense kind -> the ops of it the plugin runs (their stock time / the table's ratio)
     dense: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -253,14 +281,16 @@ class TimeModel:
             if name in self.dense.get("pointwise", ()):
                 return self.stock_ms(name) * min(1.0, self.table.ratio(POINTWISE_GROUP, self.hw[name], 0.0))
             return self.stock_ms(name)
-        return self.stock_ms(name) * self.packed_ratio(G, self.hw[name], s)
+        return self.stock_ms(name) * self.packed_ratio(name, G, s)
 
-    def packed_ratio(self, G: int, hw: int, s: float) -> float:
+    def packed_ratio(self, name: str, G: int, s: float) -> float:
         """The table's ratio for a layer pruned in groups of G as the plugin packs it: in G or in
-        larger groups G' that store the zeros of partly kept ones, whichever is faster (the bridge
-        chooses so, sbnn_gsparse_fastest_group: a G=1 layer at 30 % runs about 2x faster as G=8).
-        Units pruned independently leave a G' group empty with probability s ** (G' / G)."""
-        return min(self.table.ratio(g, hw, s ** (g // G)) for g in self.table.groups if g >= G and g % G == 0)
+        a larger group G' that stores the zeros of partly kept ones, as the table's packing rule
+        chooses (the bridge's, sbnn_gsparse_fastest_group: a G=1 layer at 30 % runs about 2x
+        faster as G=8). Units pruned independently leave a G' group empty with probability
+        s ** (G' / G)."""
+        g = self.table.packing_group(G, self.fan_in[name], lambda g: 1.0 - s ** (g // G))
+        return self.table.ratio(g, self.hw[name], s ** (g // G))
 
     @property
     def rest_ms(self) -> float:

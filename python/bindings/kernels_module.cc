@@ -458,8 +458,14 @@ PYBIND11_MODULE(_kernels, m) {
   m.def("variants", &variants, "The variant table: name, isa, group_size, tile, available.");
   m.def("fastest_group", &fastest_group, py::arg("weights"), py::arg("group_size"), py::arg("isa") = "",
         "The group size to pack these OIHW weights (pruned in groups of group_size) with on isa.");
-  m.def("group_cost", [](const std::string& isa, int g) { return sbnn_gsparse_group_cost(isa.c_str(), g); },
-        py::arg("isa"), py::arg("group_size"), "Modelled time per stored weight for G, relative to G=8 (0: none).");
+  m.def("group_cost",
+        [](const std::string& isa, int g) {
+          const sbnn_group_cost c = sbnn_gsparse_group_cost(isa.c_str(), g);
+          return py::make_tuple(c.per_weight, c.per_channel);
+        },
+        py::arg("isa"), py::arg("group_size"),
+        "(per stored weight, per output channel): modelled time per output pixel for G, in units of G=8's "
+        "per-weight time ((0, 0): none).");
   const float inf = std::numeric_limits<float>::infinity();
   py::class_<PackedConv>(m, "PackedConv")
       .def(py::init<const py::object&, const py::object&, int, float, float, const std::string&>(),

@@ -77,14 +77,18 @@ def test_error_curve_starts_with_the_exact_single_unit_costs():
 
 # ---------------------------------------------------------------- time model
 
-def _table():
-    rows = [{"engine": "sparsebytenn", "hw": hw, "G": G, "sparsity": s, "gflops": g}
-            for hw, scale in ((56, 1.0), (14, 0.8))
+def _table(costs=None):
+    """G=8 and G=2 rows; the packing rule's costs pinned (default: per stored weight 1.5x at G=2,
+    no per-channel term) so that which group a layer packs as is hand arithmetic."""
+    rows = [{"engine": "sparsebytenn", "hw": hw, "cin": c, "cout": c, "G": G, "sparsity": s, "gflops": g}
+            for hw, c, scale in ((56, 128, 1.0), (14, 512, 0.8))
             for G, base in ((8, 100.0), (2, 60.0))
             for s, g in ((0.0, base * scale), (0.5, base * scale * 0.9), (0.9, base * scale * 0.5))]
     stock = [{"engine": "mnn-conv-op", "hw": 56, "gflops": 80.0}, {"engine": "mnn-conv-op", "hw": 56, "gflops": 70.0},
              {"engine": "mnn-conv-op", "hw": 56, "gflops": 90.0}, {"engine": "mnn-conv-op", "hw": 14, "gflops": 50.0}]
-    return SpeedTable("test", "cpu", "avx512", rows, stock)
+    t = SpeedTable("test", "cpu", "avx512", rows, stock)
+    t.costs = costs or {2: (1.5, 0.0), 8: (1.0, 0.0)}
+    return t
 
 
 def test_speed_table_interpolates_and_time_model_adds_up():
@@ -97,12 +101,13 @@ def test_speed_table_interpolates_and_time_model_adds_up():
     # a pruned layer's time is a ratio to stock MNN's: kept MACs at the plugin's rate over all MACs at stock's
     assert t.ratio(8, 56, 0.5) == pytest.approx(0.5 * 80.0 / 90.0)
     tm = TimeModel(t, {"a": 3.0, "b": 1.0, "rest": 6.0}, {"a": 10**6, "b": 2 * 10**6, "c": 4 * 10**6},
-                   {"a": 56, "b": 14, "c": 14})
+                   {"a": 56, "b": 14, "c": 14}, {"a": 128, "b": 512, "c": 512})
     choice = {"a": (8, 0.5), "b": (2, 0.0)}
     # b pruned by less than 5 % is not tagged (prune.py): it stays in stock MNN at its stock time
     expected = 6.0 + 3.0 * 0.5 * 80.0 / 90.0 + 1.0                  # rest + a + b, ms
     assert tm.total(choice) == pytest.approx(expected)
     assert tm.speedup(choice) == pytest.approx(10.0 / expected)
+    # G=2 at 50 % packs as G=2 (0.5 x 1.5 < 1 - 0.5 ** 4: _table's packing costs)
     assert tm.layer_ms("b", 2, 0.5) == pytest.approx(1.0 * 0.5 * 50.0 / (60.0 * 0.8 * 0.9))
     # a layer the profile does not name is priced at the table's stock speed
     assert tm.layer_ms("c", 8, 0.0) == pytest.approx(2 * 4e6 / 50e9 * 1e3)
@@ -122,17 +127,17 @@ def test_time_model_prices_the_dense_ops_the_plugin_runs(tmp_path, monkeypatch):
     assert t2.speedup_of("depthwise") == 2.0 and t2.speedup_of("direct_conv") == 4.0
     assert t.speedup_of("depthwise") == t.speedup_of("direct_conv") == 1.0
     stock = {"a": 3.0, "dw1": 1.5, "dw2": 0.5, "first": 0.8, "rest": 4.2}
-    macs, hw, choice = {"a": 10**6}, {"a": 56}, {"a": (8, 0.5)}
+    macs, hw, fan_in, choice = {"a": 10**6}, {"a": 56}, {"a": 128}, {"a": (8, 0.5)}
     a_ms = 3.0 * 0.5 * 80.0 / 90.0
     dense = {"depthwise": ("dw1", "dw2"), "direct_conv": ("first",)}
-    tm = TimeModel(t2, stock, macs, hw, "given", dense)
+    tm = TimeModel(t2, stock, macs, hw, fan_in, "given", dense)
     assert tm.total(choice) == pytest.approx(4.2 + (1.5 + 0.5) / 2.0 + 0.8 / 4.0 + a_ms)
     assert tm.speedup(choice) == pytest.approx(10.0 / (5.4 + a_ms))
     # without dense ops, or with a table that did not measure them: stock time
-    assert TimeModel(t2, stock, macs, hw).total(choice) == pytest.approx(7.0 + a_ms)
-    assert TimeModel(t, stock, macs, hw, "given", dense).total(choice) == pytest.approx(7.0 + a_ms)
+    assert TimeModel(t2, stock, macs, hw, fan_in).total(choice) == pytest.approx(7.0 + a_ms)
+    assert TimeModel(t, stock, macs, hw, fan_in, "given", dense).total(choice) == pytest.approx(7.0 + a_ms)
     # a pruned layer is priced as one, never also as a dense op
-    assert TimeModel(t2, stock, macs, hw, "given", {"direct_conv": ("a",)}).total(choice) == pytest.approx(7.0 + a_ms)
+    assert TimeModel(t2, stock, macs, hw, fan_in, "given", {"direct_conv": ("a",)}).total(choice) == pytest.approx(7.0 + a_ms)
     for kind in ("depthwise", "direct_conv"):
         f.write_text(json.dumps({"rows": t.rows + t.stock_rows + [{"engine": kind, "mnn_over_plugin": 0.0}]}))
         with pytest.raises(ModelError, match=kind):
@@ -153,11 +158,11 @@ def test_time_model_prices_a_layer_left_dense_as_the_plugins_dense_1x1_conv(monk
 
     t = _table()
     stock = {"a": 3.0, "b": 1.0, "rest": 6.0}
-    macs, hw = {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14}
+    macs, hw, fan_in = {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14}, {"a": 128, "b": 512}
     choice = {"a": (8, 0.5), "b": (2, 0.0)}
     a_ms = 3.0 * 0.5 * 80.0 / 90.0
-    plain = TimeModel(t, stock, macs, hw)
-    taken = TimeModel(t, stock, macs, hw, "given", {"pointwise": ("a", "b")})
+    plain = TimeModel(t, stock, macs, hw, fan_in)
+    taken = TimeModel(t, stock, macs, hw, fan_in, "given", {"pointwise": ("a", "b")})
     assert plain.layer_ms("b", 2, 0.0) == pytest.approx(1.0)
     # b at 14 px: stock 50 GFLOP/s, the plugin's G = 8 at 0 %: 100 * 0.8 = 80 GFLOP/s
     assert taken.layer_ms("b", 2, 0.0) == pytest.approx(1.0 * 50.0 / 80.0)
@@ -166,7 +171,7 @@ def test_time_model_prices_a_layer_left_dense_as_the_plugins_dense_1x1_conv(monk
     assert taken.total(choice) == pytest.approx(6.0 + a_ms + 50.0 / 80.0)
     # a table where stock MNN's dense conv is the faster: stock time, not more
     slow = SpeedTable("slow", "cpu", "avx2", [dict(r, gflops=r["gflops"] / 4) for r in t.rows], t.stock_rows)
-    assert TimeModel(slow, stock, macs, hw, "given", {"pointwise": ("b",)}).layer_ms("b", 2, 0.0) == 1.0
+    assert TimeModel(slow, stock, macs, hw, fan_in, "given", {"pointwise": ("b",)}).layer_ms("b", 2, 0.0) == 1.0
     for mode, isa, runs in (("auto", "avx512", True), ("auto", "avx2", True), ("auto", "wasmsimd", False),
                             ("off", "avx512", False), ("on", "ref", True)):
         monkeypatch.setenv("SPARSEBYTENN_PWCONV", mode)
@@ -199,10 +204,10 @@ def test_time_model_is_unmoved_when_the_machine_runs_uniformly_faster():
     # difference with sparsity (issue 13: 34 % instead of the asked 30 %)
     t = _table()
     stock = {"a": 3.0, "b": 1.0, "rest": 6.0}
-    macs, hw = {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14}
+    macs, hw, fan_in = {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14}, {"a": 128, "b": 512}
     choice = {"a": (8, 0.5), "b": (2, 0.5)}
-    slow = TimeModel(t, stock, macs, hw).speedup(choice)
-    fast = TimeModel(t, {k: v * 0.9 for k, v in stock.items()}, macs, hw).speedup(choice)
+    slow = TimeModel(t, stock, macs, hw, fan_in).speedup(choice)
+    fast = TimeModel(t, {k: v * 0.9 for k, v in stock.items()}, macs, hw, fan_in).speedup(choice)
     assert fast == pytest.approx(slow, rel=1e-9)
 
 
@@ -242,28 +247,51 @@ def test_damage_passes_through_every_measured_probe_and_keeps_the_curves_shape_b
 
 
 def test_a_small_group_is_priced_as_the_plugin_packs_it():
-    # the bridge packs a layer pruned in groups of G in larger groups G' when that runs faster
-    # (sbnn_gsparse_fastest_group); a G' group is empty when all its G'/G units are, s ** (G'/G)
-    t = _table()                                   # G=8 and G=2 rows: 100/90/50 and 60/54/30 GFLOP/s at 56
-    tm = TimeModel(t, {"a": 3.0, "rest": 6.0}, {"a": 10**6}, {"a": 56})
-
+    # the bridge packs a layer pruned in groups of G in larger groups G' when its cost model says
+    # that runs faster (sbnn_gsparse_fastest_group); a G' group is empty when all its G'/G units
+    # are, s ** (G'/G), and the layer is priced at the table's ratio for the group it packs as
     def ratio(G, s):                               # kept MACs at the plugin's rate over all at stock's (80)
         return (1 - s) * 80.0 / np.interp(s, [0.0, 0.5, 0.9], [100.0, 90.0, 50.0] if G == 8 else [60.0, 54.0, 30.0])
 
-    low2, low8 = ratio(2, 0.3), ratio(8, 0.3 ** 4)
-    assert low8 < low2                             # at 30 % the G=2 layer runs faster as G=8, zeros stored
-    assert tm.layer_ms("a", 2, 0.3) == pytest.approx(3.0 * low8)
-    high2, high8 = ratio(2, 0.9), ratio(8, 0.9 ** 4)
-    assert high2 < high8                           # at 90 % as G=2
-    assert tm.layer_ms("a", 2, 0.9) == pytest.approx(3.0 * high2)
+    # per stored weight only (G=2 1.5x G=8's): 30 % as G=8 (0.7 x 1.5 > 1 - 0.3 ** 4), 90 % as G=2
+    tm = TimeModel(_table(), {"a": 3.0, "rest": 6.0}, {"a": 10**6}, {"a": 56}, {"a": 128})
+    assert 0.7 * 1.5 > 1 - 0.3 ** 4 and 0.1 * 1.5 < 1 - 0.9 ** 4
+    assert tm.layer_ms("a", 2, 0.3) == pytest.approx(3.0 * ratio(8, 0.3 ** 4))
+    assert tm.layer_ms("a", 2, 0.9) == pytest.approx(3.0 * ratio(2, 0.9))
     assert tm.layer_ms("a", 8, 0.3) == pytest.approx(3.0 * ratio(8, 0.3))   # nothing wider in the table
+    # with a per-channel term (G=2: 40 stored weights' worth, G=8: 10) a narrow layer at 90 %
+    # packs as G=8 (32 inputs: 0.1 x 32 x 1 + 40 > 0.344 x 32 + 10), a wide one stays G=2
+    costs = {2: (1.0, 40.0), 8: (1.0, 10.0)}
+    for fan_in, G in ((32, 8), (1024, 2)):
+        t = _table(costs)
+        assert t.packing_group(2, fan_in, lambda g: 1 - 0.9 ** (g // 2)) == G
+        tm = TimeModel(t, {"a": 3.0, "rest": 6.0}, {"a": 10**6}, {"a": 56}, {"a": fan_in})
+        assert tm.layer_ms("a", 2, 0.9) == pytest.approx(3.0 * ratio(G, 0.9 ** (G // 2))), fan_in
 
+
+def test_group_costs_are_the_two_terms_a_table_was_measured_with(tmp_path):
+    # a table whose times are exactly a x stored weights + b x output channels per pixel:
+    # the fit gives back a and b, in units of G=8's a
+    truth = {1: (2.4e-11, 8e-10), 2: (1.7e-11, 8.5e-10), 8: (1e-11, 2e-10)}
+    rows = [{"engine": "sparsebytenn", "hw": hw, "cin": I, "cout": O, "G": G, "sparsity": s,
+             "gflops": 2 * I * O * (1 - s) / (a * I * O * (1 - s) + b * O) / 1e9}
+            for hw, I, O in ((112, 32, 64), (56, 128, 128), (14, 512, 512), (7, 1024, 1024))
+            for G, (a, b) in truth.items() for s in (0.0, 0.3, 0.5, 0.7, 0.9)]
+    t = SpeedTable("exact", "cpu", "avx512", rows, [{"engine": "mnn-conv-op", "hw": 56, "gflops": 80.0}])
+    for G, (a, b) in truth.items():
+        assert t.costs[G] == pytest.approx((a / 1e-11, b / 1e-11), rel=1e-6)
+    assert t.group_cost(4) == t.costs[8]           # not in the table: the nearest, the larger on a tie
+    # a table row without its layer's channels cannot be fitted
+    f = tmp_path / "nocin.json"
+    f.write_text(json.dumps({"rows": [{k: v for k, v in r.items() if k != "cin"} for r in rows] + t.stock_rows}))
+    with pytest.raises(ModelError, match=r"nocin\.json: not a speed table \('cin'\)"):
+        SpeedTable.load(f)
 
 def test_allocator_meets_both_constraints_and_is_close_to_exhaustive():
     curves = _curves()
     t = _table()
     tm = TimeModel(t, {"a": 2.0, "b": 2.0, "c": 2.0, "rest": 4.0}, {"a": 30000, "b": 120000, "c": 60000},
-                   {"a": 56, "b": 14, "c": 56})
+                   {"a": 56, "b": 14, "c": 56}, {"a": 128, "b": 512, "c": 128})
     for floor in (1.0, 1.2, 1.4):
         choice, facts = allocate_by_damage(curves, (8, 2), 0.3, tm, floor, max_sparsity=0.9, step=0.1)
         assert facts["feasible"], floor
@@ -294,7 +322,8 @@ def test_group_auto_keeps_more_of_the_targets_speed_the_more_it_prunes():
     from sparsebytenn_converter.options import ConvertOptions
     from sparsebytenn_converter.prune import speed_floor
 
-    tm = TimeModel(_table(), {"a": 6.0, "b": 3.0, "rest": 1.0}, {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14})
+    tm = TimeModel(_table(), {"a": 6.0, "b": 3.0, "rest": 1.0}, {"a": 10**6, "b": 2 * 10**6}, {"a": 56, "b": 14},
+                   {"a": 128, "b": 512})
     # G=8 at 90 %: a keeps 10 % of its MACs at 50 GFLOP/s (stock 80), b at 40 (stock 50)
     g8_90 = 10.0 / (1.0 + 6.0 * 0.1 * 80.0 / 50.0 + 3.0 * 0.1 * 50.0 / 40.0)
     floor, why = speed_floor(ConvertOptions.of(sparsity=0.9, group="auto"), tm, ["a", "b"])

@@ -1,5 +1,7 @@
 """sbnn_gsparse_fastest_group: the group size the bridge packs a pruned layer with, against
-the same cost model recomputed with numpy (stored weights per G' x the ISA's cost per G')."""
+the same cost model recomputed with numpy (stored weights per G' x the ISA's cost per stored
+weight + output channels x its cost per channel), whose costs are the converter's fits of the
+shipped speed tables."""
 import numpy as np
 import pytest
 
@@ -33,19 +35,42 @@ def test_choice_is_the_least_modelled_cost(isa):
     if not K.isa_available(isa):
         pytest.skip(f"this CPU/build cannot run {isa}")
     cost = {g: K.group_cost(isa, g) for g in GROUPS}
-    assert all(c > 0 for c in cost.values()) and cost[8] == 1.0
+    assert all(a > 0 and b >= 0 for a, b in cost.values()) and cost[8][0] == 1.0
     rng = np.random.default_rng(0)
     seen = set()
     for shape in ((64, 48, 1, 1), (70, 33, 1, 1), (40, 24, 3, 3), (256, 128, 1, 1)):
         for G in GROUPS:
             for s in (0.0, 0.3, 0.6, 0.75, 0.9, 0.97):
                 w = pruned(rng, shape, G, s)
-                want = min((g for g in GROUPS if g >= G), key=lambda g: (stored(w, g) * cost[g], g))
+                want = min((g for g in GROUPS if g >= G),
+                           key=lambda g: (stored(w, g) * cost[g][0] + shape[0] * cost[g][1], g))
                 got = K.fastest_group(w, G, isa)
                 assert got == want, (shape, G, s, got, want)
                 seen.add((G, got))
     # it does change the packing: small groups at low sparsity go to wider ones, not at high
     assert any(got > G for G, got in seen) and any(got == G for G, got in seen if G < 8)
+
+
+@pytest.mark.parametrize("isa", ["avx512", "avx2"])
+def test_compiled_costs_are_the_converters_fits_of_the_shipped_tables(isa):
+    # the bridge packs as the converter's time model prices: the same two terms, the same table
+    import sparsebytenn._kernels as K
+    from sparsebytenn_converter.speed_model import TABLES, SpeedTable
+
+    fit = SpeedTable.load(TABLES / f"x86-{isa}-intel.json").costs
+    assert sorted(fit) == list(GROUPS)
+    for g in GROUPS:
+        assert K.group_cost(isa, g) == pytest.approx(fit[g], rel=2e-3, abs=0.05), g
+
+
+def test_a_112px_layer_pruned_as_g2_at_90_percent_runs_as_g8():
+    # MobileNet-V1's 32->64 layer from --group auto at 90 %: 0.806 ms packed as G=2 against
+    # 0.319 as G=8 (AVX-512, kernels alone; docs/results/experiments/repack_at_90.py)
+    import sparsebytenn._kernels as K
+    if not K.isa_available("avx512"):
+        pytest.skip("this CPU/build cannot run avx512")
+    w = pruned(np.random.default_rng(3), (64, 32, 1, 1), 2, 0.9)
+    assert K.fastest_group(w, 2, "avx512") == 8
 
 
 def test_a_sparse_g1_layer_keeps_g1_and_a_dense_one_runs_as_a_wide_group():
@@ -62,7 +87,7 @@ def test_isas_without_costs_keep_the_group():
     import sparsebytenn._kernels as K
     rng = np.random.default_rng(2)
     w = pruned(rng, (64, 32, 1, 1), 1, 0.3)
-    assert K.group_cost("ref", 1) == 0.0
+    assert K.group_cost("ref", 1) == (0.0, 0.0)
     assert K.fastest_group(w, 1, "ref") == 1
     with pytest.raises(Exception, match="group"):
         K.fastest_group(w, 3, "avx2")

@@ -1,9 +1,9 @@
 // sbnn_gsparse_fastest_group: which group size to pack a layer with. A layer pruned in
 // groups of G also runs packed in larger groups G' (an entry is kept when any of its G'
 // weights is nonzero, so correctness never depends on G'), which store the zeros of
-// partly kept groups but run faster per stored weight: with AVX-512 a G=1 entry costs
-// one activation load per FMA, a G=8 entry shares it between 8 (a G=1 layer at 30 %
-// sparsity ran 2.2x faster packed as G=8, fully dense, than as G=1).
+// partly kept groups but run faster per stored weight and per output channel: with AVX-512
+// a G=1 entry costs one activation load per FMA, a G=8 entry shares it between 8 (a G=1
+// layer at 30 % sparsity ran 2.2x faster packed as G=8, fully dense, than as G=1).
 #include <cstdint>
 #include <cstring>
 
@@ -12,17 +12,21 @@
 
 namespace {
 
-// Time per stored weight, relative to G=8, per G = 1, 2, 4, 8, 16: the medians over the
-// 30-70 % rows of the shipped speed tables (converter/sparsebytenn_converter/speed_tables/
-// x86-{avx512,avx2}-intel.json, `sparsebytenn bench speed-table`, MobileNet-V1's 1x1 layer
-// shapes at 224 and 96 px) of G=8's GFLOP/s over G's. ISAs not listed keep their G.
+// A pack's time per output pixel = per_weight x stored weights + per_channel x output channels,
+// in units of G=8's per_weight, per G = 1, 2, 4, 8, 16: least-squares fits (relative to each
+// row) of the shipped speed tables, every layer and sparsity (converter/sparsebytenn_converter/
+// speed_tables/x86-{avx512,avx2}-intel.json, `sparsebytenn bench speed-table`; the converter
+// fits the same terms, SpeedTable.costs). per_channel is what a G < 8 pack pays per output
+// channel for scattering its rows into NC8HW8 through a buffer (AVX-512 G = 8 stores straight
+// from its accumulators): with per-weight costs alone, a 112x112 32->64 layer pruned as G = 2 at
+// 90 % stayed G = 2 and ran 2.5x slower than packed as G = 8. ISAs not listed keep their G.
 struct GroupCosts {
   const char* isa;
-  float cost[5];
+  sbnn_group_cost cost[5];
 };
 constexpr GroupCosts kCosts[] = {
-    {"avx512", {1 / 0.38f, 1 / 0.46f, 1 / 0.74f, 1.0f, 1 / 0.86f}},
-    {"avx2", {1 / 0.42f, 1 / 0.71f, 1 / 1.01f, 1.0f, 1 / 0.99f}},
+    {"avx512", {{2.432f, 40.4f}, {1.716f, 42.9f}, {0.989f, 41.5f}, {1.0f, 10.1f}, {1.122f, 16.6f}}},
+    {"avx2", {{2.27f, 37.3f}, {1.265f, 25.8f}, {0.975f, 9.6f}, {1.0f, 8.9f}, {1.039f, 8.0f}}},
 };
 
 // Weights packed in groups of g: kept (group, input channel, tap) entries x g.
@@ -42,13 +46,13 @@ int64_t stored_weights(const float* w, int32_t O, int32_t I, int32_t taps, int32
 
 }  // namespace
 
-extern "C" float sbnn_gsparse_group_cost(const char* isa, int32_t group_size) {
+extern "C" sbnn_group_cost sbnn_gsparse_group_cost(const char* isa, int32_t group_size) {
   if (isa == nullptr || isa[0] == '\0') isa = sbnn::default_isa();
   const int i = sbnn::group_index(group_size);
-  if (i < 0) return 0.0f;
-  for (const GroupCosts& c : kCosts)
-    if (std::strcmp(c.isa, isa) == 0) return c.cost[i];
-  return 0.0f;
+  if (i >= 0)
+    for (const GroupCosts& c : kCosts)
+      if (std::strcmp(c.isa, isa) == 0) return c.cost[i];
+  return sbnn_group_cost{0.0f, 0.0f};
 }
 
 extern "C" sbnn_status sbnn_gsparse_fastest_group(const sbnn_pack_params* params, const float* weights_oihw,
@@ -60,11 +64,16 @@ extern "C" sbnn_status sbnn_gsparse_fastest_group(const sbnn_pack_params* params
   if (sbnn::group_index(G) < 0) return SBNN_ERR_BAD_GROUP;
   const char* isa = (params->isa == nullptr || params->isa[0] == '\0') ? sbnn::default_isa() : params->isa;
   *group_size = G;
-  if (sbnn_gsparse_group_cost(isa, G) == 0.0f) return SBNN_OK;
-  double best = static_cast<double>(stored_weights(weights_oihw, O, I, taps, G)) * sbnn_gsparse_group_cost(isa, G);
+  if (sbnn_gsparse_group_cost(isa, G).per_weight == 0.0f) return SBNN_OK;
+  auto time = [&](int32_t g) {
+    const sbnn_group_cost c = sbnn_gsparse_group_cost(isa, g);
+    return static_cast<double>(stored_weights(weights_oihw, O, I, taps, g)) * c.per_weight +
+           static_cast<double>(O) * c.per_channel;
+  };
+  double best = time(G);
   for (int32_t g = 2 * G; g <= 16; g *= 2) {
     if (sbnn::find_variant(isa, g) == nullptr) continue;
-    const double cost = static_cast<double>(stored_weights(weights_oihw, O, I, taps, g)) * sbnn_gsparse_group_cost(isa, g);
+    const double cost = time(g);
     if (cost < best) {
       best = cost;
       *group_size = g;

@@ -141,17 +141,26 @@ sbnn_status sbnn_gsparse_run_f16(const sbnn_gsparse_weights* packed, const sbnn_
 
 /* ---- choosing the packing group size ------------------------------------ */
 
+/* A pack's modelled time per output pixel = per_weight x stored weights + per_channel x
+ * output channels, both in units of G=8's per_weight on the same ISA. */
+typedef struct sbnn_group_cost {
+  float per_weight;
+  float per_channel;
+} sbnn_group_cost;
+
 /* The group size to pack these weights with for the least modelled kernel time on
  * params->isa (NULL or "": the one sbnn_gsparse_pack would use): params->group_size, or a
- * larger one whose groups store the zeros of partly kept ones yet run faster per stored
- * weight (x86: a G=1 layer at 30 % sparsity runs about 2x faster packed as G=8). The
- * model: kept (group, input channel, tap) entries x G x sbnn_gsparse_group_cost(isa, G).
- * ISAs without costs keep params->group_size. Writes *group_size. */
+ * larger one whose groups store the zeros of partly kept groups yet run faster (x86: a
+ * G=1 layer at 30 % sparsity runs about 2x faster packed as G=8). The model, per G:
+ * kept (group, input channel, tap) entries x G x per_weight + output channels x
+ * per_channel (sbnn_gsparse_group_cost). ISAs without costs keep params->group_size.
+ * Writes *group_size. */
 sbnn_status sbnn_gsparse_fastest_group(const sbnn_pack_params* params, const float* weights_oihw,
                                        int32_t* group_size);
-/* Modelled kernel time per stored weight for G on this ISA, relative to G=8; 0 when the
- * ISA has no costs (then the packing G is never changed) or G is not 1, 2, 4, 8, 16. */
-float sbnn_gsparse_group_cost(const char* isa, int32_t group_size);
+/* The modelled costs of packing in groups of G on this ISA (fits of the shipped speed
+ * tables); {0, 0} when the ISA has no costs (then the packing G is never changed) or G is
+ * not 1, 2, 4, 8, 16. */
+sbnn_group_cost sbnn_gsparse_group_cost(const char* isa, int32_t group_size);
 
 /* ---- variants / dispatch ----------------------------------------------- */
 
