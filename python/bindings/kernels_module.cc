@@ -459,13 +459,13 @@ PYBIND11_MODULE(_kernels, m) {
   m.def("fastest_group", &fastest_group, py::arg("weights"), py::arg("group_size"), py::arg("isa") = "",
         "The group size to pack these OIHW weights (pruned in groups of group_size) with on isa.");
   m.def("group_cost",
-        [](const std::string& isa, int g) {
-          const sbnn_group_cost c = sbnn_gsparse_group_cost(isa.c_str(), g);
+        [](const std::string& isa, int g, const std::string& vendor) {
+          const sbnn_group_cost c = sbnn_gsparse_group_cost(isa.c_str(), vendor.c_str(), g);
           return py::make_tuple(c.per_weight, c.per_channel);
         },
-        py::arg("isa"), py::arg("group_size"),
-        "(per stored weight, per output channel): modelled time per output pixel for G, in units of G=8's "
-        "per-weight time ((0, 0): none).");
+        py::arg("isa"), py::arg("group_size"), py::arg("vendor") = "",
+        "(per stored weight, per output channel): modelled time per output pixel for G on vendor's CPUs "
+        "(\"\": this one's), in units of G=8's per-weight time ((0, 0): none).");
   const float inf = std::numeric_limits<float>::infinity();
   py::class_<PackedConv>(m, "PackedConv")
       .def(py::init<const py::object&, const py::object&, int, float, float, const std::string&>(),

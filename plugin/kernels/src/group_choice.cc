@@ -15,19 +15,29 @@ namespace {
 // A pack's time per output pixel = per_weight x stored weights + per_channel x output channels,
 // in units of G=8's per_weight, per G = 1, 2, 4, 8, 16: least-squares fits (relative to each
 // row) of the shipped speed tables, every layer and sparsity (converter/sparsebytenn_converter/
-// speed_tables/x86-{avx512,avx2}-intel.json, `sparsebytenn bench speed-table`; the converter
-// fits the same terms, SpeedTable.costs). per_channel is what a G < 8 pack pays per output
-// channel for scattering its rows into NC8HW8 through a buffer (AVX-512 G = 8 stores straight
-// from its accumulators): with per-weight costs alone, a 112x112 32->64 layer pruned as G = 2 at
-// 90 % stayed G = 2 and ran 2.5x slower than packed as G = 8. ISAs not listed keep their G.
+// speed_tables/x86-<isa>-<vendor>.json, `sparsebytenn bench speed-table`; the converter fits
+// the same terms from the table it picks, SpeedTable.costs, preferring this CPU's vendor as
+// here). per_channel is what a G < 8 pack pays per output channel for scattering its rows
+// into NC8HW8 through a buffer (AVX-512 G = 8 stores straight from its accumulators): with
+// per-weight costs alone, a 112x112 32->64 layer pruned as G = 2 at 90 % stayed G = 2 and ran
+// 2.5x slower than packed as G = 8. ISAs not listed keep their G.
 struct GroupCosts {
   const char* isa;
+  const char* vendor;
   sbnn_group_cost cost[5];
 };
 constexpr GroupCosts kCosts[] = {
-    {"avx512", {{2.432f, 40.4f}, {1.716f, 42.9f}, {0.989f, 41.5f}, {1.0f, 10.1f}, {1.122f, 16.6f}}},
-    {"avx2", {{2.27f, 37.3f}, {1.265f, 25.8f}, {0.975f, 9.6f}, {1.0f, 8.9f}, {1.039f, 8.0f}}},
+    {"avx512", "intel", {{2.432f, 40.4f}, {1.716f, 42.9f}, {0.989f, 41.5f}, {1.0f, 10.1f}, {1.122f, 16.6f}}},
+    {"avx512", "amd", {{2.377f, 0.0f}, {1.296f, 11.1f}, {1.025f, 25.1f}, {1.0f, 11.2f}, {1.019f, 12.9f}}},
+    {"avx2", "intel", {{2.27f, 37.3f}, {1.265f, 25.8f}, {0.975f, 9.6f}, {1.0f, 8.9f}, {1.039f, 8.0f}}},
 };
+
+const char* host_vendor() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (__builtin_cpu_is("amd")) return "amd";
+#endif
+  return "intel";
+}
 
 // Weights packed in groups of g: kept (group, input channel, tap) entries x g.
 int64_t stored_weights(const float* w, int32_t O, int32_t I, int32_t taps, int32_t g) {
@@ -46,13 +56,15 @@ int64_t stored_weights(const float* w, int32_t O, int32_t I, int32_t taps, int32
 
 }  // namespace
 
-extern "C" sbnn_group_cost sbnn_gsparse_group_cost(const char* isa, int32_t group_size) {
+extern "C" sbnn_group_cost sbnn_gsparse_group_cost(const char* isa, const char* vendor, int32_t group_size) {
   if (isa == nullptr || isa[0] == '\0') isa = sbnn::default_isa();
+  if (vendor == nullptr || vendor[0] == '\0') vendor = host_vendor();
   const int i = sbnn::group_index(group_size);
+  const GroupCosts* found = nullptr;
   if (i >= 0)
-    for (const GroupCosts& c : kCosts)
-      if (std::strcmp(c.isa, isa) == 0) return c.cost[i];
-  return sbnn_group_cost{0.0f, 0.0f};
+    for (const GroupCosts& c : kCosts)  // this vendor's fits, else Intel's
+      if (std::strcmp(c.isa, isa) == 0 && (found == nullptr || std::strcmp(c.vendor, vendor) == 0)) found = &c;
+  return found != nullptr ? found->cost[i] : sbnn_group_cost{0.0f, 0.0f};
 }
 
 extern "C" sbnn_status sbnn_gsparse_fastest_group(const sbnn_pack_params* params, const float* weights_oihw,
@@ -64,9 +76,9 @@ extern "C" sbnn_status sbnn_gsparse_fastest_group(const sbnn_pack_params* params
   if (sbnn::group_index(G) < 0) return SBNN_ERR_BAD_GROUP;
   const char* isa = (params->isa == nullptr || params->isa[0] == '\0') ? sbnn::default_isa() : params->isa;
   *group_size = G;
-  if (sbnn_gsparse_group_cost(isa, G).per_weight == 0.0f) return SBNN_OK;
+  if (sbnn_gsparse_group_cost(isa, nullptr, G).per_weight == 0.0f) return SBNN_OK;
   auto time = [&](int32_t g) {
-    const sbnn_group_cost c = sbnn_gsparse_group_cost(isa, g);
+    const sbnn_group_cost c = sbnn_gsparse_group_cost(isa, nullptr, g);
     return static_cast<double>(stored_weights(weights_oihw, O, I, taps, g)) * c.per_weight +
            static_cast<double>(O) * c.per_channel;
   };

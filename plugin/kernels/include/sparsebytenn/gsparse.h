@@ -158,9 +158,10 @@ typedef struct sbnn_group_cost {
 sbnn_status sbnn_gsparse_fastest_group(const sbnn_pack_params* params, const float* weights_oihw,
                                        int32_t* group_size);
 /* The modelled costs of packing in groups of G on this ISA (fits of the shipped speed
- * tables); {0, 0} when the ISA has no costs (then the packing G is never changed) or G is
- * not 1, 2, 4, 8, 16. */
-sbnn_group_cost sbnn_gsparse_group_cost(const char* isa, int32_t group_size);
+ * tables) for CPUs of vendor "intel" or "amd" (NULL or "": this CPU's; a vendor without its
+ * own table gets Intel's); {0, 0} when the ISA has no costs (then the packing G is never
+ * changed) or G is not 1, 2, 4, 8, 16. */
+sbnn_group_cost sbnn_gsparse_group_cost(const char* isa, const char* vendor, int32_t group_size);
 
 /* ---- variants / dispatch ----------------------------------------------- */
 
