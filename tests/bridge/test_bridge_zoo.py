@@ -148,8 +148,8 @@ def test_every_group_size_the_converter_writes_runs_like_stock(bridge, unpruned,
     assert sess.stats()["fallbacks"] == []
     # how the bridge packed them: each conv in the group the kernels' cost model picks for its
     # weights as stored in the file (sbnn_gsparse_fastest_group, itself checked against numpy
-    # in tests/kernels/test_kernels_group_choice.py). With Intel's AVX-512 fits (G=1: 2.4 per
-    # stored weight + 40 per output channel, G=8: 1.0 + 10) a G=1 conv at 50 % runs wider; at
+    # in tests/kernels/test_kernels_group_choice.py). With Intel's AVX-512 fits (G=1: 2.8 per
+    # stored weight + 35 per output channel, G=8: 1.0 + 12) a G=1 conv at 50 % runs wider; at
     # 95 % the wide kxk convs (324, 500 inputs x taps) stay G=1 and the narrow 1x1 convs
     # (24, 32) run wider; AMD's fits differ (G=1: 2.4 + 0), and so may the packing there
     import collections
