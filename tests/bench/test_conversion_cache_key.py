@@ -30,6 +30,10 @@ def test_key_changes_with_any_converter_source(monkeypatch):
     folder = Path(sparsebytenn_converter.__file__).parent
     for name in ("reconstruct.py", "allocate.py", "rearrange.py", "encode.py"):
         assert _key_with_edit(monkeypatch, folder / name) != base, name
+    # a re-measured speed table changes what --group auto writes: the same commit's bench
+    # served models converted with the table before
+    for table in sorted((folder / "speed_tables").glob("*.json")):
+        assert _key_with_edit(monkeypatch, table) != base, table.name
 
 
 def test_key_ignores_code_that_cannot_change_the_model(monkeypatch):

@@ -84,8 +84,9 @@ def default_converter():
 
 def _code_hash(func) -> str:
     """Hash of the sources behind `func`: its package and, for the project's convert
-    (a thin wrapper in sparsebytenn), the converter package it calls. A changed
-    converter means new outputs, so cached conversions must not be reused."""
+    (a thin wrapper in sparsebytenn), the converter package it calls, with the data files
+    in it (the shipped speed tables decide what --group auto writes). A changed converter
+    means new outputs, so cached conversions must not be reused."""
     import importlib
     import inspect
 
@@ -97,7 +98,7 @@ def _code_hash(func) -> str:
         module = importlib.import_module(name)
         files = [Path(getattr(module, "__file__", "") or "")]
         if files[0].name == "__init__.py":
-            files = sorted(files[0].parent.rglob("*.py"))
+            files = sorted(files[0].parent.rglob("*.py")) + sorted(files[0].parent.rglob("*.json"))
         for f in files:
             if f.is_file():
                 h.update(f.read_bytes())
