@@ -61,8 +61,7 @@ class SpeedTable:
     # (DENSE_KINDS: "depthwise", "direct_conv"); 1.0 for a kind the table did not measure.
     dense_speedup: dict[str, float] = field(default_factory=dict)
     groups: tuple[int, ...] = field(init=False)
-
-    costs: dict[int, tuple[float, float]] = field(init=False)
+    costs: dict[int, tuple[float, float]] = field(init=False)    # G -> (a, b): fit_group_costs
 
     def __post_init__(self):
         self.groups = tuple(sorted({int(r["G"]) for r in self.rows}))
@@ -115,7 +114,7 @@ class SpeedTable:
         """(a, b): the kernels' time per output pixel with G is a x stored weights + b x output
         channels, in units of G=8's a (the nearest G in the table). b is what a G < 8 pack pays
         per output channel for its scattered stores into NC8HW8, which G = 8 writes straight
-        from its accumulators (AVX-512 table: 40 stored weights' worth for G = 1-4, 10 for G = 8)."""
+        from its accumulators (Intel AVX-512 table: 34-40 stored weights' worth for G = 1-4, 12 for G = 8)."""
         return self.costs[min(self.costs, key=lambda x: (abs(np.log2(x) - np.log2(G)), -x))]
 
     def packing_group(self, G: int, fan_in: int, kept) -> int:
