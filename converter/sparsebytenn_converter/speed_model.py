@@ -138,11 +138,12 @@ def fit_group_costs(rows: list[dict]) -> dict[int, tuple[float, float]]:
     (1 - sparsity) weights per pixel and runs 2 x that in gflops x 1e9 FLOP/s."""
     fits = {}
     for G in sorted({int(r["G"]) for r in rows}):
-        mine = [r for r in rows if int(r["G"]) == G and float(r["gflops"]) > 0]
+        mine = [r for r in rows if int(r["G"]) == G]
+        if any(float(r["gflops"]) <= 0 for r in mine):
+            raise ValueError(f"G={G} has a row of 0 GFLOP/s")
         A = np.array([[int(r["cin"]) * int(r["cout"]) * (1.0 - float(r["sparsity"])), int(r["cout"])] for r in mine])
-        y = np.array([2.0 * w / (float(r["gflops"]) * 1e9) for (w, _), r in zip(A, mine)])
-        coef = np.linalg.lstsq(A / y[:, None], np.ones_like(y), rcond=None)[0] if len(mine) >= 2 else (
-            np.array([y[0] / A[0, 0], 0.0]) if mine else np.array([1.0, 0.0]))
+        y = 2.0 * A[:, 0] / (np.array([float(r["gflops"]) for r in mine]) * 1e9)
+        coef = np.linalg.lstsq(A / y[:, None], np.ones_like(y), rcond=None)[0]
         fits[G] = (max(float(coef[0]), 1e-30), max(float(coef[1]), 0.0))
     unit = fits[8][0] if 8 in fits else fits[min(fits)][0]
     return {G: (a / unit, b / unit) for G, (a, b) in fits.items()}

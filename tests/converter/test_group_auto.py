@@ -286,6 +286,10 @@ def test_group_costs_are_the_two_terms_a_table_was_measured_with(tmp_path):
     f.write_text(json.dumps({"rows": [{k: v for k, v in r.items() if k != "cin"} for r in rows] + t.stock_rows}))
     with pytest.raises(ModelError, match=r"nocin\.json: not a speed table \('cin'\)"):
         SpeedTable.load(f)
+    # nor one that timed a kernel at 0 GFLOP/s (a failed measurement)
+    f.write_text(json.dumps({"rows": [dict(rows[0], gflops=0.0)] + rows[1:] + t.stock_rows}))
+    with pytest.raises(ModelError, match=r"not a speed table \(G=1 has a row of 0 GFLOP/s\)"):
+        SpeedTable.load(f)
 
 def test_allocator_meets_both_constraints_and_is_close_to_exhaustive():
     curves = _curves()
